@@ -1,0 +1,20 @@
+"""The `restock` command line: hub, demo, simulator, devices, firmware."""
+
+from __future__ import annotations
+
+import typer
+
+from provisioning.cli import firmware_app
+
+app = typer.Typer(
+    name="restock",
+    help="restock: replenishment hub, device firmware tools and simulator.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(firmware_app, name="firmware")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

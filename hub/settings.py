@@ -1,0 +1,41 @@
+"""All hub settings in one place, read from RESTOCK_* environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Hub configuration; every field maps to an environment variable RESTOCK_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="RESTOCK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Folder for the SQLite database and broker files")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite (WAL) in data_dir/restock.db"
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="External broker, mqtt://user:password@host:port; unset = embedded amqtt"
+    )
+    embedded_mqtt_host: str = "127.0.0.1"
+    embedded_mqtt_port: int = 1883
+    shared_subscription: bool = Field(
+        default=False, description="Subscribe through $share/restock/ so several hub workers split the stream"
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    merchant_step_seconds: float = Field(
+        default=60.0, description="Demo merchant: seconds between confirmed, shipped and delivered"
+    )
+    scheduler_poll_seconds: float = Field(default=1.0, description="How often durable timers are checked")
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'restock.db').resolve()}"
