@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from hub.commands import hub_command
 from provisioning.cli import firmware_app
 
 app = typer.Typer(
@@ -12,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("hub")(hub_command)
 app.add_typer(firmware_app, name="firmware")
 
 

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     )
     embedded_mqtt_host: str = "127.0.0.1"
     embedded_mqtt_port: int = 1883
+    mqtt_client_id: str = Field(default="restock-hub", description="MQTT client id of this hub worker")
     shared_subscription: bool = Field(
         default=False, description="Subscribe through $share/restock/ so several hub workers split the stream"
     )
@@ -31,6 +32,7 @@ class Settings(BaseSettings):
         default=60.0, description="Demo merchant: seconds between confirmed, shipped and delivered"
     )
     scheduler_poll_seconds: float = Field(default=1.0, description="How often durable timers are checked")
+    demo_catalog: bool = Field(default=True, description="Seed the demo store's catalog when it is missing")
     log_level: str = "INFO"
     log_json: bool = False
 

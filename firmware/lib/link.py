@@ -1,0 +1,164 @@
+# The device's end of the wire contract: events through the flash outbox, status with last will,
+# commands in. The end-to-end acknowledgement is the hub's feedback, not the PUBACK (protocol §7).
+import json
+import time
+from micropython import const
+
+import status
+from log import debug, warn
+from mqtt import MQTTClient, MQTTError
+from outbox import Outbox
+from seqno import Seq
+from version import FW_VERSION
+from wifi import Wifi
+
+REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
+
+
+def _tls(path):
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    with open(path, "rb") as f:
+        ctx.load_verify_locations(cadata=f.read())
+    return ctx
+
+
+class Link:
+    def __init__(self, board, cfg):
+        self.board = board
+        self.kind = cfg["kind"]
+        did = cfg["device_id"]
+        base = "restock/v1/" + did
+        self.t_event = base + "/event"
+        self.t_status = base + "/status"
+        self.t_cmd = base + "/cmd"
+        self.outbox = Outbox(board.path("outbox"), cfg["outbox_max"])
+        self.seq = Seq(board.path("seq"))
+        w = cfg["wifi"]
+        self.wifi = Wifi(board, w["ssid"], w["password"])
+        b = cfg["broker"]
+        ctx = _tls(board.path(b["ca"])) if b["tls"] else None
+        self.mqtt = MQTTClient(did, b["host"], b["port"], did, cfg["secret"], cfg["keepalive"],
+                               clean=False, timeout_ms=int(cfg["timeout_s"] * 1000),
+                               tcp=board.tcp, wait=board.wait, ssl_ctx=ctx)
+        # The session outlives deep sleep, so feedback sent while we slept is delivered on wake.
+        self.mqtt.set_will(self.t_status, status.OFFLINE, 1, True)
+        self.mqtt.on_message = self._on_message
+        self.answers = {}  # seq -> feedback code received since this wake
+        self.on_cmd = None  # app hook for non-feedback commands: fn(msg dict)
+        self._sent = {}  # seq -> ticks of the last publish on this connection
+        self._status_due = False
+        self._last_status = None
+
+    def event(self, body):
+        """Give body the next seq, store it in the outbox, return the seq; publishing comes later."""
+        seq = self.seq.next()
+        body["seq"] = seq
+        self.outbox.add(seq, json.dumps(body).encode())
+        self.board.note("event", seq)
+        return seq
+
+    def up(self, wifi_ms=10000):
+        """Connect Wi-Fi and MQTT and subscribe to cmd; False (never raises) when it cannot."""
+        if self.mqtt.connected():
+            return True
+        if not self.wifi.connect(wifi_ms):
+            return False
+        try:
+            self.mqtt.connect()
+            self.mqtt.subscribe(self.t_cmd, 1)
+        except MQTTError as e:
+            warn("mqtt:", e)
+            self.mqtt.close()
+            return False
+        self._sent = {}  # protocol §7.4: after a reconnect, replay everything
+        self._status_due = True
+        self.board.note("connected", "")
+        return True
+
+    def connected(self):
+        return self.mqtt.connected()
+
+    def _flush(self):
+        now = time.ticks_ms()
+        for seq in self.outbox.seqs[:]:
+            t = self._sent.get(seq)
+            if t is not None and time.ticks_diff(now, t) < REPLAY_MS:
+                continue
+            data = self.outbox.get(seq)
+            if data is None:
+                self.outbox.remove(seq)
+                continue
+            self.mqtt.publish(self.t_event, data, 1)
+            self._sent[seq] = time.ticks_ms()
+            debug("sent", seq)
+
+    def publish_status(self):
+        ob = self.outbox
+        mv = self.board.battery_mv()
+        dropped = ob.dropped
+        self.mqtt.publish(self.t_status, status.online(self.kind, FW_VERSION, mv, self.wifi.rssi(),
+                                                       self.board.uptime_s(), len(ob), dropped), 1, True)
+        if dropped:
+            ob.reported(dropped)
+        self._last_status = (mv, len(ob))
+        self._status_due = False
+
+    def pump(self, ms=0):
+        """Publish what is due, serve incoming commands for up to ms; False when the link is down."""
+        if not self.mqtt.connected():
+            return False
+        try:
+            self._flush()
+            if self._status_due or status.significant(self._last_status, self.board.battery_mv(),
+                                                      len(self.outbox), self.outbox.dropped):
+                self.publish_status()
+            self.mqtt.check(ms)
+            return True
+        except MQTTError as e:
+            warn("mqtt:", e)
+            self.mqtt.close()
+            self.board.note("offline", "")
+            return False
+
+    def wait_answers(self, seqs, ms):
+        """Pump until every seq in seqs has its feedback or ms passed; True if all answered."""
+        deadline = time.ticks_add(time.ticks_ms(), ms)
+        while True:
+            if all(s in self.answers for s in seqs):
+                return True
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0 or not self.pump(min(left, 200)):
+                return all(s in self.answers for s in seqs)
+
+    def down(self):
+        """Before deep sleep: drop the socket without DISCONNECT, so the will marks us offline."""
+        self.mqtt.close()
+        self.wifi.off()
+
+    def _on_message(self, topic, payload):
+        if topic != self.t_cmd:
+            return
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            warn("cmd ignored: not a JSON object with a type:", payload[:80])
+            return
+        if msg["type"] != "feedback":
+            if self.on_cmd is not None and self.on_cmd(msg):
+                return
+            warn("cmd ignored: unknown type", msg["type"][:32])
+            return
+        seq = msg.get("seq")
+        code = msg.get("code")
+        if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(code, str):
+            warn("cmd ignored: feedback without int seq / str code")
+            return
+        self.outbox.remove(seq)
+        self._sent.pop(seq, None)
+        self.answers[seq] = code
+        self.board.note("feedback", "%d %s" % (seq, code[:32]))

@@ -1,0 +1,54 @@
+"""The household's shared cart: list, change, remove, check out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
+from hub.api.presenters import cart_out, order_detail
+from hub.api.schemas import CartOut, CartQty, OrderDetail
+from hub.services import cart as cart_service
+from hub.services import orders as order_service
+from hub.store import repos
+
+router = APIRouter(prefix="/api/v1/cart", tags=["cart"])
+
+
+@router.get("", response_model=CartOut)
+def get_cart(caller: CallerDep, session: SessionDep) -> CartOut:
+    """The cart with line totals."""
+    return cart_out(session, caller.household)
+
+
+@router.put("/{product_id}", response_model=CartOut)
+def set_line(product_id: int, body: CartQty, caller: CallerDep, session: SessionDep, clock: ClockDep) -> CartOut:
+    """Set a product's quantity in the cart (0 removes it)."""
+    product = repos.visible_product(session, caller.household_id, product_id)
+    if product is None:
+        raise not_found(f"product {product_id}")
+    cart_service.set_qty(session, caller.household_id, product, body.qty, clock.now())
+    session.commit()
+    return cart_out(session, caller.household)
+
+
+@router.delete("/{product_id}", response_model=CartOut)
+def remove_line(product_id: int, caller: CallerDep, session: SessionDep, clock: ClockDep) -> CartOut:
+    """Remove a product from the cart."""
+    if repos.cart_line(session, caller.household_id, product_id) is None:
+        raise not_found(f"product {product_id} in the cart")
+    product = repos.visible_product(session, caller.household_id, product_id)
+    if product is not None:
+        cart_service.set_qty(session, caller.household_id, product, 0, clock.now())
+    session.commit()
+    return cart_out(session, caller.household)
+
+
+@router.post("/checkout", response_model=OrderDetail, status_code=status.HTTP_201_CREATED)
+def checkout(caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
+    """Turn the cart into an order with the same cancel window and limits as a press."""
+    try:
+        order = cart_service.checkout(session, caller.household, caller.actor, clock.now())
+    except order_service.OrderError as exc:
+        raise conflict(str(exc)) from None
+    session.commit()
+    return order_detail(session, order)

@@ -1,0 +1,35 @@
+"""Household settings and its dead letters."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.api.deps import CallerDep, SessionDep
+from hub.api.schemas import DeadLetterOut, HouseholdOut, HouseholdPatch
+from hub.store import repos
+
+router = APIRouter(prefix="/api/v1/household", tags=["household"])
+
+
+@router.get("", response_model=HouseholdOut)
+def get_household(caller: CallerDep) -> HouseholdOut:
+    """The caller's household settings."""
+    return HouseholdOut.model_validate(caller.household)
+
+
+@router.patch("", response_model=HouseholdOut)
+def patch_household(body: HouseholdPatch, caller: CallerDep, session: SessionDep) -> HouseholdOut:
+    """Change cancel window, caps, price tolerance, order protection or scan mode."""
+    household = caller.household
+    for key, value in body.model_dump(exclude_unset=True).items():
+        setattr(household, key, value)
+    session.add(household)
+    session.commit()
+    return HouseholdOut.model_validate(household)
+
+
+@router.get("/dead-letters", response_model=list[DeadLetterOut])
+def dead_letters(caller: CallerDep, session: SessionDep) -> list[DeadLetterOut]:
+    """Messages from the household's devices that were not accepted, with the reason."""
+    ids = [d.id for d in repos.household_devices(session, caller.household_id)]
+    return [DeadLetterOut.model_validate(d) for d in repos.dead_letters(session, ids)]

@@ -1,0 +1,217 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SignUp(BaseModel):
+    """A new household and its first user."""
+
+    household: str = Field(min_length=1, max_length=100)
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=200)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+
+class TokenOut(BaseModel):
+    """A bearer token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class UserOut(BaseModel):
+    """The signed-in user."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    name: str
+    household_id: int
+
+
+class HouseholdOut(BaseModel):
+    """Household settings."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    currency: str
+    cancel_window_s: int
+    allow_multiple_orders: bool
+    per_order_cap: int | None
+    monthly_cap: int | None
+    price_tolerance_pct: int
+    scan_mode: str
+
+
+class HouseholdPatch(BaseModel):
+    """Household settings to change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    cancel_window_s: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+    allow_multiple_orders: bool | None = None
+    per_order_cap: int | None = Field(default=None, ge=0)
+    monthly_cap: int | None = Field(default=None, ge=0)
+    price_tolerance_pct: int | None = Field(default=None, ge=0, le=1000)
+    scan_mode: Literal["cart", "order"] | None = None
+
+
+class DeviceCreate(BaseModel):
+    """Register a device to the caller's household."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["dash_button", "barcode_wand", "appliance_sensor"]
+    name: str = Field(default="", max_length=100)
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{2,31}$")
+
+
+class BindingOut(BaseModel):
+    """What a button orders."""
+
+    product_id: int
+    product: str
+    qty: int
+    mode: str
+    unit_price_at_binding: int | None
+
+
+class DeviceOut(BaseModel):
+    """A device as the household sees it."""
+
+    id: str
+    kind: str
+    name: str
+    active: bool
+    online: bool
+    last_seen: datetime | None
+    battery_mv: int | None
+    rssi: int | None
+    firmware: str | None
+    outbox: int | None
+    binding: BindingOut | None
+
+
+class DeviceCreated(DeviceOut):
+    """A new device with its MQTT secret, shown only this once."""
+
+    secret: str
+
+
+class DevicePatch(BaseModel):
+    """Rename a device."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class BindingIn(BaseModel):
+    """Bind a product to a button."""
+
+    model_config = ConfigDict(extra="forbid")
+    product_id: int
+    qty: int = Field(default=1, ge=1, le=99)
+    mode: Literal["order", "cart", "approve"] = "order"
+
+
+class ProductOut(BaseModel):
+    """A product with its price in minor units."""
+
+    id: int
+    sku: str
+    name: str
+    price: int
+    currency: str
+    pack_size: float
+    unit: str
+    gtins: list[str]
+    in_stock: bool | None
+
+
+class OrderLineOut(BaseModel):
+    """One order line."""
+
+    model_config = ConfigDict(from_attributes=True)
+    product_id: int
+    name: str
+    qty: int
+    unit_price: int
+
+
+class OrderEventOut(BaseModel):
+    """One timeline step."""
+
+    model_config = ConfigDict(from_attributes=True)
+    status: str
+    at: datetime
+    actor: str
+    note: str | None
+
+
+class OrderOut(BaseModel):
+    """An order with its lines."""
+
+    id: str
+    status: str
+    reason: str | None
+    source: str
+    device_id: str | None
+    total: int
+    currency: str
+    cancel_until: datetime | None
+    tracking: str | None
+    created_at: datetime
+    updated_at: datetime
+    lines: list[OrderLineOut]
+
+
+class OrderDetail(OrderOut):
+    """An order with its timeline."""
+
+    timeline: list[OrderEventOut]
+
+
+class CartLineOut(BaseModel):
+    """A cart line with its product."""
+
+    product_id: int
+    name: str
+    qty: int
+    unit_price: int
+    currency: str
+    line_total: int
+
+
+class CartOut(BaseModel):
+    """The household cart."""
+
+    lines: list[CartLineOut]
+    total: int
+    currency: str
+
+
+class CartQty(BaseModel):
+    """A new quantity for a cart line (0 removes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    qty: int = Field(ge=0, le=999)
+
+
+class DeadLetterOut(BaseModel):
+    """A rejected message of one of the household's devices."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    topic: str
+    device_id: str | None
+    seq: int | None
+    reason: str
+    detail: str
+    received_at: datetime
+
+

@@ -1,0 +1,137 @@
+"""The hub process: API, ingest, scheduler and (by default) the embedded broker, in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from hub.api import auth, cart, devices, household, orders, products
+from hub.broker.credentials import Argon2CredentialStore
+from hub.broker.embedded import EmbeddedBroker
+from hub.ingest.mqtt import BrokerTarget, Ingest
+from hub.ingest.processor import Processor
+from hub.merchants.base import Merchant
+from hub.merchants.catalog import seed_demo_catalog
+from hub.merchants.demo import DemoMerchant
+from hub.scheduler.clock import Clock
+from hub.scheduler.timers import Scheduler
+from hub.settings import Settings
+from hub.store import repos
+from hub.store.db import make_engine, migrate
+
+log = logging.getLogger(__name__)
+HUB_ACCOUNT = "restock-hub"
+
+
+class Hub:
+    """Everything the hub runs besides the HTTP server; started and stopped by the app lifespan."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        url = settings.resolved_database_url()
+        self.engine: Engine = make_engine(url)
+        migrate(url)
+        self.merchants: dict[str, Merchant] = {"demo": DemoMerchant(timedelta(seconds=settings.merchant_step_seconds))}
+        self.broker: EmbeddedBroker | None = None
+        self.credentials = Argon2CredentialStore(self._secret_hash)
+        self.processor = Processor(self.engine)
+        self.scheduler = Scheduler(self.engine, self.merchants, self.clock, settings.scheduler_poll_seconds)
+        self.ingest: Ingest | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        if settings.demo_catalog:
+            with Session(self.engine) as session:
+                if seed_demo_catalog(session):
+                    session.commit()
+
+    async def _secret_hash(self, device_id: str) -> str | None:
+        def lookup() -> str | None:
+            with Session(self.engine) as session:
+                device = repos.device(session, device_id)
+                return device.secret_hash if device is not None and device.active else None
+
+        return await asyncio.to_thread(lookup)
+
+    async def start(self) -> None:
+        """Start broker (when embedded), ingest and scheduler."""
+        if self.settings.mqtt_url:
+            target = BrokerTarget.from_url(self.settings.mqtt_url)
+        else:
+            hub_password = secrets.token_urlsafe(24)
+            self.broker = EmbeddedBroker(
+                self.credentials,
+                hub_password=hub_password,
+                hub_username=HUB_ACCOUNT,
+                host=self.settings.embedded_mqtt_host,
+                port=self.settings.embedded_mqtt_port,
+            )
+            await self.broker.start()
+            target = BrokerTarget(self.broker.host, self.broker.port, HUB_ACCOUNT, hub_password)
+        self.ingest = Ingest(
+            target,
+            self.processor,
+            shared=self.settings.shared_subscription,
+            client_id=self.settings.mqtt_client_id,
+        )
+        self._tasks = [
+            asyncio.create_task(self.ingest.run(), name="ingest"),
+            asyncio.create_task(self.scheduler.run(), name="scheduler"),
+        ]
+        log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None})
+
+    async def stop(self) -> None:
+        """Cancel the loops, stop the broker, close the database pool."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.broker is not None:
+            await self.broker.stop()
+        self.engine.dispose()
+        log.info("hub stopped")
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """The FastAPI application; its lifespan runs the hub."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = Hub(settings, clock)
+        app.state.hub = hub
+        app.state.engine = hub.engine
+        app.state.clock = hub.clock
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="restock hub",
+        version="0.1.0",
+        summary="Replenishment hub: devices, orders, cart and household controls.",
+        lifespan=lifespan,
+    )
+    for module in (auth, household, devices, products, orders, cart):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, object]:
+        """Liveness and whether ingest is connected to the broker."""
+        hub: Hub = app.state.hub
+        connected = hub.ingest is not None and hub.ingest.connected.is_set()
+        return {"ok": True, "mqtt_connected": connected}
+
+    return app

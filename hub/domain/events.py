@@ -1,0 +1,225 @@
+"""Wire events as value objects: decoding and validation of device payloads (docs/protocol.md §3)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+MAX_PAYLOAD = 1024
+MAX_SEQ = 2**31 - 1
+TOPIC_PREFIX = "restock/v1/"
+DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,31}$")
+SLOT_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+CLICKS = ("single", "double", "long")
+UNITS = ("g", "ml", "count", "fraction")
+# A device clock older than this is not trusted for a reading's time (protocol §3).
+MAX_EVENT_AGE = timedelta(days=7)
+
+Click = Literal["single", "double", "long"]
+
+
+class ProtocolError(Exception):
+    """A payload that breaks the wire contract; `reason` is a protocol reason code."""
+
+    def __init__(self, reason: str, detail: str, seq: int | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail[:120]
+        self.seq = seq
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A parsed `restock/v1/<device_id>/<channel>` topic."""
+
+    device_id: str
+    channel: str
+
+
+def parse_topic(topic: str) -> Topic:
+    """Split a device topic; raises ProtocolError for anything that is not ours."""
+    if not topic.startswith(TOPIC_PREFIX):
+        raise ProtocolError("bad_field", f"topic {topic[:60]!r} is not under {TOPIC_PREFIX}")
+    parts = topic[len(TOPIC_PREFIX) :].split("/")
+    if len(parts) != 2 or parts[1] not in ("event", "status", "cmd"):
+        raise ProtocolError("bad_field", f"topic {topic[:60]!r} is not restock/v1/<device>/<channel>")
+    if not DEVICE_ID_RE.match(parts[0]):
+        raise ProtocolError("bad_field", f"device id {parts[0][:40]!r} is not a valid id")
+    return Topic(device_id=parts[0], channel=parts[1])
+
+
+def cmd_topic(device_id: str) -> str:
+    """The topic a device listens on."""
+    return f"{TOPIC_PREFIX}{device_id}/cmd"
+
+
+@dataclass(frozen=True)
+class PressEvent:
+    """A dash-button press."""
+
+    seq: int
+    click: Click
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ScanEvent:
+    """A barcode scan, the code as the device sent it (normalised later)."""
+
+    seq: int
+    code: str
+    qty: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class LevelEvent:
+    """A sensor reading for one slot."""
+
+    seq: int
+    slot: str
+    value: float
+    unit: str
+    at: datetime
+
+
+Event = PressEvent | ScanEvent | LevelEvent
+
+
+@dataclass(frozen=True)
+class Status:
+    """A device status (retained) or its last will."""
+
+    online: bool
+    kind: str | None = None
+    fw: str | None = None
+    battery_mv: int | None = None
+    rssi: int | None = None
+    uptime: int | None = None
+    outbox: int | None = None
+    dropped: int | None = None
+
+
+def _load_object(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError("oversize", f"{len(payload)} bytes, at most {MAX_PAYLOAD}")
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError("bad_json", f"not UTF-8 JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_json", f"a JSON object is expected, got {type(data).__name__}")
+    return data
+
+
+def _int(data: dict[str, Any], key: str, lo: int, hi: int, seq: int | None, default: int | None = None) -> int:
+    value = data.get(key, default)
+    # bool is an int subclass in Python; a device sending true for a number is a bug, not a 1.
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ProtocolError("bad_field", f"{key} must be an integer {lo}..{hi}, got {value!r:.40}", seq)
+    return value
+
+
+def _str(data: dict[str, Any], key: str, seq: int) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ProtocolError("bad_field", f"{key} must be a string, got {value!r:.40}", seq)
+    return value
+
+
+def readable_seq(data: dict[str, Any]) -> int | None:
+    """The event's seq when it is a valid one, so a rejection can still be answered."""
+    seq = data.get("seq")
+    if isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= MAX_SEQ:
+        return seq
+    return None
+
+
+def _event_time(data: dict[str, Any], seq: int, received: datetime) -> datetime:
+    ts = data.get("ts")
+    if ts is None:
+        return received
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        raise ProtocolError("bad_field", f"ts must be an integer Unix time, got {ts!r:.40}", seq)
+    at = datetime.fromtimestamp(ts, UTC)
+    # Only a plausible device clock is believed; otherwise the hub's receive time is the truth.
+    if at > received or received - at > MAX_EVENT_AGE:
+        return received
+    return at
+
+
+def decode_event(payload: bytes, received: datetime) -> Event:
+    """Decode an `event` payload into a value object or raise ProtocolError."""
+    data = _load_object(payload)
+    seq = readable_seq(data)
+    if seq is None:
+        raise ProtocolError("bad_field", f"seq must be an integer 1..{MAX_SEQ}, got {data.get('seq')!r:.40}")
+    kind = data.get("type")
+    at = _event_time(data, seq, received)
+    if kind == "press":
+        click = data.get("click", "single")
+        if click not in CLICKS:
+            raise ProtocolError("bad_field", f"click must be one of {', '.join(CLICKS)}, got {click!r:.20}", seq)
+        return PressEvent(seq=seq, click=click, at=at)
+    if kind == "scan":
+        code = _str(data, "code", seq).strip()
+        qty = _int(data, "qty", 1, 99, seq, default=1)
+        return ScanEvent(seq=seq, code=code, qty=qty, at=at)
+    if kind == "level":
+        slot = _str(data, "slot", seq)
+        if not SLOT_RE.match(slot):
+            raise ProtocolError("bad_field", f"slot {slot[:40]!r} must be 1-32 of a-z 0-9 _ -", seq)
+        value = data.get("value")
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise ProtocolError("bad_field", f"value must be a finite number >= 0, got {value!r:.40}", seq)
+        unit = data.get("unit")
+        if unit not in UNITS:
+            raise ProtocolError("bad_field", f"unit must be one of {', '.join(UNITS)}, got {unit!r:.20}", seq)
+        if unit == "fraction" and value > 1:
+            raise ProtocolError("bad_field", f"a fraction must be 0..1, got {value}", seq)
+        return LevelEvent(seq=seq, slot=slot, value=float(value), unit=unit, at=at)
+    raise ProtocolError("unknown_type", f"type {kind!r:.30} is not press, scan or level", seq)
+
+
+def decode_status(payload: bytes) -> Status:
+    """Decode a `status` payload (or the offline last will)."""
+    data = _load_object(payload)
+    online = data.get("online")
+    if not isinstance(online, bool):
+        raise ProtocolError("bad_field", f"online must be true or false, got {online!r:.20}")
+
+    def opt_int(key: str) -> int | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ProtocolError("bad_field", f"{key} must be an integer or null, got {value!r:.30}")
+        return value
+
+    def opt_str(key: str) -> str | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) > 40:
+            raise ProtocolError("bad_field", f"{key} must be a short string, got {value!r:.30}")
+        return value
+
+    return Status(
+        online=online,
+        kind=opt_str("kind"),
+        fw=opt_str("fw"),
+        battery_mv=opt_int("battery_mv"),
+        rssi=opt_int("rssi"),
+        uptime=opt_int("uptime"),
+        outbox=opt_int("outbox"),
+        dropped=opt_int("dropped"),
+    )

@@ -1,0 +1,185 @@
+"""Cleaning a slot's reading series: refills recognised, spikes rejected, gaps tolerated (pure, stdlib only).
+
+A slot's level only goes down while the household uses it, and jumps up when stock is added. So a reading
+that sits *above* both its neighbourhoods, or *below* both, cannot be real (nothing makes the level dip and
+come back, or rise and fall back, between two readings): it is a spike and is rejected. A rise that
+persists is a refill and splits the series into segments; the forecast only compares readings within one
+segment. Gaps (sensor offline) need no special care: nothing here assumes regular spacing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import median
+
+# A move must exceed this many "typical steps" between readings to count as a jump (spike or refill).
+# The typical step is an upper quartile of |difference| (see _typical_step), so it already includes a busy
+# day's use and the sensor noise; three of them is far outside what either produces between two readings.
+JUMP_STEPS = 3.0
+# Neighbourhood on each side used to judge a reading: the median of three survives one bad neighbour.
+NEIGHBOURS = 3
+# A silence longer than this many median spacings (and at least a day) is reported as a gap.
+GAP_SPACINGS = 3.0
+
+
+def _require_utc(at: datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("reading times must be timezone-aware (UTC)")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One sensor reading: how much is left in the slot at a moment (aware UTC datetime)."""
+
+    at: datetime
+    value: float
+
+    def __post_init__(self) -> None:
+        _require_utc(self.at)
+
+
+@dataclass(frozen=True, slots=True)
+class Refill:
+    """A recognised jump up: stock put on the sensor between two readings."""
+
+    at: datetime
+    before: float
+    after: float
+
+    @property
+    def amount(self) -> float:
+        """Units added (the size of the jump)."""
+        return self.after - self.before
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A reading left out of the series, with why (`invalid`, `duplicate`, `spike`)."""
+
+    reading: Reading
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A silence of the sensor between two consecutive readings."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def days(self) -> float:
+        """Length of the silence in days."""
+        return (self.end - self.start) / timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CleanSeries:
+    """The outcome of cleaning: accepted readings split into segments at refills, plus what was set aside."""
+
+    segments: tuple[tuple[Reading, ...], ...]
+    refills: tuple[Refill, ...]
+    rejected: tuple[Rejected, ...]
+    gaps: tuple[Gap, ...]
+    jump: float
+
+    @property
+    def readings(self) -> tuple[Reading, ...]:
+        """All accepted readings, oldest first."""
+        return tuple(r for segment in self.segments for r in segment)
+
+    @property
+    def last(self) -> Reading | None:
+        """The most recent accepted reading, if any."""
+        return self.segments[-1][-1] if self.segments else None
+
+
+def _typical_step(values: list[float]) -> float:
+    """Upper quartile of |difference| between consecutive readings: a normal step, noise and use included."""
+    diffs = sorted(abs(b - a) for a, b in zip(values, values[1:], strict=False))
+    if not diffs:
+        return 0.0
+    # The upper quartile, not the median: with a weekly habit most steps are ~0 and the real use sits in
+    # the few big ones; refills and spikes are rarer than one step in four, so they do not move it.
+    return diffs[min(len(diffs) - 1, (3 * len(diffs)) // 4)]
+
+
+def _valid(readings: Iterable[Reading]) -> tuple[list[Reading], list[Rejected]]:
+    ordered = sorted(readings, key=lambda r: r.at)
+    kept: list[Reading] = []
+    rejected: list[Rejected] = []
+    for reading in ordered:
+        if not math.isfinite(reading.value) or reading.value < 0:
+            rejected.append(Rejected(reading, "invalid"))
+        elif kept and kept[-1].at == reading.at:
+            rejected.append(Rejected(reading, "duplicate"))
+        else:
+            kept.append(reading)
+    return kept, rejected
+
+
+def _spikes(values: list[float], jump: float) -> set[int]:
+    """Indices of readings above both neighbourhoods or below both by more than `jump`."""
+    spikes: set[int] = set()
+    for i, value in enumerate(values):
+        left = values[max(0, i - NEIGHBOURS) : i]
+        right = values[i + 1 : i + 1 + NEIGHBOURS]
+        if not left or not right:
+            # One-sided evidence cannot tell a spike from a refill or a busy day: the newest reading is
+            # kept (a rise reads as a refill until the next reading says otherwise) and the forecast's
+            # median of the last readings keeps a lone low one from driving an order.
+            continue
+        lo, hi = sorted((median(left), median(right)))
+        if value > hi + jump or value < lo - jump:
+            spikes.add(i)
+    return spikes
+
+
+def clean(readings: Iterable[Reading], *, min_jump: float = 0.0) -> CleanSeries:
+    """Split a slot's readings into refill-separated segments, rejecting invalid values and spikes."""
+    kept, rejected = _valid(readings)
+    values = [r.value for r in kept]
+    # A jump must beat both the series' own step size and the caller's floor (e.g. a fraction of a pack),
+    # so a sensor that drifts by a gram is not "refilled" and an exact counter still sees real refills.
+    jump = max(JUMP_STEPS * _typical_step(values), min_jump, 1e-9)
+    spikes = _spikes(values, jump)
+    accepted: list[Reading] = []
+    for i, reading in enumerate(kept):
+        if i in spikes:
+            rejected.append(Rejected(reading, "spike"))
+        else:
+            accepted.append(reading)
+    rejected.sort(key=lambda rej: rej.reading.at)
+
+    segments: list[tuple[Reading, ...]] = []
+    refills: list[Refill] = []
+    current: list[Reading] = []
+    for reading in accepted:
+        if current and reading.value - current[-1].value > jump:
+            refills.append(Refill(at=reading.at, before=current[-1].value, after=reading.value))
+            segments.append(tuple(current))
+            current = []
+        current.append(reading)
+    if current:
+        segments.append(tuple(current))
+    return CleanSeries(
+        segments=tuple(segments),
+        refills=tuple(refills),
+        rejected=tuple(rejected),
+        gaps=_gaps(accepted),
+        jump=jump,
+    )
+
+
+def _gaps(readings: list[Reading]) -> tuple[Gap, ...]:
+    """Silences much longer than the usual spacing: reported so the household can check the sensor."""
+    if len(readings) < 3:
+        return ()
+    spacings = [b.at - a.at for a, b in zip(readings, readings[1:], strict=False)]
+    limit = max(median(spacings) * GAP_SPACINGS, timedelta(days=1))
+    return tuple(
+        Gap(a.at, b.at) for a, b, s in zip(readings, readings[1:], spacings, strict=False) if s > limit
+    )

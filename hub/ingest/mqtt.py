@@ -1,0 +1,144 @@
+"""The MQTT side of ingest: subscribe, batch, apply, then publish feedback; reconnect with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from hub.ingest.processor import Message, Processor, Reply
+
+log = logging.getLogger(__name__)
+EVENT_FILTER = "restock/v1/+/event"
+STATUS_FILTER = "restock/v1/+/status"
+SHARE_GROUP = "$share/restock/"
+# One transaction for up to this many messages: group commit is what lets SQLite keep up with a burst.
+MAX_BATCH = 256
+BACKOFF_START = 0.5
+BACKOFF_MAX = 30.0
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot be reached or dropped the connection."""
+
+
+@dataclass(frozen=True)
+class BrokerTarget:
+    """Where and as whom the hub connects."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> BrokerTarget:
+        """Parse mqtt://user:password@host:port."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "tcp"):
+            raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r}: use mqtt://user:password@host:port")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 1883,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+class Ingest:
+    """Runs the subscribe → apply → feedback loop until cancelled."""
+
+    def __init__(
+        self, target: BrokerTarget, processor: Processor, *, shared: bool = False, client_id: str = "restock-hub"
+    ) -> None:
+        self.target = target
+        self.processor = processor
+        self.shared = shared
+        self.client_id = client_id
+        self.connected = asyncio.Event()
+        self.processed = 0
+        self._client: aiomqtt.Client | None = None
+
+    def _client_for(self) -> aiomqtt.Client:
+        # A shared-subscription worker must use a clean session (DESIGN §6); a single hub keeps its
+        # session so the broker queues events for it while it restarts.
+        return aiomqtt.Client(
+            self.target.host,
+            self.target.port,
+            username=self.target.username,
+            password=self.target.password,
+            identifier=self.client_id,
+            clean_session=self.shared,
+            keepalive=30,
+            timeout=10,
+            max_inflight_messages=200,
+        )
+
+    async def run(self) -> None:
+        """Connect, consume and reconnect forever (until the task is cancelled)."""
+        backoff = BACKOFF_START
+        while True:
+            started = time.monotonic()
+            try:
+                async with self._client_for() as client:
+                    self._client = client
+                    prefix = SHARE_GROUP if self.shared else ""
+                    await client.subscribe([(prefix + EVENT_FILTER, 1), (prefix + STATUS_FILTER, 1)])
+                    self.connected.set()
+                    log.info("ingest connected", extra={"host": self.target.host, "port": self.target.port})
+                    await self._consume(client)
+            except aiomqtt.MqttError as exc:
+                self.connected.clear()
+                self._client = None
+                if time.monotonic() - started > 10:
+                    backoff = BACKOFF_START
+                log.warning("broker unavailable, retrying", extra={"error": str(exc), "retry_in_s": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(BACKOFF_MAX, backoff * 2)
+            finally:
+                self.connected.clear()
+                self._client = None
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        while True:
+            batch = [await anext(messages)]
+            while len(messages) > 0 and len(batch) < MAX_BATCH:
+                batch.append(await anext(messages))
+            received = datetime.now(UTC)
+            converted = [
+                Message(str(m.topic), m.payload if isinstance(m.payload, bytes) else str(m.payload).encode(), received)
+                for m in batch
+            ]
+            try:
+                replies = await asyncio.to_thread(self.processor.handle_batch, converted)
+            except Exception:
+                # Nothing was committed, so no feedback goes out and every device keeps its events in its
+                # outbox and replays them: nothing is lost. Pause so a dead database is not hammered.
+                log.exception("batch failed; devices will replay", extra={"messages": len(batch)})
+                await asyncio.sleep(1.0)
+                continue
+            self.processed += len(batch)
+            await self._publish(client, replies)
+
+    @staticmethod
+    async def _publish(client: aiomqtt.Client, replies: Sequence[Reply]) -> None:
+        if replies:
+            await asyncio.gather(*(client.publish(r.topic, r.payload, qos=1) for r in replies))
+
+    async def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> bool:
+        """Publish through the live connection; False when disconnected (the caller retries later)."""
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError:
+            return False
+        return True

@@ -1,0 +1,328 @@
+"""Turns MQTT messages into effects: one transaction per batch, a savepoint per message.
+
+Each event's key `(device_id, seq)` is inserted with its effect and its feedback, so a replay finds the
+key and gets the stored feedback again, byte for byte, and nothing happens twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from hub.domain.barcode import BarcodeError, normalise
+from hub.domain.events import (
+    LevelEvent,
+    PressEvent,
+    ProtocolError,
+    ScanEvent,
+    cmd_topic,
+    decode_event,
+    decode_status,
+    parse_topic,
+    readable_seq,
+)
+from hub.domain.feedback import Feedback, rejected
+from hub.domain.press import Mode, OrderStatus, PressAction, decide_press
+from hub.services import cart as cart_service
+from hub.services import orders as order_service
+from hub.store import repos
+from hub.store.models import DeadLetter, Device, Household, InboxEntry, Order, ProcessedEvent, Product, Reading
+
+log = logging.getLogger(__name__)
+# A payload over the limit is still read for its seq (so the device gets an answer) up to this size.
+SEQ_SCAN_LIMIT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Message:
+    """An MQTT message as received."""
+
+    topic: str
+    payload: bytes
+    received: datetime
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Feedback to publish after the batch is committed."""
+
+    topic: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """An order created or changed by an event, for notifications."""
+
+    order_id: str
+    household_id: int
+    status: str
+
+
+class Processor:
+    """Applies batches of device messages to the database."""
+
+    def __init__(self, engine: Engine, on_order: Callable[[OrderChange], None] | None = None) -> None:
+        self.engine = engine
+        self.on_order = on_order
+
+    def handle_batch(self, messages: Sequence[Message]) -> list[Reply]:
+        """Apply every message; commit once; return the feedback to publish (only after commit)."""
+        replies: list[Reply] = []
+        changes: list[OrderChange] = []
+        with Session(self.engine, expire_on_commit=False) as session:
+            for message in messages:
+                reply = self._one(session, message, changes)
+                if reply is not None:
+                    replies.append(reply)
+            session.commit()
+        if self.on_order is not None:
+            for change in changes:
+                self.on_order(change)
+        return replies
+
+    def _one(self, session: Session, message: Message, changes: list[OrderChange]) -> Reply | None:
+        try:
+            topic = parse_topic(message.topic)
+        except ProtocolError as exc:
+            self._dead_letter(session, message, None, None, exc.reason, exc.detail)
+            return None
+        if topic.channel == "status":
+            self._status(session, message, topic.device_id)
+            return None
+        if topic.channel != "event":
+            return None
+        for attempt in range(2):
+            savepoint = session.begin_nested()
+            try:
+                reply = self._event(session, message, topic.device_id, changes)
+                savepoint.commit()
+                return reply
+            except IntegrityError:
+                # Another worker stored the same (device, seq) first: answer with its feedback.
+                savepoint.rollback()
+                if attempt == 1:
+                    raise
+        return None
+
+    def _event(self, session: Session, message: Message, device_id: str, changes: list[OrderChange]) -> Reply | None:
+        device = repos.device(session, device_id)
+        if device is None:
+            self._dead_letter(session, message, device_id, None, "unknown_device", "no such device")
+            return None
+        try:
+            event = decode_event(message.payload, message.received)
+        except ProtocolError as exc:
+            seq = exc.seq if exc.seq is not None else self._seq_of_oversize(exc, message.payload)
+            if seq is not None:
+                stored = repos.processed_event(session, device_id, seq)
+                if stored is not None:
+                    return Reply(cmd_topic(device_id), stored.feedback)
+            self._dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
+            if seq is None:
+                return None
+            return self._store(session, device_id, seq, "invalid", rejected(seq, exc.reason, exc.detail), None)
+        stored = repos.processed_event(session, device_id, event.seq)
+        if stored is not None:
+            log.info("replay answered", extra={"device": device_id, "seq": event.seq})
+            return Reply(cmd_topic(device_id), stored.feedback)
+        kind = type(event).__name__.removesuffix("Event").lower()
+        household = repos.household(session, device.household_id) if device.household_id else None
+        if not device.active:
+            feedback, order = rejected(event.seq, "revoked", "this device was revoked"), None
+        elif household is None:
+            feedback, order = rejected(event.seq, "unclaimed", "pair the device with a household first"), None
+        elif isinstance(event, PressEvent):
+            feedback, order = self._press(session, device, household, event)
+        elif isinstance(event, ScanEvent):
+            feedback, order = self._scan(session, device, household, event)
+        else:
+            feedback, order = self._level(session, device, event)
+        if feedback.code == "rejected":
+            self._dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
+        device.last_seen = message.received
+        session.add(device)
+        if order is not None:
+            changes.append(OrderChange(order.id, order.household_id, order.status))
+        return self._store(session, device_id, event.seq, kind, feedback, order.id if order else None)
+
+    def _store(
+        self, session: Session, device_id: str, seq: int, kind: str, feedback: Feedback, order_id: str | None
+    ) -> Reply:
+        payload = feedback.to_json()
+        session.add(ProcessedEvent(device_id=device_id, seq=seq, type=kind, feedback=payload, order_id=order_id))
+        session.flush()
+        return Reply(cmd_topic(device_id), payload)
+
+    @staticmethod
+    def _seq_of_oversize(exc: ProtocolError, payload: bytes) -> int | None:
+        if exc.reason != "oversize" or len(payload) > SEQ_SCAN_LIMIT:
+            return None
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return None
+        return readable_seq(data) if isinstance(data, dict) else None
+
+    def _press(
+        self, session: Session, device: Device, household: Household, event: PressEvent
+    ) -> tuple[Feedback, Order | None]:
+        open_orders = repos.open_orders_of_device(session, device.id)
+        cancellable = repos.open_orders_of_device(session, device.id, cancellable_only=True)
+        product = session.get(Product, device.binding_product_id) if device.binding_product_id else None
+        mode = Mode(device.binding_mode) if device.binding_mode else None
+        decision = decide_press(
+            click=event.click,
+            bound=product is not None,
+            mode=mode,
+            open_order_exists=bool(open_orders),
+            cancellable_order_exists=bool(cancellable),
+            allow_multiple_orders=household.allow_multiple_orders,
+        )
+        actor = f"device:{device.id}"
+        if decision.action is PressAction.REJECT:
+            return rejected(event.seq, decision.reason or "unbound", "bind a product to this button"), None
+        if decision.action is PressAction.NOTHING_TO_CANCEL:
+            return Feedback(seq=event.seq, code="nothing_to_cancel"), None
+        if decision.action is PressAction.CANCEL:
+            order = cancellable[0]
+            order_service.cancel(session, order, actor, event.at)
+            return self._order_feedback(session, event.seq, "cancelled", order), order
+        if decision.action is PressAction.DUPLICATE:
+            return self._order_feedback(session, event.seq, "duplicate", open_orders[0], "protected"), None
+        assert product is not None and mode is not None
+        if decision.action is PressAction.ADD_TO_CART:
+            line = cart_service.add(session, household.id or 0, product, device.binding_qty, event.at)
+            return Feedback(
+                seq=event.seq,
+                code="in_cart",
+                product=product.name,
+                qty=line.qty,
+                total=line.qty * product.price,
+                currency=product.currency,
+            ), None
+        order = order_service.create_order(
+            session,
+            household,
+            [order_service.LineRequest(product, device.binding_qty, device.binding_unit_price)],
+            source="press",
+            actor=actor,
+            now=event.at,
+            device_id=device.id,
+            mode=mode,
+        )
+        return self._order_feedback(session, event.seq, self._code_of(order), order, order.reason), order
+
+    @staticmethod
+    def _code_of(order: Order) -> str:
+        return "ordered" if order.status == OrderStatus.PENDING else "awaiting_approval"
+
+    @staticmethod
+    def _order_feedback(
+        session: Session, seq: int, code: str, order: Order, reason: str | None = None
+    ) -> Feedback:
+        lines = repos.order_lines(session, order.id)
+        name = lines[0].name if len(lines) == 1 else f"{len(lines)} products"
+        return Feedback(
+            seq=seq,
+            code=code,
+            order=order.id,
+            product=name,
+            total=order.total,
+            currency=order.currency,
+            cancel_until=order.cancel_until if code == "ordered" else None,
+            reason=reason,
+        )
+
+    def _scan(
+        self, session: Session, device: Device, household: Household, event: ScanEvent
+    ) -> tuple[Feedback, Order | None]:
+        assert household.id is not None
+        try:
+            gtin = normalise(event.code).digits
+        except BarcodeError as exc:
+            return rejected(event.seq, exc.reason, exc.detail), None
+        product = repos.product_by_gtin(session, household.id, gtin)
+        if product is None:
+            entry = repos.inbox_entry(session, household.id, gtin)
+            if entry is None:
+                entry = InboxEntry(household_id=household.id, gtin=gtin, count=0, first_seen=event.at)
+            entry.count += event.qty
+            entry.last_seen = event.at
+            entry.device_id = device.id
+            entry.resolved = False
+            session.add(entry)
+            return Feedback(seq=event.seq, code="inbox", qty=entry.count), None
+        if household.scan_mode == "order":
+            order = order_service.create_order(
+                session,
+                household,
+                [order_service.LineRequest(product, event.qty)],
+                source="scan",
+                actor=f"device:{device.id}",
+                now=event.at,
+                device_id=device.id,
+            )
+            return self._order_feedback(session, event.seq, self._code_of(order), order, order.reason), order
+        line = cart_service.add(session, household.id, product, event.qty, event.at)
+        return Feedback(
+            seq=event.seq,
+            code="in_cart",
+            product=product.name,
+            qty=line.qty,
+            total=line.qty * product.price,
+            currency=product.currency,
+        ), None
+
+    @staticmethod
+    def _level(session: Session, device: Device, event: LevelEvent) -> tuple[Feedback, Order | None]:
+        session.add(Reading(device_id=device.id, slot=event.slot, value=event.value, unit=event.unit, at=event.at))
+        return Feedback(seq=event.seq, code="recorded"), None
+
+    def _status(self, session: Session, message: Message, device_id: str) -> None:
+        device = repos.device(session, device_id)
+        if device is None:
+            self._dead_letter(session, message, device_id, None, "unknown_device", "status of an unknown device")
+            return
+        try:
+            status = decode_status(message.payload)
+        except ProtocolError as exc:
+            self._dead_letter(session, message, device_id, None, exc.reason, exc.detail)
+            return
+        device.online = status.online
+        device.last_seen = message.received
+        if status.online:
+            device.battery_mv = status.battery_mv if status.battery_mv is not None else device.battery_mv
+            device.rssi = status.rssi if status.rssi is not None else device.rssi
+            device.firmware = status.fw or device.firmware
+            device.outbox = status.outbox if status.outbox is not None else device.outbox
+            if status.dropped:
+                log.warning("device outbox dropped events", extra={"device": device_id, "dropped": status.dropped})
+        session.add(device)
+
+    @staticmethod
+    def _dead_letter(
+        session: Session, message: Message, device_id: str | None, seq: int | None, reason: str, detail: str
+    ) -> None:
+        log.warning(
+            "dead letter",
+            extra={"topic": message.topic[:120], "device": device_id, "seq": seq, "reason": reason, "detail": detail},
+        )
+        session.add(
+            DeadLetter(
+                topic=message.topic[:200],
+                device_id=device_id[:64] if device_id else None,
+                seq=seq,
+                reason=reason,
+                detail=detail[:200],
+                payload=message.payload[:SEQ_SCAN_LIMIT].decode("utf-8", "backslashreplace"),
+                received_at=message.received,
+            )
+        )

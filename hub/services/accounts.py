@@ -1,0 +1,86 @@
+"""Households, users and bearer tokens. Callers commit."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session
+
+from hub.store import repos
+from hub.store.models import ApiToken, Household, User
+
+TOKEN_TTL = timedelta(days=30)
+_hasher = PasswordHasher()
+
+
+class AccountError(Exception):
+    """Sign-up or sign-in refused; the message says why (without leaking which part was wrong)."""
+
+
+def hash_token(token: str) -> str:
+    """Tokens are random 256-bit values, so a fast hash is enough to keep the database useless to a thief."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_household(session: Session, name: str, email: str, password: str, currency: str = "EUR") -> User:
+    """A new household with its first user."""
+    if repos.user_by_email(session, email) is not None:
+        raise AccountError("this e-mail address is already registered")
+    if len(password) < 8:
+        raise AccountError("the password needs at least 8 characters")
+    household = Household(name=name, currency=currency)
+    session.add(household)
+    session.flush()
+    assert household.id is not None
+    return add_user(session, household.id, email, password)
+
+
+def add_user(session: Session, household_id: int, email: str, password: str, name: str = "") -> User:
+    """A further user of a household."""
+    if repos.user_by_email(session, email) is not None:
+        raise AccountError("this e-mail address is already registered")
+    user = User(household_id=household_id, email=email.lower(), name=name, password_hash=_hasher.hash(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    """The user whose password matches, or AccountError."""
+    user = repos.user_by_email(session, email)
+    if user is None:
+        # Same work as a real check, so response time does not reveal which addresses exist.
+        _hasher.hash(password)
+        raise AccountError("wrong e-mail address or password")
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise AccountError("wrong e-mail address or password") from None
+    return user
+
+
+def issue_token(session: Session, user: User, now: datetime) -> str:
+    """A new bearer token for the user; only its hash is stored."""
+    assert user.id is not None
+    token = secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), created_at=now, expires_at=now + TOKEN_TTL))
+    return token
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+    """The user a live token belongs to."""
+    row = repos.token(session, hash_token(token))
+    if row is None or row.expires_at <= now:
+        return None
+    return session.get(User, row.user_id)
+
+
+def revoke_token(session: Session, token: str) -> None:
+    """Sign out: the token stops working at once."""
+    row = repos.token(session, hash_token(token))
+    if row is not None:
+        session.delete(row)

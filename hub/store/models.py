@@ -1,0 +1,202 @@
+"""SQLModel tables. Money is integer minor units plus currency; every time is aware UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from hub.store.types import UTCDateTime, utcnow
+
+
+class HouseholdBase(SQLModel):
+    """A household's name and control settings."""
+
+    name: str = Field(max_length=100)
+    currency: str = Field(default="EUR", max_length=3)
+    cancel_window_s: int = Field(default=1800, ge=0, le=7 * 24 * 3600)
+    allow_multiple_orders: bool = False
+    per_order_cap: int | None = Field(default=None, ge=0)
+    monthly_cap: int | None = Field(default=None, ge=0)
+    price_tolerance_pct: int = Field(default=10, ge=0, le=1000)
+    scan_mode: str = Field(default="cart", max_length=10)
+
+
+class Household(HouseholdBase, table=True):
+    """A home: its devices, users, orders and cart."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class User(SQLModel, table=True):
+    """A person who signs in for a household."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    email: str = Field(max_length=254, unique=True)
+    name: str = Field(default="", max_length=100)
+    password_hash: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token; only its SHA-256 is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    expires_at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class Device(SQLModel, table=True):
+    """A physical (or simulated) device; its id is the MQTT username and topic segment."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
+    kind: str = Field(max_length=20)
+    name: str = Field(default="", max_length=100)
+    secret_hash: str = Field(max_length=200)
+    active: bool = True
+    binding_product_id: int | None = Field(default=None, foreign_key="product.id")
+    binding_qty: int = Field(default=1, ge=1, le=99)
+    binding_mode: str | None = Field(default=None, max_length=10)
+    binding_unit_price: int | None = None
+    online: bool = False
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    battery_mv: int | None = None
+    rssi: int | None = None
+    firmware: str | None = Field(default=None, max_length=40)
+    outbox: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class Product(SQLModel, table=True):
+    """A product the merchant sells; household_id None = the shared merchant catalog."""
+
+    __table_args__ = (UniqueConstraint("merchant", "sku"),)
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
+    merchant: str = Field(default="demo", max_length=40)
+    sku: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    price: int = Field(ge=0)
+    currency: str = Field(default="EUR", max_length=3)
+    pack_size: float = Field(default=1.0, gt=0)
+    unit: str = Field(default="piece", max_length=10)
+    stock: int | None = Field(default=None, ge=0)
+
+
+class ProductGtin(SQLModel, table=True):
+    """A GTIN-14 that identifies a product; a product may have several."""
+
+    gtin: str = Field(primary_key=True, max_length=14)
+    product_id: int = Field(foreign_key="product.id", index=True)
+
+
+class Order(SQLModel, table=True):
+    """An order and where it is in its lifecycle; `due_at` is its next durable timer."""
+
+    __table_args__ = (Index("ix_order_status_due", "status", "due_at"),)
+    id: str = Field(primary_key=True, max_length=20)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    device_id: str | None = Field(default=None, foreign_key="device.id", index=True)
+    source: str = Field(max_length=20)
+    status: str = Field(max_length=20)
+    total: int
+    currency: str = Field(max_length=3)
+    reason: str | None = Field(default=None, max_length=40)
+    cancel_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    merchant: str = Field(default="demo", max_length=40)
+    merchant_ref: str | None = Field(default=None, max_length=64)
+    tracking: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class OrderLine(SQLModel, table=True):
+    """One product in an order, with name and price as they were when ordered."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="order.id", index=True)
+    product_id: int = Field(foreign_key="product.id")
+    name: str = Field(max_length=200)
+    qty: int = Field(ge=1)
+    unit_price: int = Field(ge=0)
+
+
+class OrderEvent(SQLModel, table=True):
+    """One step of an order's timeline, with who caused it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="order.id", index=True)
+    status: str = Field(max_length=20)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    actor: str = Field(max_length=60)
+    note: str | None = Field(default=None, max_length=200)
+
+
+class CartLine(SQLModel, table=True):
+    """A product in a household's shared cart."""
+
+    __table_args__ = (UniqueConstraint("household_id", "product_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    product_id: int = Field(foreign_key="product.id")
+    qty: int = Field(ge=1)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class InboxEntry(SQLModel, table=True):
+    """An unknown barcode a household scanned, waiting to be mapped to a product."""
+
+    __table_args__ = (UniqueConstraint("household_id", "gtin"),)
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    gtin: str = Field(max_length=14)
+    count: int = 1
+    device_id: str | None = Field(default=None, max_length=32)
+    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    resolved: bool = False
+
+
+class Reading(SQLModel, table=True):
+    """A sensor reading of one slot."""
+
+    __table_args__ = (Index("ix_reading_slot_at", "device_id", "slot", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(foreign_key="device.id")
+    slot: str = Field(max_length=32)
+    value: float
+    unit: str = Field(max_length=10)
+    at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """The key of every accepted event and the feedback it got, so a replay is answered the same."""
+
+    __table_args__ = (UniqueConstraint("device_id", "seq", name="uq_processed_device_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(max_length=32)
+    seq: int
+    type: str = Field(max_length=10)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    feedback: str = Field(sa_column=Column(Text, nullable=False))
+    order_id: str | None = Field(default=None, max_length=20)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A message that could not be accepted, kept with the reason."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=200)
+    device_id: str | None = Field(default=None, max_length=64, index=True)
+    seq: int | None = None
+    reason: str = Field(max_length=40)
+    detail: str = Field(default="", max_length=200)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]

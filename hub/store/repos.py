@@ -1,0 +1,225 @@
+"""Repositories: every query the hub makes lives here, so the rest never builds SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from hub.domain.press import CANCELLABLE_STATUSES, OPEN_STATUSES, SPENDING_STATUSES
+from hub.store.models import (
+    ApiToken,
+    CartLine,
+    DeadLetter,
+    Device,
+    Household,
+    InboxEntry,
+    Order,
+    OrderEvent,
+    OrderLine,
+    ProcessedEvent,
+    Product,
+    ProductGtin,
+    Reading,
+    User,
+)
+
+
+def processed_event(session: Session, device_id: str, seq: int) -> ProcessedEvent | None:
+    """The stored outcome of (device, seq), if the event was seen before."""
+    return session.exec(
+        select(ProcessedEvent).where(ProcessedEvent.device_id == device_id, ProcessedEvent.seq == seq)
+    ).first()
+
+
+def device(session: Session, device_id: str) -> Device | None:
+    """A device by id."""
+    return session.get(Device, device_id)
+
+
+def household_devices(session: Session, household_id: int) -> Sequence[Device]:
+    """A household's devices, by name."""
+    return session.exec(
+        select(Device).where(Device.household_id == household_id).order_by(col(Device.name), col(Device.id))
+    ).all()
+
+
+def open_orders_of_device(session: Session, device_id: str, cancellable_only: bool = False) -> Sequence[Order]:
+    """Undelivered (or still cancellable) orders that came from one device, newest first."""
+    statuses = CANCELLABLE_STATUSES if cancellable_only else OPEN_STATUSES
+    return session.exec(
+        select(Order)
+        .where(Order.device_id == device_id, col(Order.status).in_([str(s) for s in statuses]))
+        .order_by(col(Order.created_at).desc())
+    ).all()
+
+
+def month_spending(session: Session, household_id: int, month_start: datetime) -> int:
+    """Total of the household's non-cancelled orders since the month started."""
+    total = session.exec(
+        select(func.coalesce(func.sum(Order.total), 0)).where(
+            Order.household_id == household_id,
+            Order.created_at >= month_start,
+            col(Order.status).in_([str(s) for s in SPENDING_STATUSES]),
+        )
+    ).one()
+    return int(total)
+
+
+def order_lines(session: Session, order_id: str) -> Sequence[OrderLine]:
+    """Lines of one order."""
+    return session.exec(select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.id))).all()
+
+
+def order_timeline(session: Session, order_id: str) -> Sequence[OrderEvent]:
+    """Timeline of one order, oldest first."""
+    return session.exec(
+        select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(col(OrderEvent.at), col(OrderEvent.id))
+    ).all()
+
+
+def household_orders(
+    session: Session, household_id: int, status: str | None = None, limit: int = 100, offset: int = 0
+) -> Sequence[Order]:
+    """A household's orders, newest first."""
+    query = select(Order).where(Order.household_id == household_id)
+    if status is not None:
+        query = query.where(Order.status == status)
+    return session.exec(query.order_by(col(Order.created_at).desc()).offset(offset).limit(limit)).all()
+
+
+def household_order(session: Session, household_id: int, order_id: str) -> Order | None:
+    """One order, only if it belongs to the household."""
+    order = session.get(Order, order_id)
+    return order if order is not None and order.household_id == household_id else None
+
+
+def due_orders(session: Session, statuses: Sequence[str], now: datetime, limit: int = 100) -> Sequence[Order]:
+    """Orders whose durable timer has fired, locked so that concurrent workers skip them."""
+    query = (
+        select(Order)
+        .where(col(Order.status).in_(list(statuses)), col(Order.due_at).is_not(None), col(Order.due_at) <= now)
+        .order_by(col(Order.due_at))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.exec(query).all()
+
+
+def next_due(session: Session, statuses: Sequence[str]) -> datetime | None:
+    """When the earliest durable timer fires."""
+    return session.exec(
+        select(func.min(Order.due_at)).where(col(Order.status).in_(list(statuses)), col(Order.due_at).is_not(None))
+    ).one()
+
+
+def visible_products(session: Session, household_id: int) -> Sequence[Product]:
+    """The shared catalog plus the household's own products."""
+    return session.exec(
+        select(Product)
+        .where(or_(col(Product.household_id).is_(None), Product.household_id == household_id))
+        .order_by(col(Product.name))
+    ).all()
+
+
+def visible_product(session: Session, household_id: int, product_id: int) -> Product | None:
+    """A product, only if the household may see it."""
+    product = session.get(Product, product_id)
+    if product is None or product.household_id not in (None, household_id):
+        return None
+    return product
+
+
+def product_by_gtin(session: Session, household_id: int, gtin: str) -> Product | None:
+    """The product a GTIN-14 maps to, as seen by one household."""
+    row = session.get(ProductGtin, gtin)
+    if row is None:
+        return None
+    return visible_product(session, household_id, row.product_id)
+
+
+def product_gtins(session: Session, product_id: int) -> list[str]:
+    """GTINs of one product."""
+    return list(session.exec(select(ProductGtin.gtin).where(ProductGtin.product_id == product_id)).all())
+
+
+def product_by_sku(session: Session, merchant: str, sku: str) -> Product | None:
+    """A product by merchant SKU."""
+    return session.exec(select(Product).where(Product.merchant == merchant, Product.sku == sku)).first()
+
+
+def cart(session: Session, household_id: int) -> Sequence[CartLine]:
+    """A household's cart lines."""
+    return session.exec(
+        select(CartLine).where(CartLine.household_id == household_id).order_by(col(CartLine.id))
+    ).all()
+
+
+def cart_line(session: Session, household_id: int, product_id: int) -> CartLine | None:
+    """One cart line of a household."""
+    return session.exec(
+        select(CartLine).where(CartLine.household_id == household_id, CartLine.product_id == product_id)
+    ).first()
+
+
+def inbox_entry(session: Session, household_id: int, gtin: str) -> InboxEntry | None:
+    """The inbox entry of an unknown code."""
+    return session.exec(
+        select(InboxEntry).where(InboxEntry.household_id == household_id, InboxEntry.gtin == gtin)
+    ).first()
+
+
+def inbox(session: Session, household_id: int) -> Sequence[InboxEntry]:
+    """Unresolved unknown barcodes of a household."""
+    return session.exec(
+        select(InboxEntry)
+        .where(InboxEntry.household_id == household_id, col(InboxEntry.resolved).is_(False))
+        .order_by(col(InboxEntry.last_seen).desc())
+    ).all()
+
+
+def readings(session: Session, device_id: str, slot: str, limit: int = 500) -> Sequence[Reading]:
+    """The newest readings of a slot, oldest first."""
+    rows = session.exec(
+        select(Reading)
+        .where(Reading.device_id == device_id, Reading.slot == slot)
+        .order_by(col(Reading.at).desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    """A user by e-mail (case-insensitive)."""
+    return session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
+
+
+def token(session: Session, token_hash: str) -> ApiToken | None:
+    """A bearer token by its hash."""
+    return session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash)).first()
+
+
+def household(session: Session, household_id: int) -> Household | None:
+    """A household by id."""
+    return session.get(Household, household_id)
+
+
+def dead_letters(session: Session, device_ids: Sequence[str], limit: int = 100) -> Sequence[DeadLetter]:
+    """Dead letters of the given devices, newest first."""
+    return session.exec(
+        select(DeadLetter)
+        .where(col(DeadLetter.device_id).in_(list(device_ids)))
+        .order_by(col(DeadLetter.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def count_orders(session: Session, household_id: int | None = None) -> int:
+    """Number of orders (all, or of one household)."""
+    query = select(func.count()).select_from(Order)
+    if household_id is not None:
+        query = query.where(Order.household_id == household_id)
+    return int(session.exec(query).one())
