@@ -15,6 +15,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 # docs/protocol.md §1; also the guarantee that an id is safe inside a topic (no '/', '+', '#').
 DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,31}$")
+# Default hub account name; it can never be a device id, which starts with a letter or digit.
+HUB_USERNAME = "_hub"
 
 
 def is_device_id(value: str) -> bool:

@@ -21,13 +21,13 @@ from amqtt.mqtt.connect import ConnectPacket  # type: ignore[import-untyped]
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin  # type: ignore[import-untyped]
 from amqtt.session import Session  # type: ignore[import-untyped]
 
-from hub.broker.credentials import CredentialStore, is_device_id
+from hub.broker.credentials import HUB_USERNAME, CredentialStore, is_device_id
 from hub.broker.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
-# Cannot collide with a device: device ids start with a letter or digit (docs/protocol.md §1).
-HUB_USERNAME = "_hub"
+__all__ = ["HUB_USERNAME", "EmbeddedBroker", "Principal", "may_publish", "may_receive", "may_subscribe"]
+
 # Topic roots the hub account may use: its own tree, and Home Assistant discovery.
 HUB_ROOTS = frozenset({"restock", "homeassistant"})
 # A client that opens a socket and never sends CONNECT is dropped after this long (amqtt waits forever).

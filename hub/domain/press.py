@@ -40,8 +40,8 @@ OPEN_STATUSES = frozenset(
 )
 # The household can still take these back without asking the merchant.
 CANCELLABLE_STATUSES = frozenset({OrderStatus.AWAITING_APPROVAL, OrderStatus.PENDING})
-# Spending that counts against the monthly cap.
-SPENDING_STATUSES = OPEN_STATUSES | {OrderStatus.DELIVERED}
+# Spending that counts against the monthly cap: an order waiting for approval is not spent yet.
+SPENDING_STATUSES = (OPEN_STATUSES - {OrderStatus.AWAITING_APPROVAL}) | {OrderStatus.DELIVERED}
 
 
 @dataclass(frozen=True)

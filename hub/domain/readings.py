@@ -178,8 +178,7 @@ def _gaps(readings: list[Reading]) -> tuple[Gap, ...]:
     """Silences much longer than the usual spacing: reported so the household can check the sensor."""
     if len(readings) < 3:
         return ()
-    spacings = [b.at - a.at for a, b in zip(readings, readings[1:], strict=False)]
-    limit = max(median(spacings) * GAP_SPACINGS, timedelta(days=1))
-    return tuple(
-        Gap(a.at, b.at) for a, b, s in zip(readings, readings[1:], spacings, strict=False) if s > limit
-    )
+    pairs = list(zip(readings, readings[1:], strict=False))
+    spacings = [(b.at - a.at).total_seconds() for a, b in pairs]
+    limit = max(median(spacings) * GAP_SPACINGS, 86400.0)
+    return tuple(Gap(a.at, b.at) for (a, b), s in zip(pairs, spacings, strict=True) if s > limit)

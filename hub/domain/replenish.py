@@ -1,0 +1,158 @@
+"""Reorder policy of a sensor slot: when to order, how many packs, within the household's caps (pure).
+
+Order when the *earliest plausible* run-out falls inside lead time plus safety margin (stock-outs cost more
+than an early order), for enough packs to last the target horizon at the *expected* rate (so uncertainty
+moves the date, not the size), never above the max-stock cap, never while an order is open, and with
+delivered stock credited until the sensor sees it loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from hub.domain.forecast import Forecast, forecast
+from hub.domain.readings import CleanSeries, Reading, Refill, clean
+
+Mode = Literal["auto", "notify", "paused"]
+Action = Literal["none", "order", "notify"]
+
+# A rise smaller than this share of a pack is not taken for a refill whatever the sensor's step size.
+MIN_JUMP_PACKS = 0.1
+# A refill explains whole packs of delivered stock: a bottle swap shows a jump a little under a pack (the
+# rest of the old bottle), so 0.9 pack counts as one. Rounding up errs towards forgetting shelf stock
+# (an early order) rather than imagining stock that is not there (a stock-out).
+ATTRIBUTION_SLACK = 0.25
+# The sensor may see a delivery loaded before the merchant reports it delivered.
+DELIVERY_GRACE = timedelta(days=2)
+# With no rate yet, a slot this empty (share of a pack) still gets one pack.
+EMPTY_PACKS = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPolicy:
+    """The household's settings for a slot; quantities in the slot's unit, a pack holds `pack_size`."""
+
+    pack_size: float
+    max_stock: float
+    mode: Mode = "auto"
+    lead_time_days: float = 5.0
+    safety_days: float = 3.0
+    target_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "notify", "paused"):
+            raise ValueError(f"unknown mode {self.mode!r}")
+        if not self.pack_size > 0:
+            raise ValueError("pack_size must be positive")
+        if not self.max_stock >= self.pack_size:
+            raise ValueError("max_stock must hold at least one pack")
+        if self.lead_time_days < 0 or self.safety_days < 0 or not self.target_days > 0:
+            raise ValueError("lead and safety must be >= 0, target > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Stock that arrived from a delivered order (the hub knows the time and quantity)."""
+
+    at: datetime
+    quantity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do now: nothing, place an order of `packs`, or tell the household."""
+
+    action: Action
+    packs: int
+    quantity: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Everything one evaluation saw and decided, for the dashboard and the log."""
+
+    series: CleanSeries
+    forecast: Forecast
+    decision: Decision
+
+
+def shelf_stock(
+    deliveries: Iterable[Delivery],
+    refills: Iterable[Refill],
+    *,
+    pack_size: float,
+    since: datetime,
+    now: datetime,
+) -> float:
+    """Delivered stock not yet seen on the sensor: deliveries since `since` minus the refills they explain."""
+    # Deliveries older than the readings we were given are taken as loaded: we could not see their refills,
+    # and forgetting stock only brings an order forward, while imagining it causes a stock-out.
+    kept = [d for d in sorted(deliveries, key=lambda d: d.at) if since <= d.at <= now]
+    left = [d.quantity for d in kept]
+    for refill in sorted(refills, key=lambda r: r.at):
+        if refill.at > now:
+            continue
+        take = max(1, math.ceil(refill.amount / pack_size - ATTRIBUTION_SLACK)) * pack_size
+        for i, delivery in enumerate(kept):
+            if take <= 0:
+                break
+            if delivery.at <= refill.at + DELIVERY_GRACE and left[i] > 0:
+                used = min(left[i], take)
+                left[i] -= used
+                take -= used
+    return sum(left)
+
+
+def _none(reason: str) -> Decision:
+    return Decision("none", 0, 0.0, reason)
+
+
+def _act(policy: SlotPolicy, packs: int, reason: str) -> Decision:
+    action: Action = "order" if policy.mode == "auto" else "notify"
+    return Decision(action, packs, packs * policy.pack_size, reason)
+
+
+def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0) -> Decision:
+    """Decide at `fc.at` whether to order (and how many packs) given the forecast and stock on order."""
+    if policy.mode == "paused":
+        return _none("paused")
+    if on_order > 0:
+        # At most one open replenishment order per slot: its stock is coming, ordering again would double it.
+        return _none("an order is already open")
+    stock = fc.stock_now
+    if stock is None or fc.rate_per_day is None:
+        if stock is not None and stock <= EMPTY_PACKS * policy.pack_size:
+            return _act(policy, 1, "slot is empty and there are too few readings for a forecast")
+        return _none("learning: too few readings for a forecast")
+    order_by = fc.at + timedelta(days=policy.lead_time_days + policy.safety_days)
+    if fc.run_out_earliest is None or fc.run_out_earliest > order_by:
+        return _none("enough stock for lead time and safety margin")
+    need = fc.rate_per_day * (policy.lead_time_days + policy.target_days) - stock
+    packs = max(1, math.ceil(need / policy.pack_size - 1e-9))
+    room = math.floor((policy.max_stock - stock) / policy.pack_size + 1e-9)
+    if room < 1:
+        return Decision("notify", 0, 0.0, "running out soon but the max-stock cap leaves no room for a pack")
+    when = fc.run_out_earliest.date().isoformat()
+    return _act(policy, min(packs, room), f"may run out from {when}, within lead time and safety margin")
+
+
+def evaluate(
+    readings: Sequence[Reading],
+    policy: SlotPolicy,
+    now: datetime,
+    *,
+    deliveries: Iterable[Delivery] = (),
+    on_order: float = 0.0,
+) -> Evaluation:
+    """Clean the slot's recent readings, forecast with delivered stock credited, and decide."""
+    series = clean(readings, min_jump=MIN_JUMP_PACKS * policy.pack_size)
+    accepted = series.readings
+    since = accepted[0].at if accepted else now
+    shelf = shelf_stock(deliveries, series.refills, pack_size=policy.pack_size, since=since, now=now)
+    fc = forecast(series, now, shelf=shelf)
+    return Evaluation(series, fc, decide(fc, policy, on_order=on_order))

@@ -1,0 +1,192 @@
+"""Hub fixtures: a database per test (SQLite, and PostgreSQL when configured), a running hub, devices."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from hub.app import Hub, create_app
+from hub.broker.mosquitto import MosquittoProcess, free_port
+from hub.scheduler.clock import Clock
+from hub.settings import Settings
+from hub.store.db import normalise_url
+from simulator.protocol_device import ProtocolDevice
+
+PG_ENV = "RESTOCK_TEST_DATABASE_URL"
+
+
+def reset_postgres(url: str) -> None:
+    """Empty the test database: drop and recreate the public schema."""
+    engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _backends() -> list[Any]:
+    params: list[Any] = [pytest.param("sqlite", id="sqlite")]
+    params.append(
+        pytest.param(
+            "postgresql",
+            id="postgresql",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"{PG_ENV} not set"),
+            ],
+        )
+    )
+    return params
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'restock.db'}"
+    url = os.environ[PG_ENV]
+    reset_postgres(url)
+    return url
+
+
+class HubServer:
+    """A real hub (uvicorn + lifespan: ingest, scheduler) in a background thread."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.app = create_app(settings, clock)
+        self.port = settings.http_port
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def hub(self) -> Hub:
+        """The running hub runtime."""
+        hub: Hub = self.app.state.hub
+        return hub
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> HubServer:
+        """Start and wait until the API answers and ingest is subscribed."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server.started and getattr(self.app.state, "hub", None) is not None:
+                ingest = self.hub.ingest
+                if ingest is not None and ingest.connected.is_set():
+                    return self
+            if not self.thread.is_alive():
+                raise RuntimeError("hub failed to start")
+            time.sleep(0.05)
+        raise TimeoutError("hub did not start")
+
+    def stop(self) -> None:
+        """Graceful shutdown."""
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+def hub_settings(database_url: str, mqtt_port: int, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a hub on the test broker and database."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "mqtt_url": f"mqtt://127.0.0.1:{mqtt_port}",
+        "mqtt_client_id": f"hub-{secrets.token_hex(4)}",
+        "http_port": free_port(),
+        "scheduler_poll_seconds": 0.2,
+        "merchant_step_seconds": 3600.0,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def start_hub(
+    database_url: str, mosquitto: MosquittoProcess, tmp_path: Path
+) -> Iterator[Callable[..., HubServer]]:
+    """Start hubs on the session broker and this test's database; all are stopped at the end."""
+    servers: list[HubServer] = []
+
+    def start(broker: MosquittoProcess | None = None, clock: Clock | None = None, **overrides: Any) -> HubServer:
+        port = (broker or mosquitto).port
+        server = HubServer(hub_settings(database_url, port, tmp_path / "data", **overrides), clock).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Api:
+    """A signed-in household's HTTP client."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=20)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def ok(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Request that must succeed; returns the JSON body."""
+        response = self.client.request(method, path, **kwargs)
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+
+def sign_up(base_url: str, name: str = "Home", email: str | None = None) -> Api:
+    """Create a household and return its signed-in client."""
+    email = email or f"{secrets.token_hex(4)}@example.org"
+    response = httpx.post(
+        f"{base_url}/api/v1/signup", json={"household": name, "email": email, "password": "correct horse"}
+    )
+    assert response.status_code == 201, response.text
+    return Api(base_url, response.json()["access_token"])
+
+
+def product_id(api: Api, sku: str) -> int:
+    """Id of a demo catalog product by SKU."""
+    for product in api.ok("GET", "/api/v1/products"):
+        if product["sku"] == sku:
+            return int(product["id"])
+    raise KeyError(sku)
+
+
+def add_button(api: Api, device_id: str, sku: str = "COF-1KG", mode: str = "order", qty: int = 1) -> str:
+    """Register a bound dash button; returns its secret."""
+    created = api.ok("POST", "/api/v1/devices", json={"kind": "dash_button", "name": device_id, "id": device_id})
+    api.ok("PUT", f"/api/v1/devices/{device_id}/binding", json={"product_id": product_id(api, sku), "qty": qty, "mode": mode})
+    return str(created["secret"])
+
+
+@pytest.fixture
+def devices(mosquitto: MosquittoProcess) -> Iterator[Callable[..., ProtocolDevice]]:
+    """Connect protocol-level devices (plain MQTT clients) to a broker; all disconnected at the end."""
+    made: list[ProtocolDevice] = []
+
+    def make(device_id: str, secret: str | None = None, broker: MosquittoProcess | None = None) -> ProtocolDevice:
+        device = ProtocolDevice(device_id, (broker or mosquitto).port, secret)
+        device.connect()
+        made.append(device)
+        return device
+
+    yield make
+    for device in made:
+        device.close()
