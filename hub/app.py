@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from hub.api import auth, cart, devices, household, orders, products
-from hub.broker.credentials import Argon2CredentialStore
+from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
 from hub.ingest.mqtt import BrokerTarget, Ingest
 from hub.ingest.processor import Processor
@@ -29,7 +29,7 @@ from hub.store import repos
 from hub.store.db import make_engine, migrate
 
 log = logging.getLogger(__name__)
-HUB_ACCOUNT = "restock-hub"
+
 
 
 class Hub:
@@ -70,12 +70,12 @@ class Hub:
             self.broker = EmbeddedBroker(
                 self.credentials,
                 hub_password=hub_password,
-                hub_username=HUB_ACCOUNT,
+                hub_username=HUB_USERNAME,
                 host=self.settings.embedded_mqtt_host,
                 port=self.settings.embedded_mqtt_port,
             )
             await self.broker.start()
-            target = BrokerTarget(self.broker.host, self.broker.port, HUB_ACCOUNT, hub_password)
+            target = BrokerTarget(self.broker.host, self.broker.port, HUB_USERNAME, hub_password)
         self.ingest = Ingest(
             target,
             self.processor,

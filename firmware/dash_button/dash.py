@@ -19,10 +19,7 @@ def run(board):
     mine = []  # seqs of presses in this wake
     click = clicks.classify(board, 0) if board.wake_reason() == "button" or board.edge_pending() else None
     if click == "setup":
-        import setup
-
-        setup.run(board, cfg)
-        return
+        return device.setup(board, cfg)
     if click:
         mine.append(link.event({"type": "press", "click": click}))
     wait_ms = int(cfg["feedback_wait_s"] * 1000)
@@ -33,7 +30,10 @@ def run(board):
                 break
             if board.edge_pending():  # pressed again while awake
                 click = clicks.classify(board, 0)
-                if click and click != "setup":
+                if click == "setup":
+                    link.down()
+                    return device.setup(board, cfg)
+                if click:
                     mine.append(link.event({"type": "press", "click": click}))
                     deadline = time.ticks_add(time.ticks_ms(), wait_ms)
             elif all(s in link.answers for s in mine) and not (len(link.outbox) and not mine):
@@ -47,3 +47,4 @@ def run(board):
     pending = len(link.outbox) > 0
     link.down()
     board.deepsleep(device.retry_ms(board, cfg, pending), button=True)
+

@@ -122,7 +122,12 @@ class Board:
         self._poll = select.poll()
         self._poll.register(self._srv, select.POLLIN)
         self._clients = {}  # socket -> bytearray of unread input
+        self.setup_port = int(os.getenv("RESTOCK_SIM_SETUP_PORT") or 0) or int(os.getenv("RESTOCK_SIM_PORT") or 7780) + 1
         debug("sim board: flash", self.flash)
+        if os.getenv("RESTOCK_SIM_WAIT"):  # a driver wants every notification from boot on
+            t = time.ticks_ms()
+            while not self._clients and time.ticks_diff(time.ticks_ms(), t) < 10000:
+                self._serve(100)
 
     # -- time and paths ---------------------------------------------------------------------
     def path(self, name):
@@ -165,6 +170,9 @@ class Board:
     def uart_line(self):
         self._serve(0)
         return self._lines.pop(0) if self._lines else None
+
+    def wake_pulses(self):
+        return 0  # pulses that arrived in sleep reach the irq handler once it is registered
 
     def pin(self, name, mode=IN, pull=None):
         return SimPin(self, name)
@@ -227,6 +235,9 @@ class Board:
 
     def rtc_write(self, data):
         self._rtc = bytes(data)
+
+    def setup_ap(self, ssid):
+        self.note("ap", ssid or "off")  # the sim has no radio: the setup server is on 127.0.0.1
 
     def wlan(self):
         if self._wlan is None:
@@ -363,6 +374,7 @@ class Board:
                 self._edges.append((lv, time.ticks_add(t, dt)))
             t = time.ticks_add(t, hold + 5 + _GAP_MS)
         self._offset += time.ticks_diff(t, self.ticks_ms()) - _GAP_MS
+        self._level = 0
 
     def _command(self, line):
         parts = line.split()

@@ -38,3 +38,11 @@ def retry_ms(board, cfg, pending):
     state["retry"] = b.n
     board.rtc_write(json.dumps(state).encode())
     return ms
+
+
+def setup(board, cfg):
+    """Setup mode, then start over with the (maybe new) config."""
+    import setup
+
+    setup.run(board, cfg)
+    board.deepsleep(0)

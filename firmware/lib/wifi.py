@@ -64,8 +64,8 @@ class Wifi:
         except OSError as e:
             warn("wifi connect", e)
             return False
-        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
-        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+        deadline = time.ticks_add(self.board.ticks_ms(), timeout_ms)
+        while time.ticks_diff(deadline, self.board.ticks_ms()) > 0:
             if self.wlan.isconnected():
                 return True
             self.board.sleep_ms(50)

@@ -75,8 +75,7 @@ class Argon2CredentialStore:
             ok = await asyncio.to_thread(self._verify, stored, secret)
         if ok:
             self._cache[device_id] = (digest, self._clock() + self._ttl)
-        else:
-            self._cache.pop(device_id, None)
+        # A failure leaves the cache alone: wrong guesses must not force the real device back onto argon2.
         return ok
 
     def forget(self, device_id: str) -> None:

@@ -198,7 +198,8 @@ class _GatedBroker(Broker):  # type: ignore[misc]
             try:
                 connect = await asyncio.wait_for(ConnectPacket.from_stream(recorder), CONNECT_TIMEOUT)
             except Exception as exc:  # any garbage instead of a CONNECT ends the connection, not the broker
-                await writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.close()
                 raise AMQTTError(f"no valid CONNECT from {remote_address}:{remote_port}: {exc!r}") from exc
             candidate = Session()
             candidate.client_id = connect.client_id

@@ -13,9 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from statistics import median
 
-from hub.domain.readings import CleanSeries, Reading
+from hub.domain.readings import CleanSeries, Reading, median
 
 # Two standard errors: about 95% two-sided if errors were normal; the bounds are meant as "plausible", not
 # exact probabilities, and 2 keeps them from collapsing when the data are clean.
@@ -86,13 +85,16 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
     slopes: list[tuple[float, float]] = []
     times = [[_days(until, r.at) for r in seg] for seg in chosen]
     for seg, ts in zip(chosen, times, strict=True):
+        vs = [r.value for r in seg]
         for i in range(len(seg)):
-            for j in range(i + 1, len(seg)):
-                dt = ts[j] - ts[i]
-                if dt >= MIN_PAIR_DAYS:
-                    # Weighted by the time apart: a slope over a week averages a weekly habit and the noise
-                    # out, a slope over one evening does not (Jaeckel's weighting of Theil-Sen).
-                    slopes.append(((seg[i].value - seg[j].value) / dt, dt))
+            ti, vi = ts[i], vs[i]
+            # Weighted by the time apart: a slope over a week averages a weekly habit and the noise out,
+            # a slope over one evening does not (Jaeckel's weighting of Theil-Sen).
+            slopes.extend(
+                ((vi - v) / (t - ti), t - ti)
+                for t, v in zip(ts[i + 1 :], vs[i + 1 :], strict=True)
+                if t - ti >= MIN_PAIR_DAYS
+            )
     span = max((w for _, w in slopes), default=0.0)
     if points < MIN_POINTS or span < MIN_SPAN_DAYS:
         return None

@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from statistics import median
 
 # A move must exceed this many "typical steps" between readings to count as a jump (spike or refill).
 # The typical step is an upper quartile of |difference| (see _typical_step), so it already includes a busy
@@ -23,6 +22,13 @@ JUMP_STEPS = 3.0
 NEIGHBOURS = 3
 # A silence longer than this many median spacings (and at least a day) is reported as a gap.
 GAP_SPACINGS = 3.0
+
+
+def median(values: Iterable[float]) -> float:
+    """Median of a non-empty collection (the statistics module's, without its overhead on tiny inputs)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 def _require_utc(at: datetime) -> None:
@@ -65,10 +71,12 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """A silence of the sensor between two consecutive readings."""
+    """A silence of the sensor between two consecutive readings, with the levels on either side."""
 
     start: datetime
     end: datetime
+    before: float
+    after: float
 
     @property
     def days(self) -> float:
@@ -78,7 +86,7 @@ class Gap:
 
 @dataclass(frozen=True, slots=True)
 class CleanSeries:
-    """The outcome of cleaning: accepted readings split into segments at refills, plus what was set aside."""
+    """The outcome of cleaning: accepted readings split at refills and long gaps, plus what was set aside."""
 
     segments: tuple[tuple[Reading, ...], ...]
     refills: tuple[Refill, ...]
@@ -121,8 +129,8 @@ def _valid(readings: Iterable[Reading]) -> tuple[list[Reading], list[Rejected]]:
     return kept, rejected
 
 
-def _spikes(values: list[float], jump: float) -> set[int]:
-    """Indices of readings above both neighbourhoods or below both by more than `jump`."""
+def _spikes(values: list[float], jump: float, step: float) -> set[int]:
+    """Indices of readings that stick out of both neighbourhoods by more than `jump` and are no refill."""
     spikes: set[int] = set()
     for i, value in enumerate(values):
         left = values[max(0, i - NEIGHBOURS) : i]
@@ -132,20 +140,30 @@ def _spikes(values: list[float], jump: float) -> set[int]:
             # kept (a rise reads as a refill until the next reading says otherwise) and the forecast's
             # median of the last readings keeps a lone low one from driving an order.
             continue
-        lo, hi = sorted((median(left), median(right)))
-        if value > hi + jump or value < lo - jump:
+        before, after = median(left), median(right)
+        if value > max(before, after) + jump:
+            # Only a spike if the level is back where it was, by the next reading and by the median of
+            # the next three. A rise that holds even briefly (a refill, then a busy day) stays a refill:
+            # taking a refill for a spike would leave delivered stock credited on the shelf.
+            if after <= before + step and right[0] <= before + step:
+                spikes.add(i)
+        elif value < min(before, after) - jump and after <= before + step:
+            # A dip that comes back to no more than the old level. If the level afterwards is higher than
+            # before, stock was added, so the dip was real use (a busy day) followed by a refill.
             spikes.add(i)
     return spikes
 
 
-def clean(readings: Iterable[Reading], *, min_jump: float = 0.0) -> CleanSeries:
-    """Split a slot's readings into refill-separated segments, rejecting invalid values and spikes."""
+def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float = math.inf) -> CleanSeries:
+    """Split a slot's readings into segments at refills and gaps, rejecting invalid values and spikes."""
     kept, rejected = _valid(readings)
     values = [r.value for r in kept]
     # A jump must beat both the series' own step size and the caller's floor (e.g. a fraction of a pack),
-    # so a sensor that drifts by a gram is not "refilled" and an exact counter still sees real refills.
-    jump = max(JUMP_STEPS * _typical_step(values), min_jump, 1e-9)
-    spikes = _spikes(values, jump)
+    # so a sensor that drifts by a gram is not "refilled" and an exact counter still sees real refills;
+    # and stay under the caller's ceiling (half a pack), or a very noisy sensor would hide every refill.
+    step = _typical_step(values)
+    jump = min(max(JUMP_STEPS * step, min_jump, 1e-9), max_jump)
+    spikes = _spikes(values, jump, step)
     accepted: list[Reading] = []
     for i, reading in enumerate(kept):
         if i in spikes:
@@ -154,12 +172,18 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0) -> CleanSeries:
             accepted.append(reading)
     rejected.sort(key=lambda rej: rej.reading.at)
 
+    gaps = _gaps(accepted)
+    gap_ends = {gap.end for gap in gaps}
     segments: list[tuple[Reading, ...]] = []
     refills: list[Refill] = []
     current: list[Reading] = []
     for reading in accepted:
-        if current and reading.value - current[-1].value > jump:
+        rise = bool(current) and reading.value - current[-1].value > jump
+        if rise:
             refills.append(Refill(at=reading.at, before=current[-1].value, after=reading.value))
+        # A long gap also ends a segment: a refill the sensor missed while offline would otherwise show
+        # up as a slow stretch and drag the rate down (the forecast never pairs readings across segments).
+        if current and (rise or reading.at in gap_ends):
             segments.append(tuple(current))
             current = []
         current.append(reading)
@@ -169,7 +193,7 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0) -> CleanSeries:
         segments=tuple(segments),
         refills=tuple(refills),
         rejected=tuple(rejected),
-        gaps=_gaps(accepted),
+        gaps=gaps,
         jump=jump,
     )
 
@@ -181,4 +205,4 @@ def _gaps(readings: list[Reading]) -> tuple[Gap, ...]:
     pairs = list(zip(readings, readings[1:], strict=False))
     spacings = [(b.at - a.at).total_seconds() for a, b in pairs]
     limit = max(median(spacings) * GAP_SPACINGS, 86400.0)
-    return tuple(Gap(a.at, b.at) for (a, b), s in zip(pairs, spacings, strict=True) if s > limit)
+    return tuple(Gap(a.at, b.at, a.value, b.value) for (a, b), s in zip(pairs, spacings, strict=True) if s > limit)

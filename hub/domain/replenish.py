@@ -28,6 +28,8 @@ MIN_JUMP_PACKS = 0.1
 ATTRIBUTION_SLACK = 0.25
 # The sensor may see a delivery loaded before the merchant reports it delivered.
 DELIVERY_GRACE = timedelta(days=2)
+# Over a sensor gap, this much more use than the level shows (share of a pack) means a pack was loaded unseen.
+HIDDEN_PACKS = 0.5
 # With no rate yet, a slot this empty (share of a pack) still gets one pack.
 EMPTY_PACKS = 0.1
 
@@ -108,6 +110,18 @@ def shelf_stock(
     return sum(left)
 
 
+def hidden_refills(series: CleanSeries, rate_per_day: float | None, pack_size: float) -> tuple[Refill, ...]:
+    """Refills the sensor missed while offline: a gap whose level fell far less than the rate says."""
+    if not rate_per_day:
+        return ()
+    found = []
+    for gap in series.gaps:
+        unseen = rate_per_day * gap.days - (gap.before - gap.after)
+        if unseen > HIDDEN_PACKS * pack_size:
+            found.append(Refill(at=gap.end, before=gap.after - unseen, after=gap.after))
+    return tuple(found)
+
+
 def _none(reason: str) -> Decision:
     return Decision("none", 0, 0.0, reason)
 
@@ -153,6 +167,13 @@ def evaluate(
     series = clean(readings, min_jump=MIN_JUMP_PACKS * policy.pack_size)
     accepted = series.readings
     since = accepted[0].at if accepted else now
+    deliveries = tuple(deliveries)
     shelf = shelf_stock(deliveries, series.refills, pack_size=policy.pack_size, since=since, now=now)
     fc = forecast(series, now, shelf=shelf)
+    hidden = hidden_refills(series, fc.rate_per_day, policy.pack_size)
+    if hidden and shelf > 0:
+        # A delivered pack loaded while the sensor was offline is no longer on the shelf: credit it once.
+        refills = series.refills + hidden
+        shelf = shelf_stock(deliveries, refills, pack_size=policy.pack_size, since=since, now=now)
+        fc = forecast(series, now, shelf=shelf)
     return Evaluation(series, fc, decide(fc, policy, on_order=on_order))

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fwproc import FirmwareProcess, device_config  # noqa: E402
-from hubdouble import Answer, HubDouble  # noqa: E402
-
-from tests.conftest import example  # noqa: E402
+from tests.conftest import example
+from tests.firmware.fwproc import FirmwareProcess, device_config
+from tests.firmware.hubdouble import Answer, HubDouble
 
 
 def feedback_for(name: str) -> Answer:

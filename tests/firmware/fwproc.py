@@ -69,6 +69,7 @@ class FirmwareProcess:
     path: list[Path] | None = None  # module folders; default: firmware/lib and firmware/<app> sources
     main: Path | None = None
     port: int = 0
+    setup_port: int = 0
     notes: list[Note] = field(default_factory=list)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _sock: socket.socket | None = field(default=None, init=False)
@@ -95,11 +96,15 @@ class FirmwareProcess:
             (self.flash / "sim.json").write_text(json.dumps(self.sim))
         if not self.port:
             self.port = free_port()
+        if not self.setup_port:
+            self.setup_port = free_port()
         dirs = self.path or [FIRMWARE / "lib", FIRMWARE / self.app]
         env = dict(os.environ)
         env["MICROPYPATH"] = ":".join([str(d) for d in dirs] + [".frozen"])
         env["RESTOCK_SIM_FLASH"] = str(self.flash)
         env["RESTOCK_SIM_PORT"] = str(self.port)
+        env["RESTOCK_SIM_SETUP_PORT"] = str(self.setup_port)
+        env["RESTOCK_SIM_WAIT"] = "1"  # boot waits for our connection: no notification is missed
         cmd = [micropython_binary()]
         if self.heapsize:
             cmd += ["-X", f"heapsize={self.heapsize}"]

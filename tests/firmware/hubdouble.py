@@ -58,12 +58,14 @@ class HubDouble:
         if kind == "event" and self.answer is not None:
             fb = self.answer(device_id, data)
             if fb is not None:
-                self.send(device_id, fb)
+                self.send(device_id, fb, wait=False)  # the network thread itself must not block
 
-    def send(self, device_id: str, payload: dict[str, Any] | bytes) -> None:
+    def send(self, device_id: str, payload: dict[str, Any] | bytes, wait: bool = True) -> None:
         """Publish on the device's cmd topic (QoS 1)."""
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.client.publish(f"restock/v1/{device_id}/cmd", data, qos=1).wait_for_publish(5)
+        info = self.client.publish(f"restock/v1/{device_id}/cmd", data, qos=1)
+        if wait:
+            info.wait_for_publish(5)
 
     def wait_events(self, n: int, timeout: float = 15.0) -> list[dict[str, Any]]:
         """Wait until at least n events arrived; return all event payloads so far."""
