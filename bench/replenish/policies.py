@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bench.replenish.traces import Trace
+from hub.domain.credit import Delivery
 from hub.domain.readings import Reading
-from hub.domain.replenish import Delivery, SlotPolicy, evaluate
+from hub.domain.replenish import SlotPolicy, evaluate
 
 # The household's settings, shared by every threshold policy: the merchant quotes five days (real: 2-7).
 LEAD_DAYS = 5.0
@@ -75,8 +76,7 @@ class Restock(DayPolicy):
         self.deliveries.extend(obs.delivered)
         since = obs.now - timedelta(days=HISTORY_DAYS)
         recent = [r for r in self.readings[-HISTORY_DAYS * 2 :] if r.at >= since]
-        deliveries = [d for d in self.deliveries if d.at >= since]
-        result = evaluate(recent, self.policy, obs.now, deliveries=deliveries, on_order=obs.on_order)
+        result = evaluate(recent, self.policy, obs.now, deliveries=self.deliveries, on_order=obs.on_order)
         return result.decision.quantity if result.decision.action == "order" else 0.0
 
 

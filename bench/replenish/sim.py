@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 from bench.replenish.policies import POLICIES, Observation
 from bench.replenish.traces import Trace
+from hub.domain.credit import Delivery
 from hub.domain.readings import Reading
-from hub.domain.replenish import Delivery
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 READ_AT = timedelta(hours=20)  # the sensor's daily report
@@ -52,17 +52,17 @@ def simulate(trace: Trace, policy_name: str) -> Result:
     policy = POLICIES[policy_name](trace)
     pack = trace.pack_size
     container, shelf, on_order = trace.start_level, 0.0, 0.0
-    arrivals: dict[int, list[float]] = defaultdict(list)
+    arrivals: dict[int, list[tuple[float, datetime]]] = defaultdict(list)
     stock: list[float] = []
     readings: list[tuple[int, float]] = []
     stockouts = orders = 0
     for day in range(trace.days):
         midnight = START + timedelta(days=day)
         delivered = []
-        for quantity in arrivals.pop(day, []):
+        for quantity, ordered_at in arrivals.pop(day, []):
             shelf += quantity
             on_order -= quantity
-            delivered.append(Delivery(midnight + ARRIVE_AT, quantity))
+            delivered.append(Delivery(midnight + ARRIVE_AT, quantity, ordered_at))
         container += trace.refill[day]
         need = trace.used[day]
         while True:
@@ -88,7 +88,7 @@ def simulate(trace: Trace, policy_name: str) -> Result:
         if quantity > 0:
             orders += 1
             on_order += quantity
-            arrivals[day + trace.lead[day]].append(quantity)
+            arrivals[day + trace.lead[day]].append((quantity, obs.now))
         stock.append(container + shelf)
     return Result(
         trace=trace.name,

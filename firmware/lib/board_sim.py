@@ -236,7 +236,10 @@ class Board:
     def rtc_write(self, data):
         self._rtc = bytes(data)
 
-    def setup_ap(self, ssid):
+    def use_pins(self, pins):
+        pass  # the sim's pins are named, not numbered
+
+    def setup_ap(self, ssid, key=None):
         self.note("ap", ssid or "off")  # the sim has no radio: the setup server is on 127.0.0.1
 
     def wlan(self):

@@ -10,7 +10,9 @@ from wifi import Backoff
 def boot(board, kind):
     """Validated config, or None after logging the error and showing the error pattern."""
     try:
-        return config.load(board.path("config.json"), kind)
+        cfg = config.load(board.path("config.json"), kind)
+        board.use_pins(cfg["pins"])
+        return cfg
     except config.ConfigError as e:
         warn("config error:", e)
         board.note("error", "config: %s" % e)

@@ -1,4 +1,4 @@
-# MQTT 3.1.1 packet encoding and decoding: pure functions on bytes, no IO.
+# MQTT 3.1.1 packets to and from bytes (pure functions, no IO).
 # Runs unchanged on CPython (unit tests, fleet emulator) and MicroPython.
 try:
     from micropython import const

@@ -10,12 +10,8 @@ _AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 # ISO 4217 minor-unit digits where they differ from the usual 2, so "1000 JPY" is 1000 minor units.
 _MINOR_DIGITS: dict[str, int] = {
-    **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
-         "XAF", "XOF", "XPF"),
-        0,
-    ),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
     "CLF": 4,
     "UYW": 4,
 }

@@ -10,26 +10,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from hub.domain.credit import Delivery, hidden_refills, lead_days, shelf_stock
 from hub.domain.forecast import Forecast, forecast
-from hub.domain.readings import CleanSeries, Reading, Refill, clean
+from hub.domain.readings import CleanSeries, Reading, clean
 
 Mode = Literal["auto", "notify", "paused"]
 Action = Literal["none", "order", "notify"]
 
-# A rise smaller than this share of a pack is not taken for a refill whatever the sensor's step size.
+# A rise smaller than this share of a pack is not taken for a refill whatever the sensor's step size, and
+# one larger than the other share always is (a refill is about a pack; a noisy sensor must not hide it).
 MIN_JUMP_PACKS = 0.1
-# A refill explains whole packs of delivered stock: a bottle swap shows a jump a little under a pack (the
-# rest of the old bottle), so 0.9 pack counts as one. Rounding up errs towards forgetting shelf stock
-# (an early order) rather than imagining stock that is not there (a stock-out).
-ATTRIBUTION_SLACK = 0.25
-# The sensor may see a delivery loaded before the merchant reports it delivered.
-DELIVERY_GRACE = timedelta(days=2)
-# Over a sensor gap, this much more use than the level shows (share of a pack) means a pack was loaded unseen.
-HIDDEN_PACKS = 0.5
+MAX_JUMP_PACKS = 0.5
 # With no rate yet, a slot this empty (share of a pack) still gets one pack.
 EMPTY_PACKS = 0.1
 
@@ -57,14 +52,6 @@ class SlotPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """Stock that arrived from a delivered order (the hub knows the time and quantity)."""
-
-    at: datetime
-    quantity: float
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     """What to do now: nothing, place an order of `packs`, or tell the household."""
 
@@ -81,45 +68,6 @@ class Evaluation:
     series: CleanSeries
     forecast: Forecast
     decision: Decision
-
-
-def shelf_stock(
-    deliveries: Iterable[Delivery],
-    refills: Iterable[Refill],
-    *,
-    pack_size: float,
-    since: datetime,
-    now: datetime,
-) -> float:
-    """Delivered stock not yet seen on the sensor: deliveries since `since` minus the refills they explain."""
-    # Deliveries older than the readings we were given are taken as loaded: we could not see their refills,
-    # and forgetting stock only brings an order forward, while imagining it causes a stock-out.
-    kept = [d for d in sorted(deliveries, key=lambda d: d.at) if since <= d.at <= now]
-    left = [d.quantity for d in kept]
-    for refill in sorted(refills, key=lambda r: r.at):
-        if refill.at > now:
-            continue
-        take = max(1, math.ceil(refill.amount / pack_size - ATTRIBUTION_SLACK)) * pack_size
-        for i, delivery in enumerate(kept):
-            if take <= 0:
-                break
-            if delivery.at <= refill.at + DELIVERY_GRACE and left[i] > 0:
-                used = min(left[i], take)
-                left[i] -= used
-                take -= used
-    return sum(left)
-
-
-def hidden_refills(series: CleanSeries, rate_per_day: float | None, pack_size: float) -> tuple[Refill, ...]:
-    """Refills the sensor missed while offline: a gap whose level fell far less than the rate says."""
-    if not rate_per_day:
-        return ()
-    found = []
-    for gap in series.gaps:
-        unseen = rate_per_day * gap.days - (gap.before - gap.after)
-        if unseen > HIDDEN_PACKS * pack_size:
-            found.append(Refill(at=gap.end, before=gap.after - unseen, after=gap.after))
-    return tuple(found)
 
 
 def _none(reason: str) -> Decision:
@@ -163,17 +111,23 @@ def evaluate(
     deliveries: Iterable[Delivery] = (),
     on_order: float = 0.0,
 ) -> Evaluation:
-    """Clean the slot's recent readings, forecast with delivered stock credited, and decide."""
-    series = clean(readings, min_jump=MIN_JUMP_PACKS * policy.pack_size)
+    """Clean the slot's readings, credit delivered stock, forecast, learn the lead time and decide."""
+    series = clean(readings, min_jump=MIN_JUMP_PACKS * policy.pack_size, max_jump=MAX_JUMP_PACKS * policy.pack_size)
     accepted = series.readings
     since = accepted[0].at if accepted else now
     deliveries = tuple(deliveries)
     shelf = shelf_stock(deliveries, series.refills, pack_size=policy.pack_size, since=since, now=now)
     fc = forecast(series, now, shelf=shelf)
-    hidden = hidden_refills(series, fc.rate_per_day, policy.pack_size)
+    # The rate's lower bound: a busy week must not make a quiet month look like it hid a refill.
+    hidden = hidden_refills(series, fc.rate_low, policy.pack_size)
     if hidden and shelf > 0:
-        # A delivered pack loaded while the sensor was offline is no longer on the shelf: credit it once.
+        # A delivered pack loaded without a visible jump is no longer on the shelf: count it once.
         refills = series.refills + hidden
         shelf = shelf_stock(deliveries, refills, pack_size=policy.pack_size, since=since, now=now)
         fc = forecast(series, now, shelf=shelf)
+    # The household's lead time is a promise; past deliveries show what it really is, and only a longer
+    # one changes anything (a faster merchant just leaves a bit more margin).
+    learnt = lead_days(deliveries)
+    if learnt is not None and learnt > policy.lead_time_days:
+        policy = replace(policy, lead_time_days=learnt)
     return Evaluation(series, fc, decide(fc, policy, on_order=on_order))

@@ -72,17 +72,22 @@ class Processor:
     def __init__(self, engine: Engine, on_order: Callable[[OrderChange], None] | None = None) -> None:
         self.engine = engine
         self.on_order = on_order
+        self._keep: list[object] = []
 
     def handle_batch(self, messages: Sequence[Message]) -> list[Reply]:
         """Apply every message; commit once; return the feedback to publish (only after commit)."""
         replies: list[Reply] = []
         changes: list[OrderChange] = []
+        # The session's identity map holds rows weakly; keeping devices, households and products alive
+        # for the batch turns their repeated lookups into dictionary hits instead of queries.
+        self._keep: list[object] = []
         with Session(self.engine, expire_on_commit=False) as session:
             for message in messages:
                 reply = self._one(session, message, changes)
                 if reply is not None:
                     replies.append(reply)
             session.commit()
+        self._keep = []
         if self.on_order is not None:
             for change in changes:
                 self.on_order(change)
@@ -117,6 +122,7 @@ class Processor:
         if device is None:
             self._dead_letter(session, message, device_id, None, "unknown_device", "no such device")
             return None
+        self._keep.append(device)
         try:
             event = decode_event(message.payload, message.received)
         except ProtocolError as exc:
@@ -135,6 +141,7 @@ class Processor:
             return Reply(cmd_topic(device_id), stored.feedback)
         kind = type(event).__name__.removesuffix("Event").lower()
         household = repos.household(session, device.household_id) if device.household_id else None
+        self._keep.append(household)
         if not device.active:
             feedback, order = rejected(event.seq, "revoked", "this device was revoked"), None
         elif household is None:
@@ -174,16 +181,19 @@ class Processor:
     def _press(
         self, session: Session, device: Device, household: Household, event: PressEvent
     ) -> tuple[Feedback, Order | None]:
-        open_orders = repos.open_orders_of_device(session, device.id)
-        cancellable = repos.open_orders_of_device(session, device.id, cancellable_only=True)
         product = session.get(Product, device.binding_product_id) if device.binding_product_id else None
+        self._keep.append(product)
         mode = Mode(device.binding_mode) if device.binding_mode else None
+        # Only look up what the decision needs: these queries are the per-press cost under load.
+        cancellable = repos.newest_open_order(session, device.id, True) if event.click == "long" else None
+        needs_open = event.click != "long" and mode is not Mode.CART and not household.allow_multiple_orders
+        open_order = repos.newest_open_order(session, device.id) if needs_open else None
         decision = decide_press(
             click=event.click,
             bound=product is not None,
             mode=mode,
-            open_order_exists=bool(open_orders),
-            cancellable_order_exists=bool(cancellable),
+            open_order_exists=open_order is not None,
+            cancellable_order_exists=cancellable is not None,
             allow_multiple_orders=household.allow_multiple_orders,
         )
         actor = f"device:{device.id}"
@@ -192,11 +202,12 @@ class Processor:
         if decision.action is PressAction.NOTHING_TO_CANCEL:
             return Feedback(seq=event.seq, code="nothing_to_cancel"), None
         if decision.action is PressAction.CANCEL:
-            order = cancellable[0]
-            order_service.cancel(session, order, actor, event.at)
-            return self._order_feedback(session, event.seq, "cancelled", order), order
+            assert cancellable is not None
+            order_service.cancel(session, cancellable, actor, event.at)
+            return self._order_feedback(session, event.seq, "cancelled", cancellable), cancellable
         if decision.action is PressAction.DUPLICATE:
-            return self._order_feedback(session, event.seq, "duplicate", open_orders[0], "protected"), None
+            assert open_order is not None
+            return self._order_feedback(session, event.seq, "duplicate", open_order, "protected"), None
         assert product is not None and mode is not None
         if decision.action is PressAction.ADD_TO_CART:
             line = cart_service.add(session, household.id or 0, product, device.binding_qty, event.at)
@@ -218,7 +229,8 @@ class Processor:
             device_id=device.id,
             mode=mode,
         )
-        return self._order_feedback(session, event.seq, self._code_of(order), order, order.reason), order
+        feedback = self._order_feedback(session, event.seq, self._code_of(order), order, order.reason, product.name)
+        return feedback, order
 
     @staticmethod
     def _code_of(order: Order) -> str:
@@ -226,10 +238,11 @@ class Processor:
 
     @staticmethod
     def _order_feedback(
-        session: Session, seq: int, code: str, order: Order, reason: str | None = None
+        session: Session, seq: int, code: str, order: Order, reason: str | None = None, name: str | None = None
     ) -> Feedback:
-        lines = repos.order_lines(session, order.id)
-        name = lines[0].name if len(lines) == 1 else f"{len(lines)} products"
+        if name is None:
+            lines = repos.order_lines(session, order.id)
+            name = lines[0].name if len(lines) == 1 else f"{len(lines)} products"
         return Feedback(
             seq=seq,
             code=code,
@@ -270,7 +283,10 @@ class Processor:
                 now=event.at,
                 device_id=device.id,
             )
-            return self._order_feedback(session, event.seq, self._code_of(order), order, order.reason), order
+            feedback = self._order_feedback(
+                session, event.seq, self._code_of(order), order, order.reason, product.name
+            )
+            return feedback, order
         line = cart_service.add(session, household.id, product, event.qty, event.at)
         return Feedback(
             seq=event.seq,

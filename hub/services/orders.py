@@ -78,7 +78,10 @@ def create_order(
         total=total,
         unit_price=first.product.price,
         bound_unit_price=first.bound_unit_price if len(lines) == 1 else None,
-        spent_this_month=repos.month_spending(session, household.id, month_start(now)),
+        # The monthly sum is only worth a query when there is a cap to compare it with.
+        spent_this_month=(
+            repos.month_spending(session, household.id, month_start(now)) if household.monthly_cap is not None else 0
+        ),
         limits=limits_of(household),
         mode=mode,
     )
@@ -99,7 +102,6 @@ def create_order(
         order.cancel_until = now + timedelta(seconds=household.cancel_window_s)
         order.due_at = order.cancel_until
     session.add(order)
-    session.flush()
     for line in lines:
         assert line.product.id is not None
         session.add(

@@ -46,14 +46,15 @@ def household_devices(session: Session, household_id: int) -> Sequence[Device]:
     ).all()
 
 
-def open_orders_of_device(session: Session, device_id: str, cancellable_only: bool = False) -> Sequence[Order]:
-    """Undelivered (or still cancellable) orders that came from one device, newest first."""
+def newest_open_order(session: Session, device_id: str, cancellable_only: bool = False) -> Order | None:
+    """The newest undelivered (or still cancellable) order that came from one device."""
     statuses = CANCELLABLE_STATUSES if cancellable_only else OPEN_STATUSES
     return session.exec(
         select(Order)
         .where(Order.device_id == device_id, col(Order.status).in_([str(s) for s in statuses]))
         .order_by(col(Order.created_at).desc())
-    ).all()
+        .limit(1)
+    ).first()
 
 
 def month_spending(session: Session, household_id: int, month_start: datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,9 @@ def hub_double() -> Iterator[Callable[..., HubDouble]]:
     """Start hub doubles: hub_double(port, answer=feedback_for('feedback_ordered.json'))."""
     started: list[HubDouble] = []
 
-    def make(port: int, answer: Answer | None = None, client_id: str = "hub-double") -> HubDouble:
-        hub = HubDouble(port, answer, client_id)
+    def make(port: int, answer: Answer | None = None, client_id: str | None = None) -> HubDouble:
+        # unique per test: a persistent session would otherwise replay another test's events
+        hub = HubDouble(port, answer, client_id or f"hub-double-{uuid.uuid4().hex[:8]}")
         started.append(hub)
         return hub.start()
 

@@ -196,6 +196,19 @@ class FirmwareProcess:
                     raise TimeoutError(f"no '* {what} {detail}' (saw {got}):\n{self.console[-3000:]}")
                 self._cond.wait(min(left, 0.2))
 
+    def wait_count(self, what: str, n: int, since: int = 0, timeout: float = 15.0) -> list[Note]:
+        """Wait until n notifications of a kind arrived since a mark; return them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = [x for x in self.notes[since:] if x.what == what]
+                if len(got) >= n:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(got)} of {n} '* {what}':\n{self.console[-3000:]}")
+                self._cond.wait(min(left, 0.2))
+
     def count(self, what: str, detail: str | None = None, since: int = 0) -> int:
         """How many notifications match since a mark."""
         with self._cond:
