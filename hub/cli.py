@@ -6,6 +6,7 @@ import typer
 
 from hub.commands import hub_command
 from provisioning.cli import firmware_app
+from simulator.demo import demo_command
 
 app = typer.Typer(
     name="restock",
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("hub")(hub_command)
+app.command("demo")(demo_command)
 app.add_typer(firmware_app, name="firmware")
 
 

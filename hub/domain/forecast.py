@@ -35,7 +35,8 @@ class Rate:
 
     per_day: float
     se: float
-    sigma: float
+    sigma: float  # scatter of the readings around the fitted line (noise and irregular use), units
+    wobble: float  # irregularity of use from one reading to the next, units per sqrt(day)
     points: int
     span_days: float
 
@@ -100,8 +101,14 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
         return None
     rate = _weighted_median(slopes)
     residuals: list[float] = []
+    steps: list[float] = []
     sxx = 0.0
     for seg, ts in zip(chosen, times, strict=True):
+        for a, b, ta, tb in zip(seg, seg[1:], ts, ts[1:], strict=False):
+            # Use between two readings minus what the rate predicts, scaled to one day: if daily use varies
+            # independently, the spread of use over t days grows like sqrt(t).
+            if tb - ta >= MIN_PAIR_DAYS:
+                steps.append((a.value - b.value - rate * (tb - ta)) / math.sqrt(tb - ta))
         # Each segment has its own level (refills), so its own robust intercept; the slope is shared.
         shifted = [r.value + rate * t for r, t in zip(seg, ts, strict=True)]
         intercept = median(shifted)
@@ -112,7 +119,17 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
     # The least-squares standard error with a robust scatter: cheap, grows with noise and shrinks with
     # more and longer-spaced readings, which is all the run-out bounds need.
     se = sigma / math.sqrt(sxx) if sxx > 0 else math.inf
-    return Rate(per_day=rate, se=se, sigma=sigma, points=points, span_days=span)
+    wobble = MAD_TO_SIGMA * median(abs(x - median(steps)) for x in steps) if steps else 0.0
+    return Rate(per_day=rate, se=se, sigma=sigma, wobble=wobble, points=points, span_days=span)
+
+
+def _run_out(stock: float, rate: float, spread: float) -> float | None:
+    """Days t at which rate*t + spread*sqrt(t) reaches `stock` (None if never): use plus its irregularity."""
+    if rate <= 0:
+        return None
+    # A quadratic in x = sqrt(t): rate*x^2 + spread*x - stock = 0, positive root.
+    root = (-spread + math.sqrt(spread * spread + 4.0 * rate * stock)) / (2.0 * rate)
+    return max(root, 0.0) ** 2
 
 
 def _within(now: datetime, days: float | None, horizon: float) -> datetime | None:
@@ -160,8 +177,8 @@ def forecast(
     level_err = Z * math.hypot(chosen.sigma, chosen.se * age)
     stock = level + shelf
     expected = stock / rate if rate > 0 else None
-    earliest = max(stock - level_err, 0.0) / rate_high if rate_high > 0 else None
-    latest = (stock + level_err) / rate_low if rate_low > 0 else None
+    earliest = _run_out(max(stock - level_err, 0.0), rate_high, Z * chosen.wobble)
+    latest = _run_out(stock + level_err, rate_low, -Z * chosen.wobble)
     run_out = _within(now, expected, horizon_days)
     return Forecast(
         at=now,

@@ -63,7 +63,7 @@ class Refill:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A reading left out of the series, with why (`invalid`, `duplicate`, `spike`)."""
+    """A reading left out of the series, with why (`invalid`, `duplicate`, `spike`, `transient`)."""
 
     reading: Reading
     reason: str
@@ -170,7 +170,6 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
             rejected.append(Rejected(reading, "spike"))
         else:
             accepted.append(reading)
-    rejected.sort(key=lambda rej: rej.reading.at)
 
     gaps = _gaps(accepted)
     gap_ends = {gap.end for gap in gaps}
@@ -179,6 +178,13 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
     current: list[Reading] = []
     for reading in accepted:
         rise = bool(current) and reading.value - current[-1].value > jump
+        if rise and len(current) == 1 and refills and refills[-1].at == current[0].at:
+            # Two rises in a row are one refill seen half-way (a bag being poured, a glitch between two
+            # levels): counting two would credit two packs as loaded.
+            rejected.append(Rejected(current[0], "transient"))
+            refills[-1] = Refill(at=reading.at, before=refills[-1].before, after=reading.value)
+            current = [reading]
+            continue
         if rise:
             refills.append(Refill(at=reading.at, before=current[-1].value, after=reading.value))
         # A long gap also ends a segment: a refill the sensor missed while offline would otherwise show
@@ -192,7 +198,7 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
     return CleanSeries(
         segments=tuple(segments),
         refills=tuple(refills),
-        rejected=tuple(rejected),
+        rejected=tuple(sorted(rejected, key=lambda rej: rej.reading.at)),
         gaps=gaps,
         jump=jump,
     )

@@ -120,7 +120,7 @@ class FirmwareProcess:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"no sim control channel on {self.port}:\n{self.console[-3000:]}")
+                    raise TimeoutError(f"no sim control channel on {self.port}:\n{self.console[-3000:]}") from None
                 time.sleep(0.05)
         self._sock.settimeout(None)
         self._replies = queue.Queue()
