@@ -101,14 +101,8 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
         return None
     rate = _weighted_median(slopes)
     residuals: list[float] = []
-    steps: list[float] = []
     sxx = 0.0
     for seg, ts in zip(chosen, times, strict=True):
-        for a, b, ta, tb in zip(seg, seg[1:], ts, ts[1:], strict=False):
-            # Use between two readings minus what the rate predicts, scaled to one day: if daily use varies
-            # independently, the spread of use over t days grows like sqrt(t).
-            if tb - ta >= MIN_PAIR_DAYS:
-                steps.append((a.value - b.value - rate * (tb - ta)) / math.sqrt(tb - ta))
         # Each segment has its own level (refills), so its own robust intercept; the slope is shared.
         shifted = [r.value + rate * t for r, t in zip(seg, ts, strict=True)]
         intercept = median(shifted)
@@ -119,8 +113,24 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
     # The least-squares standard error with a robust scatter: cheap, grows with noise and shrinks with
     # more and longer-spaced readings, which is all the run-out bounds need.
     se = sigma / math.sqrt(sxx) if sxx > 0 else math.inf
-    wobble = MAD_TO_SIGMA * median(abs(x - median(steps)) for x in steps) if steps else 0.0
-    return Rate(per_day=rate, se=se, sigma=sigma, wobble=wobble, points=points, span_days=span)
+    return Rate(per_day=rate, se=se, sigma=sigma, wobble=_wobble(chosen, times, rate), points=points, span_days=span)
+
+
+def _wobble(segments: list[list[Reading]], times: list[list[float]], rate: float) -> float:
+    """Irregularity of use from one reading to the next, per sqrt(day) (sensor noise included)."""
+    # Use between two readings minus what the rate predicts, scaled to one day: if daily use varies
+    # independently, the spread of use over t days grows like sqrt(t). Sensor noise is counted in too,
+    # which only errs towards ordering a little early on a noisy sensor.
+    steps = [
+        (a.value - b.value - rate * (tb - ta)) / math.sqrt(tb - ta)
+        for seg, ts in zip(segments, times, strict=True)
+        for a, b, ta, tb in zip(seg, seg[1:], ts, ts[1:], strict=False)
+        if tb - ta >= MIN_PAIR_DAYS
+    ]
+    if not steps:
+        return 0.0
+    centre = median(steps)
+    return MAD_TO_SIGMA * median(abs(x - centre) for x in steps)
 
 
 def _run_out(stock: float, rate: float, spread: float) -> float | None:

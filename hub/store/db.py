@@ -58,7 +58,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision."""
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "heads")
     log.info("database schema up to date", extra={"url": normalise_url(url).split("@")[-1]})
 
 

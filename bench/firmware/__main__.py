@@ -1,0 +1,5 @@
+"""`python -m bench.firmware`."""
+
+from bench.firmware.run import main
+
+main()
