@@ -22,11 +22,13 @@ from hub.ingest.processor import Processor
 from hub.merchants.base import Merchant
 from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
+from hub.notify import live
 from hub.scheduler.clock import Clock
 from hub.scheduler.timers import Scheduler
 from hub.settings import Settings
 from hub.store import repos
 from hub.store.db import make_engine, migrate
+from hub.web import install as install_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ class Hub:
         self.processor = Processor(self.engine)
         self.scheduler = Scheduler(self.engine, self.merchants, self.clock, settings.scheduler_poll_seconds)
         self.ingest: Ingest | None = None
+        # Live events: every commit on this engine (ingest, scheduler, API, dashboard) is announced here.
+        self.bus = live.LiveBus()
+        live.watch(self.engine, self.bus)
         self._tasks: list[asyncio.Task[None]] = []
         if settings.demo_catalog:
             with Session(self.engine) as session:
@@ -63,6 +68,7 @@ class Hub:
 
     async def start(self) -> None:
         """Start broker (when embedded), ingest and scheduler."""
+        self.bus.attach(asyncio.get_running_loop())
         if self.settings.mqtt_url:
             target = BrokerTarget.from_url(self.settings.mqtt_url)
         else:
@@ -98,6 +104,8 @@ class Hub:
         self._tasks = []
         if self.broker is not None:
             await self.broker.stop()
+        self.bus.detach()
+        live.unwatch(self.engine)
         self.engine.dispose()
         log.info("hub stopped")
 
@@ -126,6 +134,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     for module in (auth, household, devices, products, orders, cart):
         app.include_router(module.router)
+    install_dashboard(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 APPS = ("dash_button", "barcode_wand", "appliance_sensor")
-SIM_ONLY = frozenset({"board_sim.py"})  # compiled to prove it compiles, never shipped to a device
+SIM_ONLY = frozenset({"board_sim.py", "board_sim_io.py"})  # compiled to prove it compiles, never shipped to a device
 MARCH = "xtensawin"  # ESP32 (Xtensa LX6 with windowed registers)
 
 

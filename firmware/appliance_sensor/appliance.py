@@ -104,6 +104,9 @@ def run(board):
             feedback.show(board, code or "offline")
     pending = len(link.outbox) > 0
     link.down()
+    if s["type"] == "pulse":
+        _save(board, "calib.json", sensor.calib())  # the count must survive a power cut too
+    sensor.sleep()
     sleep_ms = int(cfg["sample_s"] * 1000)
     retry = device.retry_ms(board, cfg, pending)
     board.deepsleep(min(sleep_ms, retry) if retry else sleep_ms, button=True, pulse=s["type"] == "pulse")

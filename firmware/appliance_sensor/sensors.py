@@ -63,6 +63,9 @@ class HX711:
     def calib(self):
         return {"offset": self.offset, "scale": self.scale}
 
+    def sleep(self):
+        self.board.hold("hx_sck", 1)  # SCK high > 60 us powers the HX711 down (1.5 mA -> 1 uA)
+
 
 class PulseCounter:
     """Counts cycles (reed switch, door sensor); value = cycles left of 'full'."""
@@ -88,6 +91,9 @@ class PulseCounter:
 
     def calib(self):
         return {"count": self.count}
+
+    def sleep(self):
+        pass
 
 
 def load_calib(path):

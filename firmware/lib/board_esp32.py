@@ -136,7 +136,11 @@ class Board:
         return None
 
     def pin(self, name, mode=0, pull=None):
-        return Pin(self.pins[name], Pin.OUT if mode else Pin.IN, pull)
+        return Pin(self.pins[name], Pin.OUT if mode else Pin.IN, pull, hold=False)  # undo a sleep hold
+
+    def hold(self, name, value):
+        """Drive a pin and keep it through deep sleep (e.g. HX711 SCK high = powered down)."""
+        Pin(self.pins[name], Pin.OUT, value=value, hold=True)
 
     def wake_pulses(self):
         return 1 if self._wake == "pulse" else 0

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.presenters import cart_out, order_detail
-from hub.api.schemas import CartOut, CartQty, OrderDetail
+from hub.api.schemas import CartOut, CartQty, OrderDetail, ProductIdPath
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
 from hub.store import repos
@@ -21,7 +21,9 @@ def get_cart(caller: CallerDep, session: SessionDep) -> CartOut:
 
 
 @router.put("/{product_id}", response_model=CartOut)
-def set_line(product_id: int, body: CartQty, caller: CallerDep, session: SessionDep, clock: ClockDep) -> CartOut:
+def set_line(
+    product_id: ProductIdPath, body: CartQty, caller: CallerDep, session: SessionDep, clock: ClockDep
+) -> CartOut:
     """Set a product's quantity in the cart (0 removes it)."""
     product = repos.visible_product(session, caller.household_id, product_id)
     if product is None:
@@ -32,7 +34,7 @@ def set_line(product_id: int, body: CartQty, caller: CallerDep, session: Session
 
 
 @router.delete("/{product_id}", response_model=CartOut)
-def remove_line(product_id: int, caller: CallerDep, session: SessionDep, clock: ClockDep) -> CartOut:
+def remove_line(product_id: ProductIdPath, caller: CallerDep, session: SessionDep, clock: ClockDep) -> CartOut:
     """Remove a product from the cart."""
     if repos.cart_line(session, caller.household_id, product_id) is None:
         raise not_found(f"product {product_id} in the cart")

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.presenters import order_detail, order_out
-from hub.api.schemas import OrderDetail, OrderOut
+from hub.api.schemas import MAX_ID, OrderDetail, OrderOut
 from hub.domain.press import OrderStatus
 from hub.services import orders as order_service
 from hub.store import repos
@@ -31,7 +31,7 @@ def list_orders(
     session: SessionDep,
     status: OrderStatus | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_ID),
 ) -> list[OrderOut]:
     """The household's orders, newest first."""
     rows = repos.household_orders(session, caller.household_id, status.value if status else None, limit, offset)

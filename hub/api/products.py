@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from hub.api.deps import CallerDep, SessionDep, not_found
 from hub.api.presenters import product_out
-from hub.api.schemas import ProductOut
+from hub.api.schemas import ProductIdPath, ProductOut
 from hub.store import repos
 
 router = APIRouter(prefix="/api/v1/products", tags=["products"])
@@ -19,7 +19,7 @@ def list_products(caller: CallerDep, session: SessionDep) -> list[ProductOut]:
 
 
 @router.get("/{product_id}", response_model=ProductOut)
-def get_product(product_id: int, caller: CallerDep, session: SessionDep) -> ProductOut:
+def get_product(product_id: ProductIdPath, caller: CallerDep, session: SessionDep) -> ProductOut:
     """One product."""
     product = repos.visible_product(session, caller.household_id, product_id)
     if product is None:

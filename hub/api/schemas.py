@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Integer ids are 32-bit columns: a larger id is refused with a reason instead of overflowing the driver (a 500).
+MAX_ID = 2**31 - 1
+ProductIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A product id")]
 
 
 class SignUp(BaseModel):
@@ -61,6 +66,16 @@ class HouseholdPatch(BaseModel):
     price_tolerance_pct: int | None = Field(default=None, ge=0, le=1000)
     scan_mode: Literal["cart", "order"] | None = None
 
+    @field_validator(
+        "name", "cancel_window_s", "allow_multiple_orders", "price_tolerance_pct", "scan_mode", mode="before"
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        """Only the caps can be removed with null; the other settings always have a value."""
+        if value is None:
+            raise ValueError("may not be null (omit the field to keep its value)")
+        return value
+
 
 class DeviceCreate(BaseModel):
     """Register a device to the caller's household."""
@@ -114,7 +129,7 @@ class BindingIn(BaseModel):
     """Bind a product to a button."""
 
     model_config = ConfigDict(extra="forbid")
-    product_id: int
+    product_id: int = Field(ge=1, le=MAX_ID)
     qty: int = Field(default=1, ge=1, le=99)
     mode: Literal["order", "cart", "approve"] = "order"
 

@@ -136,7 +136,8 @@ def _eight(code: str) -> Gtin:
     # Rule: number system 0/1 and a valid UPC-E check digit -> UPC-E; otherwise EAN-8.
     # Why UPC-E wins the overlap (about one in ten such codes passes both checks): an EAN-8 starting
     # with 0 is an RCN-8, a retailer-internal number that no merchant can sell to us anyway, while
-    # UPC-E with number system 0 is how small North American packages carry real trade items.
+    # UPC-E with number system 0 is how small North American packages carry real trade items
+    # (number system 1 is rare on both sides and follows the same rule for simplicity).
     # Either way the rule is deterministic, so the same scan always yields the same key and a
     # household mapping made once keeps working.
     if code[0] in "01":
@@ -146,7 +147,7 @@ def _eight(code: str) -> Gtin:
             try:
                 return _as(code, "EAN-8")
             except BarcodeError as ean_error:
-                raise BarcodeError(f"{ean_error.detail}; as UPC-E {upce_error.detail}") from None
+                raise BarcodeError(f"{ean_error.detail}; {upce_error.detail}") from None
     return _as(code, "EAN-8")
 
 

@@ -224,11 +224,10 @@ def parse_catalog(text: str, default_currency: str = "EUR") -> CatalogParse:
     sku_lines: dict[str, int] = {}
     gtin_lines: dict[Gtin, int] = {}
     for line, fields in records[1:]:
-        row = _Row(line, dict(zip(names, fields, strict=False)))
         if len(fields) != len(names):
-            row.fail(None, f"{len(fields)} fields, but the header has {len(names)}")
-            result.errors.extend(row.errors)
+            result.errors.append(RowError(line, None, f"{len(fields)} fields, but the header has {len(names)}"))
             continue
+        row = _Row(line, dict(zip(names, fields, strict=True)))
         product = _parse_row(row, default_currency)
 
         # Duplicates are checked even on rows with other errors so one pass shows everything.

@@ -87,6 +87,12 @@ def hidden_refills(series: CleanSeries, rate_per_day: float | None, pack_size: f
     return tuple(found)
 
 
+def looks_empty(series: CleanSeries, level: float) -> bool:
+    """True when the last two accepted readings are both at or below `level` (the container sits empty)."""
+    readings = series.readings[-2:]
+    return len(readings) == 2 and all(r.value <= level for r in readings)
+
+
 def lead_days(deliveries: Iterable[Delivery]) -> float | None:
     """The longest lead time among the latest deliveries that know when they were ordered."""
     samples = [d for d in deliveries if d.ordered_at is not None]

@@ -174,12 +174,7 @@ def decode_event(payload: bytes, received: datetime) -> Event:
         if not SLOT_RE.match(slot):
             raise ProtocolError("bad_field", f"slot {slot[:40]!r} must be 1-32 of a-z 0-9 _ -", seq)
         value = data.get("value")
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or value < 0
-        ):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
             raise ProtocolError("bad_field", f"value must be a finite number >= 0, got {value!r:.40}", seq)
         unit = data.get("unit")
         if unit not in UNITS:

@@ -129,8 +129,11 @@ def _wobble(segments: list[list[Reading]], times: list[list[float]], rate: float
     ]
     if not steps:
         return 0.0
-    centre = median(steps)
-    return MAD_TO_SIGMA * median(abs(x - centre) for x in steps)
+    # Root mean square with the largest tenth left out, not a median-based scale: with a weekly habit most
+    # steps are "nothing used" and the median would call the use perfectly regular; the trim keeps the
+    # odd glitch that survived cleaning from dominating.
+    kept = sorted(x * x for x in steps)[: max(1, math.ceil(0.9 * len(steps)))]
+    return math.sqrt(sum(kept) / len(kept))
 
 
 def _run_out(stock: float, rate: float, spread: float) -> float | None:

@@ -147,7 +147,7 @@ def _spikes(values: list[float], jump: float, step: float) -> set[int]:
             # taking a refill for a spike would leave delivered stock credited on the shelf.
             if after <= before + step and right[0] <= before + step:
                 spikes.add(i)
-        elif value < min(before, after) - jump and after <= before + step:
+        elif value < min(before, after) - jump and after <= before + step and right[0] <= before + step:
             # A dip that comes back to no more than the old level. If the level afterwards is higher than
             # before, stock was added, so the dip was real use (a busy day) followed by a refill.
             spikes.add(i)

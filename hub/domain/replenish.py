@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from hub.domain.credit import Delivery, hidden_refills, lead_days, shelf_stock
+from hub.domain.credit import Delivery, hidden_refills, lead_days, looks_empty, shelf_stock
 from hub.domain.forecast import Forecast, forecast
 from hub.domain.readings import CleanSeries, Reading, clean
 
@@ -25,8 +25,9 @@ Action = Literal["none", "order", "notify"]
 # one larger than the other share always is (a refill is about a pack; a noisy sensor must not hide it).
 MIN_JUMP_PACKS = 0.1
 MAX_JUMP_PACKS = 0.5
-# With no rate yet, a slot this empty (share of a pack) still gets one pack.
-EMPTY_PACKS = 0.1
+# A slot at or below this share of a pack is empty: it shows no use, so no run-out date, and must still be
+# ordered for. Small, because households run a container nearly dry before opening the next pack.
+EMPTY_PACKS = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +93,16 @@ def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0) -> Decisi
             return _act(policy, 1, "slot is empty and there are too few readings for a forecast")
         return _none("learning: too few readings for a forecast")
     order_by = fc.at + timedelta(days=policy.lead_time_days + policy.safety_days)
-    if fc.run_out_earliest is None or fc.run_out_earliest > order_by:
+    empty = stock <= EMPTY_PACKS * policy.pack_size  # an empty slot shows no use, so no run-out: order anyway
+    if not empty and (fc.run_out_earliest is None or fc.run_out_earliest > order_by):
         return _none("enough stock for lead time and safety margin")
     need = fc.rate_per_day * (policy.lead_time_days + policy.target_days) - stock
     packs = max(1, math.ceil(need / policy.pack_size - 1e-9))
     room = math.floor((policy.max_stock - stock) / policy.pack_size + 1e-9)
     if room < 1:
         return Decision("notify", 0, 0.0, "running out soon but the max-stock cap leaves no room for a pack")
+    if empty or fc.run_out_earliest is None:
+        return _act(policy, min(packs, room), "the slot is empty")
     when = fc.run_out_earliest.date().isoformat()
     return _act(policy, min(packs, room), f"may run out from {when}, within lead time and safety margin")
 
@@ -125,6 +129,10 @@ def evaluate(
         refills = series.refills + hidden
         shelf = shelf_stock(deliveries, refills, pack_size=policy.pack_size, since=since, now=now)
         fc = forecast(series, now, shelf=shelf)
+    if shelf > 0 and looks_empty(series, EMPTY_PACKS * policy.pack_size):
+        # A household with a pack in the cupboard does not leave the container empty for two readings: the
+        # credit is wrong (a refill went unseen) and keeping it would starve the slot.
+        fc = forecast(series, now)
     # The household's lead time is a promise; past deliveries show what it really is, and only a longer
     # one changes anything (a faster merchant just leaves a bit more margin).
     learnt = lead_days(deliveries)

@@ -69,3 +69,15 @@ def test_tare_and_calibrate_by_cmd(mosquitto, firmware, hub_double):
     hub.send("sensor-cal", {"type": "config", "report_every_h": 12, "min_change": 0.2})
     fw.wait("config", "ok", since=m)
     assert "calibrate needs known_g" in fw.console
+
+
+def test_pulse_counter_reports_cycles_left(mosquitto, firmware, hub_double):
+    hub = hub_double(mosquitto.port, lambda d, e: {"type": "feedback", "seq": e["seq"], "code": "recorded"})
+    fw = firmware("appliance_sensor", "filter-1", mosquitto.port, sample_s=0.3, min_change=0.05,
+                  sensor={"type": "pulse", "slot": "water_filter", "full": 100})
+    first = hub.wait_events(1)[0]
+    assert (first["value"], first["unit"], first["slot"]) == (100, "count", "water_filter")
+    m = fw.mark()
+    fw.command("pulse 6")
+    fw.wait("event", since=m)
+    assert hub.wait_events(2)[-1]["value"] == 94

@@ -105,3 +105,13 @@ def test_no_feedback_shows_offline_and_keeps_event(mosquitto, firmware, hub_doub
     fw.wait("sleep", lambda d: d != "none", since=m)  # a retry timer, since the outbox is not empty
     assert len(list((fw.flash / "outbox").glob("*.ev"))) == 1
     assert len(hub.wait_events(1)) == 1
+
+
+def test_bad_config_shows_error_pattern_and_names_the_key(mosquitto, firmware):
+    fw = firmware("dash_button", "btn-badcfg", mosquitto.port, broker={"host": "127.0.0.1", "port": "1883"})
+    note = fw.wait("error")
+    assert "broker.port" in note.detail
+    fw.wait("pattern", "error")
+    assert "config error: broker.port" in fw.console
+    assert fw.state()["asleep"] is True  # waits for a button press, does not crash or loop
+

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -12,11 +14,20 @@ from tests.firmware.fwproc import FIRMWARE
 from tests.firmware.mp import run_micropython
 
 CASES_FILE = Path(__file__).with_name("mqtt_codec_cases.py")
-sys.path.insert(0, str(FIRMWARE / "lib"))  # mqtt_codec is plain Python without MicroPython imports
-sys.path.insert(0, str(CASES_FILE.parent))
-import mqtt_codec_cases as cases  # noqa: E402
 
-sys.path.remove(str(CASES_FILE.parent))
+
+def _load(name: str, path: Path) -> ModuleType:
+    # by file, not via sys.path: firmware/lib has modules (config, status, log…) that would shadow others
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_load("mqtt_codec", FIRMWARE / "lib" / "mqtt_codec.py")
+cases = _load("mqtt_codec_cases", CASES_FILE)
 
 
 @pytest.mark.parametrize("case", cases.CASES, ids=[c.__name__ for c in cases.CASES])

@@ -118,14 +118,18 @@ def hub_settings(database_url: str, mqtt_port: int, data_dir: Path, **overrides:
 
 
 @pytest.fixture
-def start_hub(
-    database_url: str, mosquitto: MosquittoProcess, tmp_path: Path
-) -> Iterator[Callable[..., HubServer]]:
-    """Start hubs on the session broker and this test's database; all are stopped at the end."""
+def broker(mosquitto_factory: Callable[..., MosquittoProcess]) -> MosquittoProcess:
+    """A private mosquitto for this test alone, so no retained message of another test reaches its hub."""
+    return mosquitto_factory()
+
+
+@pytest.fixture
+def start_hub(database_url: str, broker: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[..., HubServer]]:
+    """Start hubs on this test's broker and database; all are stopped at the end."""
     servers: list[HubServer] = []
 
-    def start(broker: MosquittoProcess | None = None, clock: Clock | None = None, **overrides: Any) -> HubServer:
-        port = (broker or mosquitto).port
+    def start(on: MosquittoProcess | None = None, clock: Clock | None = None, **overrides: Any) -> HubServer:
+        port = (on or broker).port
         server = HubServer(hub_settings(database_url, port, tmp_path / "data", **overrides), clock).start()
         servers.append(server)
         return server
@@ -177,12 +181,12 @@ def add_button(api: Api, device_id: str, sku: str = "COF-1KG", mode: str = "orde
 
 
 @pytest.fixture
-def devices(mosquitto: MosquittoProcess) -> Iterator[Callable[..., ProtocolDevice]]:
+def devices(broker: MosquittoProcess) -> Iterator[Callable[..., ProtocolDevice]]:
     """Connect protocol-level devices (plain MQTT clients) to a broker; all disconnected at the end."""
     made: list[ProtocolDevice] = []
 
-    def make(device_id: str, secret: str | None = None, broker: MosquittoProcess | None = None) -> ProtocolDevice:
-        device = ProtocolDevice(device_id, (broker or mosquitto).port, secret)
+    def make(device_id: str, secret: str | None = None, on: MosquittoProcess | None = None) -> ProtocolDevice:
+        device = ProtocolDevice(device_id, (on or broker).port, secret)
         device.connect()
         made.append(device)
         return device

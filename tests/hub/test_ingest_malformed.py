@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from sqlmodel import Session, select
 
+from hub.broker.mosquitto import MosquittoProcess
 from hub.store.models import DeadLetter, Device
 from simulator.protocol_device import ProtocolDevice
 from tests.conftest import EXAMPLES, example
@@ -68,13 +69,13 @@ def test_every_malformed_payload_is_dead_lettered_and_valid_presses_still_work(
 
 
 def test_unknown_device_and_foreign_topics_are_dead_lettered(
-    start_hub: Callable[..., HubServer], devices: Callable[..., ProtocolDevice], mosquitto
-) -> None:  # type: ignore[no-untyped-def]
+    start_hub: Callable[..., HubServer], devices: Callable[..., ProtocolDevice], broker: MosquittoProcess
+) -> None:
     server = start_hub()
     api = sign_up(server.url)
     add_button(api, "btn-real")
     rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue")
-    rogue.connect("127.0.0.1", mosquitto.port)
+    rogue.connect("127.0.0.1", broker.port)
     rogue.loop_start()
     try:
         rogue.publish("restock/v1/btn-ghost/event", json.dumps(example("event_press.json")), qos=1).wait_for_publish()

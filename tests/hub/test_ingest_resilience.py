@@ -60,16 +60,15 @@ def test_1000_presses_from_50_devices_with_replays_give_one_order_each(
 def test_broker_restart_mid_stream_loses_no_accepted_event(
     start_hub: Callable[..., HubServer],
     devices: Callable[..., ProtocolDevice],
-    mosquitto_factory: Callable[..., MosquittoProcess],
+    broker: MosquittoProcess,
 ) -> None:
-    broker = mosquitto_factory()
-    server = start_hub(broker=broker)
+    server = start_hub()
     api = sign_up(server.url)
     api.ok("PATCH", "/api/v1/household", json={"allow_multiple_orders": True})
     fleet = []
     for n in range(5):
         add_button(api, f"btn-r{n}")
-        fleet.append(devices(f"btn-r{n}", broker=broker))
+        fleet.append(devices(f"btn-r{n}"))
     for i in range(200):
         fleet[i % 5].press()
         if i == 100:
@@ -103,7 +102,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 
 
 def test_hub_killed_inside_cancel_window_submits_once_on_time(
-    database_url: str, mosquitto: MosquittoProcess, devices: Callable[..., ProtocolDevice], tmp_path: Path
+    database_url: str, broker: MosquittoProcess, devices: Callable[..., ProtocolDevice], tmp_path: Path
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -111,7 +110,7 @@ def test_hub_killed_inside_cancel_window_submits_once_on_time(
         **os.environ,
         "RESTOCK_DATA_DIR": str(tmp_path / "data"),
         "RESTOCK_DATABASE_URL": database_url,
-        "RESTOCK_MQTT_URL": f"mqtt://127.0.0.1:{mosquitto.port}",
+        "RESTOCK_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
         "RESTOCK_MQTT_CLIENT_ID": f"hub-kill-{port}",
         "RESTOCK_HTTP_PORT": str(port),
         "RESTOCK_SCHEDULER_POLL_SECONDS": "0.2",

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlmodel import Session
+from starlette.routing import compile_path
 
 from hub.scheduler.clock import Clock
 from hub.services import devices as device_service
-from hub.store import repos
 from hub.store.models import Product
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import Api, HubServer, add_button, product_id, sign_up
@@ -64,37 +64,92 @@ class World:
         return token
 
 
-def api_routes(server: HubServer) -> list[APIRoute]:
-    """Every API route of the running app (docs and OpenAPI are plain Starlette routes, not these)."""
-    return [route for route in server.app.routes if isinstance(route, APIRoute)]
+@dataclass(frozen=True)
+class Endpoint:
+    """An API route as the app serves it: full path (router prefixes included), methods, the APIRoute."""
+
+    path: str
+    methods: frozenset[str]
+    route: APIRoute
+
+    @property
+    def path_params(self) -> list[str]:
+        """Names of the path parameters, in path order."""
+        return list(compile_path(self.path)[2])
+
+    @property
+    def takes_body(self) -> bool:
+        """Whether the route reads a request body (JSON or form)."""
+        return self.route.body_field is not None
 
 
-def path_param_names(route: APIRoute) -> list[str]:
-    """Names of a route's path parameters, in path order."""
-    return list(route.param_convertors)
+# Values for every path parameter, by name: ids of household A (and a device nobody claimed).
+# A new route with a new path parameter fails the walk until its parameter is added here.
+PATH_VALUES: dict[str, Callable[[World], list[str]]] = {
+    "device_id": lambda w: [*w.device_ids, w.unclaimed_device],
+    "order_id": lambda w: list(w.order_ids.values()),
+    "product_id": lambda w: [str(w.private_product)],
+}
+
+# Request bodies, valid for household B, so that the only reason to refuse is the household scope (never a 422).
+BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
+    ("POST", "/api/v1/signup"): lambda w: {
+        "json": {"household": "intruder", "email": w.a_email, "password": "long enough"}
+    },
+    ("POST", "/api/v1/auth/token"): lambda w: {"data": {"username": w.a_email, "password": "not alice's"}},
+    ("PATCH", "/api/v1/household"): lambda w: {
+        "json": {"name": "B renamed", "cancel_window_s": 0, "per_order_cap": 1, "allow_multiple_orders": True}
+    },
+    ("POST", "/api/v1/devices"): lambda w: {"json": {"kind": "dash_button", "id": w.device_ids[0]}},
+    ("PATCH", "/api/v1/devices/{device_id}"): lambda w: {"json": {"name": "hijacked"}},
+    # A shared catalog product, so that only the device's household can make the route refuse.
+    ("PUT", "/api/v1/devices/{device_id}/binding"): lambda w: {
+        "json": {"product_id": w.cart_products[0], "qty": 5, "mode": "cart"}
+    },
+    ("PUT", "/api/v1/cart/{product_id}"): lambda w: {"json": {"qty": 7}},
+}
+
+def path_values(world: World) -> dict[str, list[str]]:
+    """The path-parameter table filled with this world's ids."""
+    return {name: make(world) for name, make in PATH_VALUES.items()}
+
+
+def api_routes(server: HubServer) -> list[Endpoint]:
+    """Every APIRoute of the app, included routers flattened (docs and OpenAPI are plain Starlette routes).
+
+    FastAPI keeps included routers as lazy entries of `app.routes`; `iter_route_contexts` is how its own
+    OpenAPI generator walks them.
+    """
+    endpoints = []
+    for context in iter_route_contexts(server.app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            assert context.path is not None and context.methods is not None
+            endpoints.append(Endpoint(context.path, frozenset(context.methods), route))
+    return endpoints
 
 
 def route_calls(
-    route: APIRoute, values: dict[str, list[str]], on_unknown: Callable[[str], None] | None = None
+    endpoint: Endpoint, values: dict[str, list[str]], on_unknown: Callable[[str], None] | None = None
 ) -> Iterator[Call]:
     """Every (method, filled path) of a route, for each combination of the given path-parameter values."""
-    names = path_param_names(route)
+    names = endpoint.path_params
     unknown = [name for name in names if name not in values]
     if unknown:
         message = (
-            f"{sorted(route.methods)} {route.path}: path parameter(s) {unknown} have no values in the isolation "
-            "table; add them (with ids of household A) so the route is walked"
+            f"{sorted(endpoint.methods)} {endpoint.path}: path parameter(s) {unknown} have no values in the "
+            "isolation table; add them (with ids of household A) so the route is walked"
         )
         if on_unknown is None:
             raise AssertionError(message)
         on_unknown(message)
         return
-    for method in sorted(route.methods):
+    for method in sorted(endpoint.methods):
         for combo in itertools.product(*(values[name] for name in names)):
-            path = route.path
+            path = endpoint.path
             for name, value in zip(names, combo, strict=True):
                 path = path.replace("{" + name + "}", value)
-            yield Call(method, route.path, path)
+            yield Call(method, endpoint.path, path)
 
 
 def detail_text(response: httpx.Response) -> str:
@@ -208,10 +263,3 @@ def world(
         cart_products=[coffee, private_id],
         markers=markers,
     )
-
-
-def private_product_is_stored(server: HubServer, product: int, household_id: int) -> bool:
-    """Whether the store still has the product with its owner (guards the fixture's own assumption)."""
-    with Session(server.hub.engine) as session:
-        row = repos.visible_product(session, household_id, product)
-        return row is not None and row.household_id == household_id

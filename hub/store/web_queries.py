@@ -1,0 +1,86 @@
+"""Read queries only the dashboard needs (activity feed, last event per device, sensor slots).
+
+Kept apart from repos.py so the dashboard's reads stay in one place; same rule: the only SQL outside store/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from hub.store.models import Device, Order, OrderEvent, OrderLine, ProcessedEvent, Reading
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A sensor slot that has readings."""
+
+    device_id: str
+    slot: str
+    unit: str
+    count: int
+    last_at: datetime
+
+
+def recent_device_events(session: Session, household_id: int, limit: int = 20) -> Sequence[ProcessedEvent]:
+    """The newest accepted events of the household's devices."""
+    return session.exec(
+        select(ProcessedEvent)
+        .join(Device, col(Device.id) == col(ProcessedEvent.device_id))
+        .where(Device.household_id == household_id)
+        .order_by(col(ProcessedEvent.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def recent_order_steps(session: Session, household_id: int, limit: int = 20) -> Sequence[OrderEvent]:
+    """The newest order timeline steps of the household that no device caused (people, merchant, timers)."""
+    return session.exec(
+        select(OrderEvent)
+        .join(Order, col(Order.id) == col(OrderEvent.order_id))
+        .where(Order.household_id == household_id, col(OrderEvent.actor).not_like("device:%"))
+        .order_by(col(OrderEvent.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def last_device_events(session: Session, device_ids: Sequence[str]) -> dict[str, ProcessedEvent]:
+    """The newest accepted event of each device."""
+    if not device_ids:
+        return {}
+    newest = (
+        select(func.max(ProcessedEvent.id))
+        .where(col(ProcessedEvent.device_id).in_(list(device_ids)))
+        .group_by(col(ProcessedEvent.device_id))
+    )
+    rows = session.exec(select(ProcessedEvent).where(col(ProcessedEvent.id).in_(newest))).all()
+    return {row.device_id: row for row in rows}
+
+
+def lines_of_orders(session: Session, order_ids: Sequence[str]) -> dict[str, list[OrderLine]]:
+    """Lines of several orders at once, by order id."""
+    result: dict[str, list[OrderLine]] = {oid: [] for oid in order_ids}
+    if not order_ids:
+        return result
+    rows = session.exec(
+        select(OrderLine).where(col(OrderLine.order_id).in_(list(order_ids))).order_by(col(OrderLine.id))
+    ).all()
+    for row in rows:
+        result[row.order_id].append(row)
+    return result
+
+
+def reading_slots(session: Session, household_id: int) -> list[Slot]:
+    """Every (device, slot) of the household's devices that has readings."""
+    rows = session.exec(
+        select(Reading.device_id, Reading.slot, func.max(Reading.unit), func.count(), func.max(Reading.at))
+        .join(Device, col(Device.id) == col(Reading.device_id))
+        .where(Device.household_id == household_id)
+        .group_by(col(Reading.device_id), col(Reading.slot))
+        .order_by(col(Reading.device_id), col(Reading.slot))
+    ).all()
+    return [Slot(device_id, slot, unit, int(count), last_at) for device_id, slot, unit, count, last_at in rows]

@@ -1,0 +1,105 @@
+"""Supplies chart: a sensor slot's level over time with forecast run-out and reorder point (matplotlib, Agg).
+
+The forecast comes from hub/domain/forecast.py. The reorder point needs the slot's lead time and safety
+margin, which belong to a per-slot policy the store does not hold yet; until it does, the SlotPolicy defaults
+of hub/domain/replenish.py are used and the legend says so.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a hub; must precede any pyplot import anywhere in the process
+
+import matplotlib.dates as mdates  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from hub.domain import forecast as forecasting  # noqa: E402
+from hub.domain.readings import Reading as Point  # noqa: E402
+from hub.domain.readings import clean  # noqa: E402
+from hub.domain.replenish import SlotPolicy  # noqa: E402
+from hub.store.models import Reading  # noqa: E402
+
+# TODO(slot policy): read lead time and safety margin from the slot's policy once the store keeps one.
+_DEFAULTS = {f.name: f.default for f in fields(SlotPolicy)}
+LEAD_DAYS = float(_DEFAULTS["lead_time_days"])  # type: ignore[arg-type]
+SAFETY_DAYS = float(_DEFAULTS["safety_days"])  # type: ignore[arg-type]
+
+INK, LEVEL, FORECAST, REORDER, GRID = "#1f2933", "#2563eb", "#d97706", "#dc2626", "#e5e7eb"
+# Agg figures are independent, but matplotlib's font and text caches are process-wide and not documented
+# as thread-safe; requests render in a thread pool, so one chart at a time.
+_render_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SlotOutlook:
+    """What the supplies page says about a slot besides the chart."""
+
+    last_value: float | None
+    last_at: datetime | None
+    forecast: forecasting.Forecast | None
+    reorder_level: float | None  # the level at which an order should go out (rate × (lead + safety))
+
+
+def outlook(readings: Sequence[Reading], now: datetime) -> SlotOutlook:
+    """Clean the readings and forecast the slot at `now`."""
+    if not readings:
+        return SlotOutlook(None, None, None, None)
+    series = clean([Point(r.at, r.value) for r in readings])
+    fc = forecasting.forecast(series, now)
+    reorder = fc.rate_per_day * (LEAD_DAYS + SAFETY_DAYS) if fc.rate_per_day else None
+    last = readings[-1]
+    return SlotOutlook(last.value, last.at, fc, reorder)
+
+
+def render_png(readings: Sequence[Reading], unit: str, now: datetime) -> bytes:
+    """The slot's chart as PNG bytes."""
+    view = outlook(readings, now)
+    with _render_lock:
+        figure = Figure(figsize=(7.2, 3.2), dpi=110, layout="constrained")
+        FigureCanvasAgg(figure)
+        ax = figure.add_subplot()
+        _draw(ax, readings, unit, view, now)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _draw(ax: Axes, readings: Sequence[Reading], unit: str, view: SlotOutlook, now: datetime) -> None:
+    times = [r.at for r in readings]
+    values = [r.value for r in readings]
+    ax.plot(times, values, color=LEVEL, marker="o", markersize=3.5, linewidth=1.6, label="level")  # type: ignore[arg-type]
+    fc = view.forecast
+    if fc is not None and fc.level_now is not None and fc.run_out_at is not None:
+        ax.plot([now, fc.run_out_at], [fc.level_now, 0.0], color=FORECAST, linestyle="--", linewidth=1.6,  # type: ignore[list-item]
+                label=f"forecast: empty {fc.run_out_at:%d %b}")
+        if fc.run_out_earliest is not None and fc.run_out_latest is not None:
+            ax.axvspan(fc.run_out_earliest, fc.run_out_latest, color=FORECAST, alpha=0.12,  # type: ignore[arg-type]
+                       label="run-out range")
+        ax.axvline(fc.run_out_at, color=FORECAST, linewidth=1, alpha=0.7)  # type: ignore[arg-type]
+    if view.reorder_level is not None:
+        ax.axhline(view.reorder_level, color=REORDER, linestyle=":", linewidth=1.6,
+                   label=f"reorder point (default lead {LEAD_DAYS:g} d + safety {SAFETY_DAYS:g} d)")
+    elif fc is not None and fc.rate_per_day is None:
+        ax.text(0.99, 0.96, "forecast after a day of readings", transform=ax.transAxes, ha="right", va="top",
+                fontsize=8, color="#6b7280")
+    ax.set_ylabel(unit, color=INK)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, color=GRID, linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.tick_params(colors=INK, labelsize=8)
+    # Below the plot, so it never hides the line it explains (a phone shows the chart small).
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, fontsize=8, frameon=False)

@@ -1,0 +1,140 @@
+"""Overview and devices pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from hub.api.deps import SessionDep
+from hub.domain.press import Mode, OrderStatus
+from hub.services import devices as device_service
+from hub.store import repos
+from hub.store.models import Device
+from hub.web import views
+from hub.web.forms import Form as Fields
+from hub.web.render import page
+from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep
+
+router = APIRouter(prefix="/web", include_in_schema=False)
+MODES = tuple(m.value for m in Mode)
+MODE_LABELS = {"order": "Order (after the cancel window)", "cart": "Add to cart", "approve": "Ask me to approve"}
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+    """Devices with their state, what needs attention, and recent activity."""
+    hid = user.household_id
+    orders = list(repos.household_orders(session, hid, limit=50))
+    open_orders = [o for o in orders if o.status in (OrderStatus.PENDING, OrderStatus.AWAITING_APPROVAL)]
+    return page(
+        request,
+        "overview.html",
+        user,
+        devices=views.device_views(session, hid),
+        activity=views.activity(session, hid),
+        open_orders=views.order_views(session, open_orders),
+        cart_count=sum(line.qty for line in repos.cart(session, hid)),
+        inbox_count=len(repos.inbox(session, hid)),
+    )
+
+
+def _own_device(session: Session, user: WebUser, device_id: str) -> Device:
+    device = repos.device(session, device_id)
+    if device is None or device.household_id != user.household_id:
+        raise WebError(404, "There is no such device in your household.")
+    return device
+
+
+def _devices_page(
+    request: Request,
+    user: WebUser,
+    session: Session,
+    *,
+    errors: dict[str, dict[str, str]] | None = None,
+    values: dict[str, dict[str, str]] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "devices.html",
+        user,
+        status_code=status_code,
+        devices=views.device_views(session, user.household_id),
+        products=list(repos.visible_products(session, user.household_id)),
+        modes=[(m, MODE_LABELS[m]) for m in MODES],
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def devices_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+    """Every device: rename it; bind a product, quantity and mode to a button."""
+    return _devices_page(request, user, session)
+
+
+@router.post("/devices/{device_id}/rename")
+def rename(
+    device_id: str, request: Request, user: FormUserDep, session: SessionDep, name: Annotated[str, Form()] = ""
+) -> Response:
+    """Give a device a name the household recognises."""
+    device = _own_device(session, user, device_id)
+    fields = Fields({"name": name})
+    fields.text("name", "Name", max_length=100)
+    if not fields.ok:
+        return _devices_page(
+            request, user, session, errors={device_id: fields.errors}, values={device_id: fields.values},
+            status_code=400,
+        )
+    device.name = fields.values["name"]
+    session.add(device)
+    session.commit()
+    return RedirectResponse(f"/web/devices?done=renamed#device-{device_id}", status_code=303)
+
+
+@router.post("/devices/{device_id}/bind")
+def bind(
+    device_id: str,
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    product_id: Annotated[str, Form()] = "",
+    qty: Annotated[str, Form()] = "",
+    mode: Annotated[str, Form()] = "",
+) -> Response:
+    """Bind what a button orders, how many, and whether it orders, fills the cart or asks first."""
+    device = _own_device(session, user, device_id)
+    fields = Fields({"product_id": product_id, "qty": qty, "mode": mode})
+    pid = fields.integer("product_id", "Product", 1, 2**31 - 1)
+    if pid is None:
+        fields.errors["product_id"] = "Choose a product."
+    count = fields.integer("qty", "Quantity", 1, 99)
+    fields.choice("mode", "Mode", MODES)
+    product = repos.visible_product(session, user.household_id, pid) if pid is not None else None
+    if pid is not None and product is None:
+        fields.errors["product_id"] = "Choose a product from the list."
+    if device.kind != "dash_button":
+        fields.errors["form"] = "Only dash buttons have a binding."
+    if fields.ok and product is not None and count is not None:
+        try:
+            device_service.bind(session, device, product, count, fields.values["mode"])
+        except device_service.DeviceError as exc:
+            fields.errors["form"] = str(exc)
+        else:
+            session.commit()
+            return RedirectResponse(f"/web/devices?done=bound#device-{device_id}", status_code=303)
+    return _devices_page(
+        request, user, session, errors={device_id: fields.errors}, values={device_id: fields.values}, status_code=400
+    )
+
+
+@router.post("/devices/{device_id}/unbind")
+def unbind(device_id: str, user: FormUserDep, session: SessionDep) -> Response:
+    """Remove a button's binding: presses are then rejected until it is bound again."""
+    device = _own_device(session, user, device_id)
+    device_service.unbind(session, device)
+    session.commit()
+    return RedirectResponse(f"/web/devices?done=unbound#device-{device_id}", status_code=303)

@@ -1,0 +1,122 @@
+"""Jinja2 environment of the dashboard: templates, display filters and the page response helper."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from hub.domain.money import Money, MoneyError
+from hub.web.session import WebUser
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+# Messages after a redirect are looked up by code, so a link cannot make the page say arbitrary things.
+NOTICES = {
+    "signed_out": "You are signed out.",
+    "renamed": "Device renamed.",
+    "bound": "Button binding saved.",
+    "unbound": "Button binding removed.",
+    "cancelled": "Order cancelled.",
+    "approved": "Order approved: it goes to the merchant now.",
+    "rejected": "Order rejected.",
+    "cart_updated": "Cart updated.",
+    "cart_removed": "Removed from the cart.",
+    "cart_added": "Added to the cart.",
+    "mapped": "Barcode mapped; its scans are in the cart.",
+    "dismissed": "Barcode dismissed.",
+    "settings_saved": "Settings saved.",
+    "checked_out": "Order placed from the cart. You can still cancel it while the window is open.",
+}
+
+STATUS_LABELS = {
+    "awaiting_approval": "awaiting approval",
+    "pending": "pending (cancel window)",
+}
+
+
+def money(amount: int | None, currency: str) -> str:
+    """Minor units as a display amount, e.g. 1299 EUR → "12.99 EUR"."""
+    if amount is None:
+        return "–"
+    try:
+        return Money(amount, currency).format()
+    except MoneyError:
+        return f"{amount} {currency}"
+
+
+def money_input(amount: int | None, currency: str) -> str:
+    """Minor units as a form value without currency ("12.99"), empty for None."""
+    return "" if amount is None else money(amount, currency).rsplit(" ", 1)[0]
+
+
+def when(at: datetime | None) -> Markup:
+    """A <time> element in UTC; the page's script shows it in the browser's local time."""
+    if at is None:
+        return Markup("–")
+    text = at.strftime("%Y-%m-%d %H:%M UTC")
+    return Markup('<time datetime="{}" data-local>{}</time>').format(at.isoformat(), text)
+
+
+def ago(at: datetime | None, now: datetime) -> str:
+    """Rough age: "just now", "5 min ago", "3 h ago", "2 d ago"."""
+    if at is None:
+        return "never"
+    seconds = (now - at).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} d ago"
+
+
+def status_label(status: str) -> str:
+    """Human wording of an order status."""
+    return STATUS_LABELS.get(status, status.replace("_", " "))
+
+
+def volts(millivolts: int | None) -> str:
+    """Battery voltage for display."""
+    return "–" if millivolts is None else f"{millivolts / 1000:.2f} V"
+
+
+def field_error(errors: dict[str, str], name: str) -> Markup:
+    """The error message of one form field, tied to it for screen readers."""
+    message = errors.get(name)
+    if not message:
+        return Markup("")
+    return Markup('<p class="field-error" id="{}-error" role="alert">{}</p>').format(name, escape(message))
+
+
+templates.env.filters.update(money=money, money_input=money_input, when=when, status_label=status_label, volts=volts)
+templates.env.globals.update(ago=ago, field_error=field_error)
+
+
+def page(
+    request: Request,
+    name: str,
+    user: WebUser | None,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a dashboard page with the common context (user, CSRF token, notice, clock)."""
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    base: dict[str, Any] = {
+        "user": user,
+        "csrf": user.csrf if user is not None else "",
+        "notice": notice,
+        "now": request.app.state.clock.now(),
+        "path": request.url.path,
+        "status_code": status_code,
+    }
+    base.update(context)
+    return templates.TemplateResponse(request, name, base, status_code=status_code)

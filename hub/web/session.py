@@ -1,0 +1,153 @@
+"""Dashboard sign-in state: an HttpOnly cookie holding an API bearer token, and CSRF tokens for forms.
+
+The cookie carries the same kind of token the REST API issues (hub/services/accounts.py), so signing out
+revokes it like an API logout. Forms carry a CSRF token derived from the session token: a cross-site page
+can make the browser send the cookie (SameSite=Lax still allows top-level navigations) but cannot read it,
+so it cannot compute the token. The sign-in form has no session yet and uses a double-submit cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Form, Request, Response
+from sqlmodel import Session
+
+from hub.api.deps import Caller, ClockDep, SessionDep
+from hub.scheduler.clock import Clock
+from hub.services import accounts
+from hub.store import repos
+
+SESSION_COOKIE = "restock_session"
+SIGNIN_COOKIE = "restock_signin"  # double-submit CSRF value of the sign-in and sign-up forms
+COOKIE_MAX_AGE = int(accounts.TOKEN_TTL.total_seconds())
+
+
+class SignInRequired(Exception):
+    """No valid session: the handler redirects to the sign-in page and back to `next_url` afterwards."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class WebError(Exception):
+    """A page-level error shown as an HTML page with this status (404 for other households' things too)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """The signed-in dashboard user: who, which household, and the CSRF token their forms carry."""
+
+    caller: Caller
+    token: str
+
+    @property
+    def household_id(self) -> int:
+        """The household every page is scoped to."""
+        return self.caller.household_id
+
+    @property
+    def csrf(self) -> str:
+        """This session's form token."""
+        return csrf_token(self.token)
+
+
+def csrf_token(session_token: str) -> str:
+    """A keyed hash of the session token: unguessable without the cookie, different from its stored hash."""
+    return hmac.new(session_token.encode(), b"restock-web-csrf", hashlib.sha256).hexdigest()[:40]
+
+
+def signin_url(next_url: str) -> str:
+    """The sign-in page, returning to `next_url`."""
+    return "/web/signin?next=" + quote(next_url, safe="/")
+
+
+def safe_next(value: str | None) -> str:
+    """Only local dashboard paths, so a crafted link cannot send the user elsewhere after sign-in."""
+    if value and value.startswith("/web/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/web/"
+
+
+def user_from_cookie(session: Session, request: Request, clock: Clock) -> WebUser | None:
+    """The user whose live token is in the cookie, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    user = accounts.user_for_token(session, token, clock.now())
+    if user is None:
+        return None
+    household = repos.household(session, user.household_id)
+    if household is None:
+        return None
+    return WebUser(Caller(user=user, household=household), token)
+
+
+def get_web_user(request: Request, session: SessionDep, clock: ClockDep) -> WebUser:
+    """The signed-in user, or a redirect to sign-in."""
+    user = user_from_cookie(session, request, clock)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(target if request.method == "GET" else "/web/")
+    return user
+
+
+WebUserDep = Annotated[WebUser, Depends(get_web_user)]
+
+
+def get_form_user(user: WebUserDep, csrf: Annotated[str, Form()] = "") -> WebUser:
+    """The signed-in user of a POSTed form whose CSRF token matches, or 403."""
+    if not hmac.compare_digest(csrf.encode(), user.csrf.encode()):
+        raise WebError(403, "This form has expired or did not come from this dashboard. Reload the page and try again.")
+    return user
+
+
+FormUserDep = Annotated[WebUser, Depends(get_form_user)]
+
+
+def set_session_cookie(response: Response, request: Request, token: str) -> None:
+    """Store the token in an HttpOnly, SameSite=Lax cookie (Secure when served over HTTPS)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    """Forget the session in the browser."""
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def signin_csrf(request: Request) -> str:
+    """The double-submit value for the sign-in form: the browser's existing one, else a new one."""
+    return request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
+
+
+def set_signin_cookie(response: Response, request: Request, value: str) -> None:
+    """Pair the sign-in form's hidden value with a cookie only this site can set."""
+    response.set_cookie(
+        SIGNIN_COOKIE, value, max_age=3600, path="/web/", httponly=True, samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def signin_csrf_ok(request: Request, submitted: str) -> bool:
+    """Whether the sign-in form's hidden value matches its cookie."""
+    cookie = request.cookies.get(SIGNIN_COOKIE, "")
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), submitted.encode())

@@ -1,0 +1,69 @@
+"""GET /web/events: the household's live events as Server-Sent Events (cookie auth).
+
+Each stream ends after STREAM_SECONDS and the browser's EventSource reconnects by itself (`retry`). That
+keeps a forgotten tab from holding up a hub shutdown for longer than that (uvicorn waits for open
+responses), and the page re-reads what it shows whenever the stream reopens, so nothing is missed between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from sqlmodel import Session
+
+from hub.notify.live import LiveBus
+from hub.web.session import user_from_cookie
+
+router = APIRouter(prefix="/web", include_in_schema=False)
+KEEPALIVE_SECONDS = 15.0
+STREAM_SECONDS = 30.0
+RETRY_MS = 1000
+
+
+def _household_of(request: Request) -> int | None:
+    with Session(request.app.state.engine) as session:
+        user = user_from_cookie(session, request, request.app.state.clock)
+        return user.household_id if user is not None else None
+
+
+def frame(kind: str, data: object) -> str:
+    """One SSE frame: `event: <kind>` and a single-line JSON `data:`."""
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+
+
+async def _frames(bus: LiveBus, household_id: int, seconds: float, keepalive: float) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    with bus.subscribe(household_id) as sub:
+        yield f"retry: {RETRY_MS}\n" + frame("hello", {"household": household_id})
+        while (left := deadline - loop.time()) > 0:
+            item = await sub.get(timeout=min(keepalive, left))
+            dropped = sub.take_dropped()
+            if dropped:
+                # The page cannot know what it missed: tell it to re-read everything.
+                yield frame("resync", {"dropped": dropped})
+            if item is None:
+                if deadline - loop.time() > 0:
+                    yield ": keepalive\n\n"
+                continue
+            yield frame(item.kind, item.data)
+
+
+@router.get("/events")
+async def events(request: Request) -> Response:
+    """Stream `event: <kind>` / `data: <json>` frames for the signed-in household, keepalive every 15 s."""
+    household_id = await run_in_threadpool(_household_of, request)
+    if household_id is None:
+        return Response("sign in first\n", status_code=401, media_type="text/plain")
+    bus: LiveBus = request.app.state.hub.bus
+    return StreamingResponse(
+        _frames(bus, household_id, STREAM_SECONDS, KEEPALIVE_SECONDS),
+        media_type="text/event-stream",
+        # no-transform and X-Accel-Buffering keep proxies (nginx) from buffering the stream.
+        headers={"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,169 @@
+"""What the dashboard pages show, built from store rows through repositories (never SQL)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from hub.domain.press import CANCELLABLE_STATUSES, OrderStatus
+from hub.store import repos, web_queries
+from hub.store.models import CartLine, Device, InboxEntry, Order, OrderLine, ProcessedEvent, Product
+from hub.web.render import money, status_label
+
+KIND_LABELS = {"dash_button": "Dash button", "barcode_wand": "Barcode wand", "appliance_sensor": "Appliance sensor"}
+VERBS = {"press": "pressed", "scan": "scanned", "level": "reported a level", "invalid": "sent an invalid message"}
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """A device with its bound product and its newest event."""
+
+    device: Device
+    product: Product | None
+    last_event: str | None
+    last_event_at: datetime | None
+
+    @property
+    def kind_label(self) -> str:
+        """Readable device kind."""
+        return KIND_LABELS.get(self.device.kind, self.device.kind)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One line of the activity feed."""
+
+    key: str
+    at: datetime
+    who: str
+    text: str
+    order_id: str | None
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order with its lines and what the household may still do with it."""
+
+    order: Order
+    lines: list[OrderLine]
+
+    @property
+    def summary(self) -> str:
+        """Products of the order in one line."""
+        return ", ".join(f"{line.name} × {line.qty}" for line in self.lines) or "(no lines)"
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether a cancel button makes sense."""
+        return self.order.status in CANCELLABLE_STATUSES
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """Whether approve / reject buttons make sense."""
+        return self.order.status == OrderStatus.AWAITING_APPROVAL
+
+
+@dataclass(frozen=True)
+class CartLineView:
+    """A cart line with its product."""
+
+    line: CartLine
+    product: Product
+
+    @property
+    def total(self) -> int:
+        """Line total in minor units."""
+        return self.product.price * self.line.qty
+
+
+def _feedback(event: ProcessedEvent) -> dict[str, Any]:
+    try:
+        data = json.loads(event.feedback)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def describe_event(event: ProcessedEvent) -> str:
+    """What a device event became, in words: "pressed → ordered Coffee beans 1 kg (12.99 EUR)"."""
+    fb = _feedback(event)
+    code = str(fb.get("code", "?"))
+    verb = VERBS.get(event.type, event.type)
+    product = fb.get("product")
+    amount = fb.get("total")
+    price = f" ({money(amount, str(fb.get('currency', '')))})" if isinstance(amount, int) else ""
+    if code in ("ordered", "awaiting_approval"):
+        return f"{verb} → {code.replace('_', ' ')}: {product}{price}"
+    if code == "in_cart":
+        return f"{verb} → in the cart: {product} × {fb.get('qty')}"
+    if code == "inbox":
+        return f"{verb} an unknown barcode → inbox"
+    if code == "rejected":
+        return f"{verb} → rejected ({fb.get('reason') or 'invalid'})"
+    if code == "recorded":
+        return verb
+    return f"{verb} → {code.replace('_', ' ')}"
+
+
+def device_views(session: Session, household_id: int) -> list[DeviceView]:
+    """The household's devices with bindings and newest events."""
+    devices = list(repos.household_devices(session, household_id))
+    last = web_queries.last_device_events(session, [d.id for d in devices])
+    views = []
+    for device in devices:
+        product = session.get(Product, device.binding_product_id) if device.binding_product_id else None
+        event = last.get(device.id)
+        views.append(
+            DeviceView(
+                device=device,
+                product=product,
+                last_event=describe_event(event) if event else None,
+                last_event_at=event.received_at if event else None,
+            )
+        )
+    return views
+
+
+def activity(session: Session, household_id: int, limit: int = 15) -> list[Activity]:
+    """Recent device events and order steps of the household, newest first."""
+    names = {d.id: d.name or d.id for d in repos.household_devices(session, household_id)}
+    items = [
+        Activity(f"e{e.id}", e.received_at, names.get(e.device_id, e.device_id), describe_event(e), e.order_id)
+        for e in web_queries.recent_device_events(session, household_id, limit)
+    ]
+    for step in web_queries.recent_order_steps(session, household_id, limit):
+        who = step.actor.split(":", 1)[-1] if step.actor.startswith("user:") else step.actor.split(":", 1)[0]
+        text = f"order {step.order_id} → {status_label(step.status)}" + (f" ({step.note})" if step.note else "")
+        items.append(Activity(f"s{step.id}", step.at, who, text, step.order_id))
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]
+
+
+def order_views(session: Session, orders: list[Order]) -> list[OrderView]:
+    """Orders with their lines (one query for all lines)."""
+    lines = web_queries.lines_of_orders(session, [o.id for o in orders])
+    return [OrderView(order, lines.get(order.id, [])) for order in orders]
+
+
+def cart_views(session: Session, household_id: int) -> list[CartLineView]:
+    """The cart's lines with products the household can see."""
+    views = []
+    for line in repos.cart(session, household_id):
+        product = repos.visible_product(session, household_id, line.product_id)
+        if product is not None:
+            views.append(CartLineView(line, product))
+    return views
+
+
+def inbox_entries(session: Session, household_id: int) -> list[InboxEntry]:
+    """Unresolved unknown barcodes, newest first."""
+    return list(repos.inbox(session, household_id))
+
+
+def device_names(session: Session, household_id: int) -> dict[str, str]:
+    """Device id → display name."""
+    return {d.id: d.name or d.id for d in repos.household_devices(session, household_id)}
