@@ -1,0 +1,1 @@
+"""Benchmarks: print figures measured side by side; never assert on wall time."""

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from hub.api import auth, cart, devices, household, orders, products
+from hub.api import catalog as catalog_api
+from hub.api import inbox as inbox_api
 from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
 from hub.ingest.mqtt import BrokerTarget, Ingest
@@ -22,6 +24,7 @@ from hub.ingest.processor import Processor
 from hub.merchants.base import Merchant
 from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
+from hub.merchants.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.notify import live
 from hub.scheduler.clock import Clock
 from hub.scheduler.timers import Scheduler
@@ -46,7 +49,14 @@ class Hub:
         self.merchants: dict[str, Merchant] = {"demo": DemoMerchant(timedelta(seconds=settings.merchant_step_seconds))}
         self.broker: EmbeddedBroker | None = None
         self.credentials = Argon2CredentialStore(self._secret_hash)
-        self.processor = Processor(self.engine)
+        # Open Food Facts names for unknown barcodes: a worker thread fed after each committed batch.
+        self.lookups: LookupWorker | None = None
+        if settings.off_enabled:
+            client = OpenFoodFactsClient(
+                settings.off_url, settings.off_timeout_s, settings.off_per_minute, settings.off_cache_s
+            )
+            self.lookups = LookupWorker(self.engine, client)
+        self.processor = Processor(self.engine, on_unknown=self.lookups.submit if self.lookups else None)
         self.scheduler = Scheduler(self.engine, self.merchants, self.clock, settings.scheduler_poll_seconds)
         self.ingest: Ingest | None = None
         # Live events: every commit on this engine (ingest, scheduler, API, dashboard) is announced here.
@@ -92,6 +102,8 @@ class Hub:
             asyncio.create_task(self.ingest.run(), name="ingest"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
         ]
+        if self.lookups is not None:
+            self.lookups.start()
         log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None})
 
     async def stop(self) -> None:
@@ -104,6 +116,8 @@ class Hub:
         self._tasks = []
         if self.broker is not None:
             await self.broker.stop()
+        if self.lookups is not None:
+            await asyncio.to_thread(self.lookups.stop)
         self.bus.detach()
         live.unwatch(self.engine)
         self.engine.dispose()
@@ -134,6 +148,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     for module in (auth, household, devices, products, orders, cart):
         app.include_router(module.router)
+    app.include_router(catalog_api.router)
+    app.include_router(inbox_api.router)
     install_dashboard(app)
 
     @app.get("/healthz", tags=["ops"])

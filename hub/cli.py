@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from hub.catalog_cli import catalog_app
 from hub.commands import hub_command
 from provisioning.cli import firmware_app
+from simulator.cli import sim_app
 from simulator.demo import demo_command
 
 app = typer.Typer(
@@ -17,6 +19,8 @@ app = typer.Typer(
 app.command("hub")(hub_command)
 app.command("demo")(demo_command)
 app.add_typer(firmware_app, name="firmware")
+app.add_typer(sim_app, name="sim")
+app.add_typer(catalog_app, name="catalog")
 
 
 def main() -> None:

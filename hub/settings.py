@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # --- Open Food Facts name lookup for unknown barcodes (hub/merchants/openfoodfacts.py) ---
+    # Opt-in: it sends the household's unknown barcodes to a third party, so the household turns it on.
+    off_enabled: bool = Field(default=False, description="Look up names of unknown barcodes on Open Food Facts")
+    off_url: str = Field(default="https://world.openfoodfacts.org", description="Open Food Facts base URL")
+    off_timeout_s: float = Field(default=3.0, gt=0, le=30, description="Timeout of one lookup")
+    off_per_minute: int = Field(default=10, ge=1, le=100, description="Lookups per minute at most")
+    off_cache_s: float = Field(default=24 * 3600.0, ge=0, description="How long found / not found answers are kept")
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data folder."""
         if self.database_url:

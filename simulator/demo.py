@@ -1,4 +1,4 @@
-"""`restock demo`: the hub on embedded defaults with a household, three devices and a short scenario."""
+"""`restock demo`: the hub on embedded defaults, a household, three devices running the real firmware."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from hub.services import accounts
 from hub.services import devices as device_service
 from hub.settings import Settings
 from hub.store import repos
-from simulator.protocol_device import ProtocolDevice
+from simulator.firmware import FirmwareProcess, device_config
 
 log = logging.getLogger(__name__)
 DEMO_EMAIL = "demo@restock.local"
@@ -85,21 +85,46 @@ def provision(hub: Hub) -> dict[str, str]:
     return secrets
 
 
-def play_scenario(devices: dict[str, ProtocolDevice], say: Callable[[str], None]) -> None:
+SENSOR = {"type": "hx711", "slot": "detergent", "unit": "g", "full": 2000, "scale": 420, "offset": 8000}
+APP_CONFIG: dict[str, dict[str, object]] = {
+    "dash_button": {},
+    "barcode_wand": {"scan_idle_s": 0.5},
+    "appliance_sensor": {"sensor": SENSOR, "sample_s": 1.0, "min_change": 0.05, "report_every_h": 6},
+}
+
+
+def start_devices(port: int, secrets: dict[str, str], flash_root: Path) -> dict[str, FirmwareProcess]:
+    """Each demo device runs the real firmware under the MicroPython Unix port, one process each."""
+    started: dict[str, FirmwareProcess] = {}
+    for spec in DEMO_DEVICES:
+        config = device_config(spec.kind, spec.id, port, **APP_CONFIG[spec.kind])
+        config["secret"] = secrets[spec.id]
+        sim = {"level": 1900.0, "noise": 0} if spec.kind == "appliance_sensor" else None
+        started[spec.id] = FirmwareProcess(spec.kind, flash_root / spec.id, config=config, sim=sim).start()
+    return started
+
+
+def play_scenario(devices: dict[str, FirmwareProcess], say: Callable[[str], None]) -> None:
     """A short household morning: a press, two scans, detergent running low."""
     button, wand, sensor = devices["coffee-button"], devices["kitchen-wand"], devices["washer-sensor"]
-    for device in devices.values():
-        device.publish_raw('{"online": true, "fw": "demo", "battery_mv": 2990, "rssi": -58}', "status", retain=True)
-    fb = button.wait_feedback(button.press())
-    price = f"{fb.get('total', 0) / 100:.2f} {fb.get('currency')}"
-    say(f"coffee button pressed → {fb['code']}: {fb.get('product')} {price}")
-    fb = wand.wait_feedback(wand.send({"type": "scan", "code": "0036000291452"}))
-    say(f"wand scanned dish soap → {fb['code']} (qty {fb.get('qty')})")
-    fb = wand.wait_feedback(wand.send({"type": "scan", "code": "4012345678901"}))
-    say(f"wand scanned an unknown code → {fb['code']}")
-    for grams in (1800.0, 1650.0, 1490.0):
-        fb = sensor.wait_feedback(sensor.send({"type": "level", "slot": "detergent", "value": grams, "unit": "g"}))
-    say(f"detergent sensor reported 1800 → 1490 g → {fb['code']}")
+    mark = button.mark()
+    button.press("single")
+    _seq, code = button.wait_feedback(since=mark, timeout=30)
+    say(f"coffee button pressed → {code} (LED {button.led})")
+    mark = wand.mark()
+    wand.scan("0036000291452")
+    _seq, code = wand.wait_feedback(since=mark, timeout=30)
+    say(f"wand scanned dish soap → {code}")
+    wand.wait("sleep", since=mark, timeout=30)  # the wand takes the next trigger once it is back asleep
+    mark = wand.mark()
+    wand.scan("4012345678901")
+    _seq, code = wand.wait_feedback(since=mark, timeout=30)
+    say(f"wand scanned an unknown code → {code}")
+    for grams in (1750.0, 1600.0):
+        mark = sensor.mark()
+        sensor.level(grams)
+        _seq, code = sensor.wait_feedback(since=mark, timeout=30)
+    say(f"detergent sensor reported 1900 → 1600 g → {code}")
 
 
 async def run_demo(data_dir: Path, fresh: bool, http_port: int, mqtt_port: int) -> None:
@@ -128,12 +153,9 @@ async def run_demo(data_dir: Path, fresh: bool, http_port: int, mqtt_port: int) 
     hub: Hub = app.state.hub
     assert hub.broker is not None
     secrets = provision(hub)
-    devices: dict[str, ProtocolDevice] = {}
+    devices: dict[str, FirmwareProcess] = {}
     try:
-        for spec in DEMO_DEVICES:
-            device = ProtocolDevice(spec.id, hub.broker.port, secrets[spec.id])
-            await asyncio.to_thread(device.connect)
-            devices[spec.id] = device
+        devices = await asyncio.to_thread(start_devices, hub.broker.port, secrets, data_dir / "devices")
         await asyncio.to_thread(play_scenario, devices, lambda text: console.print(f"[green]demo[/]: {text}"))
         url = f"http://127.0.0.1:{settings.http_port}"
         console.print(
@@ -149,7 +171,7 @@ async def run_demo(data_dir: Path, fresh: bool, http_port: int, mqtt_port: int) 
         await serving
     finally:
         for device in devices.values():
-            device.close()
+            device.kill()
         if not serving.done():
             server.should_exit = True
             await serving

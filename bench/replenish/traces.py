@@ -127,6 +127,8 @@ def generate(seed: int, per_scenario: int, days: int = DAYS) -> list[Trace]:
 
 def make_trace(seed: int, scenario: str, index: int, days: int = DAYS) -> Trace:
     """One generated household of `scenario`, fully determined by (seed, scenario, index)."""
+    if days < 120:
+        raise ValueError("generated traces need at least 120 days (habit changes happen mid-trace)")
     rng = random.Random(f"restock-bench:{seed}:{scenario}:{index}")
     kinds = ("g", "ml") if scenario == "noisy_sensor" else ("g", "count", "ml")
     unit = rng.choice(kinds)

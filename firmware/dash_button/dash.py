@@ -20,6 +20,8 @@ def run(board):
     click = clicks.classify(board, 0) if board.wake_reason() == "button" or board.edge_pending() else None
     if click == "setup":
         return device.setup(board, cfg)
+    if click == "factory":
+        return device.factory_reset(board, cfg)
     if click:
         mine.append(link.event({"type": "press", "click": click}))
     wait_ms = int(cfg["feedback_wait_s"] * 1000)
@@ -33,6 +35,9 @@ def run(board):
                 if click == "setup":
                     link.down()
                     return device.setup(board, cfg)
+                if click == "factory":
+                    link.down()
+                    return device.factory_reset(board, cfg)
                 if click:
                     mine.append(link.event({"type": "press", "click": click}))
                     deadline = time.ticks_add(time.ticks_ms(), wait_ms)

@@ -16,7 +16,7 @@ from log import debug
 
 IN = const(0)
 OUT = const(1)
-_CLICKS = {"single": (80,), "double": (80, 90), "long": (2000,), "setup": (7000,)}
+_CLICKS = {"single": (80,), "double": (80, 90), "long": (2000,), "setup": (7000,), "factory": (16000,)}
 _GAP_MS = const(150)  # between the two presses of a synthetic double click
 
 

@@ -7,6 +7,7 @@ from micropython import const
 DEBOUNCE_MS = const(30)  # contacts of cheap tact switches settle within ~10 ms
 LONG_MS = const(1500)  # protocol: long = held > 1.5 s
 SETUP_MS = const(6000)  # a hold this long enters setup mode
+FACTORY_MS = const(15000)  # a hold this long wipes config and credentials (factory reset)
 DOUBLE_MS = const(400)  # second press must start this soon after the first release
 
 
@@ -27,14 +28,17 @@ def _change(board, level, deadline):
 
 
 def classify(board, first_ms=0):
-    """Wait up to first_ms for a press: 'single', 'double', 'long', 'setup', or None."""
+    """Wait up to first_ms for a press: 'single', 'double', 'long', 'setup', 'factory', or None."""
     down = _change(board, 0, time.ticks_add(board.ticks_ms(), first_ms))
     if down is None:
         return None
     up = _change(board, 1, time.ticks_add(down[1], LONG_MS))
     if up is None:
         up = _change(board, 1, time.ticks_add(down[1], SETUP_MS))
-        return "long" if up is not None else "setup"
+        if up is not None:
+            return "long"
+        up = _change(board, 1, time.ticks_add(down[1], FACTORY_MS))
+        return "setup" if up is not None else "factory"
     again = _change(board, 0, time.ticks_add(up[1], DOUBLE_MS))
     if again is None:
         return "single"

@@ -42,6 +42,15 @@ def retry_ms(board, cfg, pending):
     return ms
 
 
+def factory_reset(board, cfg):
+    """A 15 s hold: wipe config, credentials and outbox, then reboot into the error/setup state."""
+    import factory
+    import fwslot
+
+    factory.wipe(board, cfg)
+    fwslot.reset()
+
+
 def setup(board, cfg):
     """Setup mode, then start over with the (maybe new) config."""
     import setup

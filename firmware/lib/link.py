@@ -4,6 +4,7 @@ import json
 import time
 from micropython import const
 
+import fwslot
 import status
 from log import debug, warn
 from mqtt import MQTTClient, MQTTError
@@ -13,6 +14,8 @@ from version import FW_VERSION
 from wifi import Wifi
 
 REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
+LINGER_MS = const(60000)  # an update in progress keeps the device awake this long before it sleeps
+SYSTEM_CMDS = ("update", "update_data", "factory_reset")  # handled here for every app (issue 5)
 
 
 def _tls(path):
@@ -21,14 +24,21 @@ def _tls(path):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED
     with open(path, "rb") as f:
-        ctx.load_verify_locations(cadata=f.read())
+        data = f.read()
+    if data.startswith(b"-----"):  # mbedtls here parses DER only: strip the PEM armour
+        import binascii
+
+        data = binascii.a2b_base64(b"".join(l.strip() for l in data.split(b"\n") if l and not l.startswith(b"-----")))
+    ctx.load_verify_locations(cadata=data)
     return ctx
 
 
 class Link:
     def __init__(self, board, cfg):
         self.board = board
+        self.cfg = cfg
         self.kind = cfg["kind"]
+        self._upd = None  # update.Updater, imported on the first update command (saves heap otherwise)
         did = cfg["device_id"]
         base = "restock/v1/" + did
         self.t_event = base + "/event"
@@ -72,7 +82,9 @@ class Link:
         except MQTTError as e:
             warn("mqtt:", e)
             self.mqtt.close()
+            fwslot.connect_failed(self.board)  # a fresh update that cannot connect gets rolled back
             return False
+        fwslot.confirm(self.board)  # a fresh update that connects is kept
         self._sent = {}  # protocol §7.4: after a reconnect, replay everything
         self._status_due = True
         self.board.note("connected", "")
@@ -135,8 +147,29 @@ class Link:
 
     def down(self):
         """Before deep sleep: drop the socket without DISCONNECT, so the will marks us offline."""
+        if self._upd is not None and self._upd.busy():
+            self._linger()
         self.mqtt.close()
         self.wifi.off()
+
+    def _linger(self):
+        # the rest of an update is queued at the broker: take it now rather than a chunk per wake
+        deadline = time.ticks_add(time.ticks_ms(), LINGER_MS)
+        while self._upd.busy() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            if not self.pump(200):
+                break
+
+    def _system(self, msg):
+        if msg["type"] == "factory_reset":
+            import factory
+
+            factory.on_cmd(self.board, self.cfg, msg)
+            return
+        if self._upd is None:
+            import update
+
+            self._upd = update.Updater(self.board, self.cfg)
+        self._upd.handle(msg)
 
     def _on_message(self, topic, payload):
         if topic != self.t_cmd:
@@ -147,6 +180,9 @@ class Link:
             msg = None
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             warn("cmd ignored: not a JSON object with a type:", payload[:80])
+            return
+        if msg["type"] in SYSTEM_CMDS:
+            self._system(msg)
             return
         if msg["type"] != "feedback":
             if self.on_cmd is not None and self.on_cmd(msg):

@@ -1,8 +1,11 @@
-"""Devices of the caller's household: list, register, rename, bind."""
+"""Devices of the caller's household: list, register, claim, rename, bind, revoke."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import logging
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import CallerDep, SessionDep, not_found
 from hub.api.presenters import device_out
@@ -12,6 +15,9 @@ from hub.store import repos
 from hub.store.models import Device
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+log = logging.getLogger(__name__)
+# Failed claim attempts per user, in memory (issue 5): enough to make guessing a 60-bit code hopeless.
+claim_limiter = device_service.ClaimLimiter()
 
 
 def _own(session: SessionDep, caller: CallerDep, device_id: str) -> Device:
@@ -28,13 +34,18 @@ def list_devices(caller: CallerDep, session: SessionDep) -> list[DeviceOut]:
 
 
 @router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
-def create_device(body: DeviceCreate, caller: CallerDep, session: SessionDep) -> DeviceCreated:
+def create_device(body: DeviceCreate, request: Request, caller: CallerDep, session: SessionDep) -> DeviceCreated:
     """Register a device; the response holds its MQTT secret, shown only this once."""
     try:
         created = device_service.register(session, body.kind, body.name, caller.household_id, body.id)
     except device_service.DeviceError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     session.commit()
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None:  # a hub on generated mosquitto files gives the device its broker login at once
+        from provisioning import broker as broker_files
+
+        broker_files.add_if_configured(hub.settings.data_dir, created.device.id, created.secret)
     return DeviceCreated(**device_out(session, created.device).model_dump(), secret=created.secret)
 
 
@@ -75,4 +86,42 @@ def unbind_device(device_id: str, caller: CallerDep, session: SessionDep) -> Dev
     device = _own(session, caller, device_id)
     device_service.unbind(session, device)
     session.commit()
+    return device_out(session, device)
+
+
+class ClaimIn(BaseModel):
+    """A claim code from a device's label or QR code."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=40)
+
+
+@router.post("/claim", response_model=DeviceOut)
+def claim_device(body: ClaimIn, caller: CallerDep, session: SessionDep) -> DeviceOut:
+    """Pair an unclaimed device with the caller's household by its claim code (404 unknown, 409 used, 429 too many)."""
+    user_id = caller.user.id or 0
+    if claim_limiter.blocked(user_id):
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed claim attempts: try again later")
+    try:
+        device = device_service.claim(session, body.code, caller.household_id)
+    except device_service.ClaimError as exc:
+        claim_limiter.failed(user_id)
+        raise HTTPException(exc.status, str(exc)) from None
+    session.commit()
+    log.info("device claimed", extra={"device": device.id, "household": caller.household_id})
+    return device_out(session, device)
+
+
+@router.post("/{device_id}/revoke", response_model=DeviceOut)
+def revoke_device(device_id: str, request: Request, caller: CallerDep, session: SessionDep) -> DeviceOut:
+    """Revoke a device: its broker login goes at once, its events are rejected, its orders stay."""
+    from provisioning import broker as broker_files  # mosquitto files, when this hub runs with them
+
+    device = _own(session, caller, device_id)
+    device_service.revoke(session, device)
+    session.commit()
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None:
+        hub.credentials.forget(device.id)  # the embedded broker must not accept a cached login
+        broker_files.revoke_if_configured(hub.settings.data_dir, device.id)
     return device_out(session, device)

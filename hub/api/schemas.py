@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# Integer ids are 32-bit columns: a larger id is refused with a reason instead of overflowing the driver (a 500).
+# Ids and amounts live in 32-bit integer columns: larger values are refused with a reason, not a 500 from the driver.
 MAX_ID = 2**31 - 1
 ProductIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A product id")]
 
@@ -61,8 +61,8 @@ class HouseholdPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     cancel_window_s: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     allow_multiple_orders: bool | None = None
-    per_order_cap: int | None = Field(default=None, ge=0)
-    monthly_cap: int | None = Field(default=None, ge=0)
+    per_order_cap: int | None = Field(default=None, ge=0, le=MAX_ID)
+    monthly_cap: int | None = Field(default=None, ge=0, le=MAX_ID)
     price_tolerance_pct: int | None = Field(default=None, ge=0, le=1000)
     scan_mode: Literal["cart", "order"] | None = None
 

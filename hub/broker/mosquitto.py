@@ -33,6 +33,12 @@ class MosquittoConfig:
     acl_file: Path | None = None
     persistence: bool = True
     extra: tuple[str, ...] = ()
+    # TLS listener for devices (issue 5): off unless tls_port is set; the plain listener stays for the hub.
+    tls_port: int | None = None
+    tls_bind: str = "127.0.0.1"
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
 
     def render(self) -> str:
         """Render the configuration file text."""
@@ -60,7 +66,24 @@ class MosquittoConfig:
         if self.acl_file is not None:
             lines.append(f"acl_file {self.acl_file}")
         lines += list(self.extra)
+        lines += self._render_tls()
         return "\n".join(lines) + "\n"
+
+    def _render_tls(self) -> list[str]:
+        if self.tls_port is None:
+            return []
+        if self.cafile is None or self.certfile is None or self.keyfile is None:
+            raise ValueError("a TLS listener needs cafile, certfile and keyfile")
+        return [
+            f"listener {self.tls_port} {self.tls_bind}",
+            f"cafile {self.cafile}",
+            f"certfile {self.certfile}",
+            f"keyfile {self.keyfile}",
+            "tls_version tlsv1.2",
+            # devices connect here: the client id becomes the username, so nobody can take over
+            # (and thereby disconnect) another device's session by borrowing its client id
+            "use_username_as_clientid true",
+        ]
 
 
 def mosquitto_binary() -> str:

@@ -30,6 +30,7 @@ from hub.domain.events import (
 )
 from hub.domain.feedback import Feedback, rejected
 from hub.domain.press import Mode, OrderStatus, PressAction, decide_press
+from hub.merchants.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
 from hub.store import repos
@@ -69,10 +70,18 @@ class OrderChange:
 class Processor:
     """Applies batches of device messages to the database."""
 
-    def __init__(self, engine: Engine, on_order: Callable[[OrderChange], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        on_order: Callable[[OrderChange], None] | None = None,
+        on_unknown: Callable[[str], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.on_order = on_order
+        # Name lookup of unknown GTIN-14s (Open Food Facts); None = lookups are off.
+        self.on_unknown = on_unknown
         self._keep: list[object] = []
+        self._unknown: list[str] = []
 
     def handle_batch(self, messages: Sequence[Message]) -> list[Reply]:
         """Apply every message; commit once; return the feedback to publish (only after commit)."""
@@ -80,7 +89,8 @@ class Processor:
         changes: list[OrderChange] = []
         # The session's identity map holds rows weakly; keeping devices, households and products alive
         # for the batch turns their repeated lookups into dictionary hits instead of queries.
-        self._keep: list[object] = []
+        self._keep = []
+        self._unknown = []
         with Session(self.engine, expire_on_commit=False) as session:
             for message in messages:
                 reply = self._one(session, message, changes)
@@ -91,6 +101,10 @@ class Processor:
         if self.on_order is not None:
             for change in changes:
                 self.on_order(change)
+        if self.on_unknown is not None:
+            # Only after the commit: the lookup writes to the entry, and it must never delay feedback.
+            for gtin in dict.fromkeys(self._unknown):
+                self.on_unknown(gtin)
         return replies
 
     def _one(self, session: Session, message: Message, changes: list[OrderChange]) -> Reply | None:
@@ -271,6 +285,12 @@ class Processor:
             entry.last_seen = event.at
             entry.device_id = device.id
             entry.resolved = False
+            if self.on_unknown is None:
+                if entry.lookup_status is None:
+                    entry.lookup_status, entry.lookup_detail = LookupStatus.DISABLED, DISABLED_DETAIL
+            elif entry.lookup_status not in FINAL:
+                # New, or the last try failed (timeout, offline, rate limited, disabled then): ask again.
+                self._unknown.append(gtin)
             session.add(entry)
             return Feedback(seq=event.seq, code="inbox", qty=entry.count), None
         if household.scan_mode == "order":

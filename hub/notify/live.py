@@ -8,7 +8,7 @@ Consumers (the dashboard's SSE stream today; webhook and e-mail channels later) 
 loop, per household or to every household with ``household_id=None``::
 
     with bus.subscribe(household_id) as sub:
-        event = await sub.get(timeout=15)      # None on timeout
+        event = await sub.get(within=15)       # None after 15 s without one
 
 Events are *hints that something changed*, delivered at most once per subscriber and after the change is
 committed: a page re-reads what it shows, a notifier re-reads the row before it acts. Each subscriber has a
@@ -77,12 +77,12 @@ class Subscription:
         self._queue.append(item)
         self._ready.set()
 
-    async def get(self, timeout: float | None = None) -> LiveEvent | None:
-        """The next event, or None when `timeout` seconds pass without one."""
+    async def get(self, within: float | None = None) -> LiveEvent | None:
+        """The next event, or None when `within` seconds pass without one."""
         if not self._queue:
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                await asyncio.wait_for(self._ready.wait(), within)
             except TimeoutError:
                 return None
         return self._queue.popleft()
@@ -169,6 +169,7 @@ def _iso(at: datetime | None) -> str | None:
 
 def _describe(session: Session, target: object, deleted: bool) -> tuple[int, str, str, dict[str, Any]] | None:
     """(household, kind, dedupe key, data) of a changed row, or None when no household sees it."""
+    data: dict[str, Any]
     if isinstance(target, Order):
         data = {"id": target.id, "status": target.status, "device_id": target.device_id,
                 "total": target.total, "currency": target.currency}

@@ -1,16 +1,22 @@
-"""Device registration and binding. Callers commit."""
+"""Device registration, pairing (claim codes), revocation and binding. Callers commit."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from hub.broker.credentials import hash_secret, is_device_id
 from hub.domain.press import Mode
 from hub.store import repos
 from hub.store.models import Device, Product
+from hub.store.types import utcnow
 
 KINDS = ("dash_button", "barcode_wand", "appliance_sensor")
 
@@ -21,16 +27,17 @@ class DeviceError(Exception):
 
 @dataclass(frozen=True)
 class NewDevice:
-    """A registered device and its secret, which is shown once and never stored in clear."""
+    """A registered device, its secret and (unclaimed only) claim code, shown once and never stored in clear."""
 
     device: Device
     secret: str
+    claim_code: str | None = None
 
 
 def register(
     session: Session, kind: str, name: str, household_id: int | None, device_id: str | None = None
 ) -> NewDevice:
-    """Create a device with unique random credentials."""
+    """Create a device with unique random credentials; without a household it gets a claim code."""
     if kind not in KINDS:
         raise DeviceError(f"kind must be one of {', '.join(KINDS)}")
     if device_id is None:
@@ -40,11 +47,13 @@ def register(
     if repos.device(session, device_id) is not None:
         raise DeviceError(f"device {device_id} already exists")
     secret = secrets.token_urlsafe(24)
+    code = new_claim_code() if household_id is None else None
     device = Device(id=device_id, kind=kind, name=name or device_id, household_id=household_id,
-                    secret_hash=hash_secret(secret))
+                    secret_hash=hash_secret(secret), claim_code_hash=claim_code_hash(code) if code else None,
+                    claimed_at=utcnow() if household_id is not None else None)
     session.add(device)
     session.flush()
-    return NewDevice(device=device, secret=secret)
+    return NewDevice(device=device, secret=secret, claim_code=code)
 
 
 def bind(session: Session, device: Device, product: Product, qty: int, mode: str) -> Device:
@@ -70,3 +79,101 @@ def unbind(session: Session, device: Device) -> Device:
     device.binding_unit_price = None
     session.add(device)
     return device
+
+
+# -- pairing -------------------------------------------------------------------------------------
+# Crockford's base32 alphabet: no I, L, O or U, so a code read off a label is hard to mistype.
+CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CLAIM_LENGTH = 12  # 60 random bits; with the per-user attempt limit, guessing one is hopeless
+_CLAIM_READS = {"I": "1", "L": "1", "O": "0"}
+
+
+class ClaimError(DeviceError):
+    """A claim code that cannot be redeemed; status is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def new_claim_code() -> str:
+    """A random claim code, grouped for reading: XXXX-XXXX-XXXX."""
+    raw = "".join(secrets.choice(CLAIM_ALPHABET) for _ in range(CLAIM_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, CLAIM_LENGTH, 4))
+
+
+def normalise_claim_code(code: str) -> str:
+    """Upper case, without separators, with look-alike letters read as the digits they resemble."""
+    kept = [_CLAIM_READS.get(c, c) for c in code.upper() if c.isalnum()]
+    return "".join(kept)
+
+
+def claim_code_hash(code: str) -> str:
+    """SHA-256 of the normalised code: what the database keeps (60 random bits need no slow hash)."""
+    return hashlib.sha256(normalise_claim_code(code).encode()).hexdigest()
+
+
+def claim(session: Session, code: str, household_id: int, now: datetime | None = None) -> Device:
+    """Bind the unclaimed device with this claim code to household_id; ClaimError (404/409) otherwise."""
+    normalised = normalise_claim_code(code)
+    if len(normalised) != CLAIM_LENGTH or any(c not in CLAIM_ALPHABET for c in normalised):
+        raise ClaimError("no device has this claim code", 404)
+    device = session.exec(select(Device).where(Device.claim_code_hash == claim_code_hash(normalised))).first()
+    if device is None:
+        raise ClaimError("no device has this claim code", 404)
+    if not device.active:
+        raise ClaimError("this device was revoked", 409)
+    if device.household_id is not None:
+        raise ClaimError("this claim code was already used", 409)
+    device.household_id = household_id
+    device.claimed_at = now or utcnow()
+    session.add(device)
+    return device
+
+
+class ClaimLimiter:
+    """Failed claim attempts per user in a sliding window (in memory: per hub process, reset on restart)."""
+
+    def __init__(self, attempts: int = 5, window_s: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts = attempts
+        self.window_s = window_s
+        self._clock = clock
+        self._failures: dict[int, list[float]] = {}
+        self._lock = threading.Lock()  # FastAPI runs sync routes in a thread pool
+
+    def _recent(self, user_id: int) -> list[float]:
+        cutoff = self._clock() - self.window_s
+        kept = [t for t in self._failures.get(user_id, []) if t > cutoff]
+        self._failures[user_id] = kept
+        return kept
+
+    def blocked(self, user_id: int) -> bool:
+        """True when the user used up their failed attempts for now."""
+        with self._lock:
+            return len(self._recent(user_id)) >= self.attempts
+
+    def failed(self, user_id: int) -> None:
+        """Count one failed attempt."""
+        with self._lock:
+            self._recent(user_id).append(self._clock())
+
+
+# -- revocation ----------------------------------------------------------------------------------
+def revoke(session: Session, device: Device, now: datetime | None = None) -> Device:
+    """Mark a device revoked: logins and events are refused from now on; its orders and readings stay."""
+    if device.revoked_at is None:
+        device.revoked_at = now or utcnow()
+    device.active = False
+    device.online = False
+    session.add(device)
+    stop_replenishment(session, device)
+    return device
+
+
+def stop_replenishment(session: Session, device: Device) -> None:
+    """Hook: stop automatic reorders fed by this device's sensor slots.
+
+    Presses and readings of an inactive device are already rejected by ingest (`revoked`), so no new
+    order can come from it. Slot-level replenishment (issue 7) keeps its own schedule; when its tables
+    land, pause the device's slots here, in the caller's transaction.
+    """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.store.types import UTCDateTime, utcnow
@@ -71,6 +71,11 @@ class Device(SQLModel, table=True):
     firmware: str | None = Field(default=None, max_length=40)
     outbox: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    # Provisioning (issue 5): SHA-256 of the claim code (the code itself is shown once), when it was
+    # redeemed, and when the device was revoked (active is then False; its orders are kept).
+    claim_code_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
 
 
 class Product(SQLModel, table=True):
@@ -90,10 +95,25 @@ class Product(SQLModel, table=True):
 
 
 class ProductGtin(SQLModel, table=True):
-    """A GTIN-14 that identifies a product; a product may have several."""
+    """A GTIN-14 that identifies a product; household_id None = the shared catalog's mapping."""
 
-    gtin: str = Field(primary_key=True, max_length=14)
+    # A household's own mapping wins over the shared one for that household only, so mapping a barcode
+    # never takes it away from another household. NULLs are distinct in a unique constraint, hence the
+    # partial index that keeps one shared mapping per GTIN.
+    __table_args__ = (
+        UniqueConstraint("gtin", "household_id", name="uq_productgtin_gtin_household"),
+        Index(
+            "uq_productgtin_shared_gtin",
+            "gtin",
+            unique=True,
+            sqlite_where=text("household_id IS NULL"),
+            postgresql_where=text("household_id IS NULL"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    gtin: str = Field(max_length=14)
     product_id: int = Field(foreign_key="product.id", index=True)
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
 
 
 class Order(SQLModel, table=True):
@@ -162,6 +182,10 @@ class InboxEntry(SQLModel, table=True):
     first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
     last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
     resolved: bool = False
+    # Open Food Facts name lookup (filled after the scan is committed): found, not_found, timeout, ...
+    suggestion: str | None = Field(default=None, max_length=200)
+    lookup_status: str | None = Field(default=None, max_length=20)
+    lookup_detail: str | None = Field(default=None, max_length=200)
 
 
 class Reading(SQLModel, table=True):

@@ -134,17 +134,47 @@ def visible_product(session: Session, household_id: int, product_id: int) -> Pro
     return product
 
 
+def gtin_mapping(session: Session, household_id: int, gtin: str) -> ProductGtin | None:
+    """The mapping a household's scan of a GTIN-14 uses: its own if it has one, else the shared one."""
+    rows = session.exec(
+        select(ProductGtin).where(
+            ProductGtin.gtin == gtin,
+            or_(col(ProductGtin.household_id).is_(None), col(ProductGtin.household_id) == household_id),
+        )
+    ).all()
+    own = [r for r in rows if r.household_id == household_id]
+    return own[0] if own else (rows[0] if rows else None)
+
+
 def product_by_gtin(session: Session, household_id: int, gtin: str) -> Product | None:
     """The product a GTIN-14 maps to, as seen by one household."""
-    row = session.get(ProductGtin, gtin)
+    row = gtin_mapping(session, household_id, gtin)
     if row is None:
         return None
     return visible_product(session, household_id, row.product_id)
 
 
+def scoped_gtin_mapping(session: Session, household_id: int | None, gtin: str) -> ProductGtin | None:
+    """The mapping of a GTIN-14 in exactly one scope: a household's own (or the shared one for None)."""
+    column = col(ProductGtin.household_id)
+    owner = column.is_(None) if household_id is None else column == household_id
+    return session.exec(select(ProductGtin).where(ProductGtin.gtin == gtin, owner)).first()
+
+
 def product_gtins(session: Session, product_id: int) -> list[str]:
-    """GTINs of one product."""
-    return list(session.exec(select(ProductGtin.gtin).where(ProductGtin.product_id == product_id)).all())
+    """GTINs of one product in its owner's scope (shared mappings, plus the owning household's own)."""
+    # Households may map a barcode to a shared product privately; listing those would show one
+    # household's scans to every other household.
+    product = session.get(Product, product_id)
+    if product is None:
+        return []
+    column = col(ProductGtin.household_id)
+    scope = column.is_(None) if product.household_id is None else or_(column.is_(None), column == product.household_id)
+    return list(
+        session.exec(
+            select(ProductGtin.gtin).where(ProductGtin.product_id == product_id, scope).order_by(col(ProductGtin.gtin))
+        ).all()
+    )
 
 
 def product_by_sku(session: Session, merchant: str, sku: str) -> Product | None:
@@ -171,6 +201,19 @@ def inbox_entry(session: Session, household_id: int, gtin: str) -> InboxEntry | 
     return session.exec(
         select(InboxEntry).where(InboxEntry.household_id == household_id, InboxEntry.gtin == gtin)
     ).first()
+
+
+def inbox_entry_by_id(session: Session, household_id: int, entry_id: int) -> InboxEntry | None:
+    """An inbox entry by id, only if it belongs to the household."""
+    entry = session.get(InboxEntry, entry_id)
+    return entry if entry is not None and entry.household_id == household_id else None
+
+
+def open_inbox_entries(session: Session, gtin: str) -> Sequence[InboxEntry]:
+    """Unresolved inbox entries of one GTIN-14 across households (a name lookup serves them all)."""
+    return session.exec(
+        select(InboxEntry).where(InboxEntry.gtin == gtin, col(InboxEntry.resolved).is_(False))
+    ).all()
 
 
 def inbox(session: Session, household_id: int) -> Sequence[InboxEntry]:

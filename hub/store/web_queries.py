@@ -21,7 +21,6 @@ class Slot:
 
     device_id: str
     slot: str
-    unit: str
     count: int
     last_at: datetime
 
@@ -77,10 +76,10 @@ def lines_of_orders(session: Session, order_ids: Sequence[str]) -> dict[str, lis
 def reading_slots(session: Session, household_id: int) -> list[Slot]:
     """Every (device, slot) of the household's devices that has readings."""
     rows = session.exec(
-        select(Reading.device_id, Reading.slot, func.max(Reading.unit), func.count(), func.max(Reading.at))
+        select(col(Reading.device_id), col(Reading.slot), func.count(), func.max(col(Reading.at)))
         .join(Device, col(Device.id) == col(Reading.device_id))
         .where(Device.household_id == household_id)
         .group_by(col(Reading.device_id), col(Reading.slot))
         .order_by(col(Reading.device_id), col(Reading.slot))
     ).all()
-    return [Slot(device_id, slot, unit, int(count), last_at) for device_id, slot, unit, count, last_at in rows]
+    return [Slot(device_id, slot, int(count), last_at) for device_id, slot, count, last_at in rows]

@@ -45,6 +45,7 @@ class SlotOutlook:
 
     last_value: float | None
     last_at: datetime | None
+    unit: str
     forecast: forecasting.Forecast | None
     reorder_level: float | None  # the level at which an order should go out (rate × (lead + safety))
 
@@ -52,19 +53,19 @@ class SlotOutlook:
 def outlook(readings: Sequence[Reading], now: datetime) -> SlotOutlook:
     """Clean the readings and forecast the slot at `now`."""
     if not readings:
-        return SlotOutlook(None, None, None, None)
+        return SlotOutlook(None, None, "", None, None)
     series = clean([Point(r.at, r.value) for r in readings])
     fc = forecasting.forecast(series, now)
     reorder = fc.rate_per_day * (LEAD_DAYS + SAFETY_DAYS) if fc.rate_per_day else None
     last = readings[-1]
-    return SlotOutlook(last.value, last.at, fc, reorder)
+    return SlotOutlook(last.value, last.at, last.unit, fc, reorder)
 
 
-def render_png(readings: Sequence[Reading], unit: str, now: datetime) -> bytes:
-    """The slot's chart as PNG bytes."""
+def render_png(readings: Sequence[Reading], unit: str, now: datetime, *, small: bool = False) -> bytes:
+    """The slot's chart as PNG bytes; `small` is the phone variant (narrower, so its text stays readable)."""
     view = outlook(readings, now)
     with _render_lock:
-        figure = Figure(figsize=(7.2, 3.2), dpi=110, layout="constrained")
+        figure = Figure(figsize=(4.4, 3.6) if small else (7.2, 3.4), dpi=110, layout="constrained")
         FigureCanvasAgg(figure)
         ax = figure.add_subplot()
         _draw(ax, readings, unit, view, now)
@@ -73,18 +74,25 @@ def render_png(readings: Sequence[Reading], unit: str, now: datetime) -> bytes:
     return buffer.getvalue()
 
 
+def _num(at: datetime) -> float:
+    """A datetime as matplotlib's day number."""
+    return float(mdates.date2num(at))  # type: ignore[no-untyped-call]
+
+
 def _draw(ax: Axes, readings: Sequence[Reading], unit: str, view: SlotOutlook, now: datetime) -> None:
-    times = [r.at for r in readings]
-    values = [r.value for r in readings]
-    ax.plot(times, values, color=LEVEL, marker="o", markersize=3.5, linewidth=1.6, label="level")  # type: ignore[arg-type]
+    # Dates go in as matplotlib day numbers: the typed API takes floats, and xaxis_date() formats them.
+    ax.xaxis_date()
+    times = [_num(r.at) for r in readings]
+    ax.plot(times, [r.value for r in readings], color=LEVEL, marker="o", markersize=3.5, linewidth=1.6, label="level")
     fc = view.forecast
     if fc is not None and fc.level_now is not None and fc.run_out_at is not None:
-        ax.plot([now, fc.run_out_at], [fc.level_now, 0.0], color=FORECAST, linestyle="--", linewidth=1.6,  # type: ignore[list-item]
-                label=f"forecast: empty {fc.run_out_at:%d %b}")
+        start, end = _num(now), _num(fc.run_out_at)
+        ax.plot([start, end], [fc.level_now, 0.0], color=FORECAST, linestyle="--", linewidth=1.6,
+                label=f"forecast: empty around {fc.run_out_at:%d %b}")
         if fc.run_out_earliest is not None and fc.run_out_latest is not None:
-            ax.axvspan(fc.run_out_earliest, fc.run_out_latest, color=FORECAST, alpha=0.12,  # type: ignore[arg-type]
-                       label="run-out range")
-        ax.axvline(fc.run_out_at, color=FORECAST, linewidth=1, alpha=0.7)  # type: ignore[arg-type]
+            ax.axvspan(_num(fc.run_out_earliest), _num(fc.run_out_latest),
+                       color=FORECAST, alpha=0.12, label="run-out range")
+        ax.axvline(end, color=FORECAST, linewidth=1, alpha=0.7)
     if view.reorder_level is not None:
         ax.axhline(view.reorder_level, color=REORDER, linestyle=":", linewidth=1.6,
                    label=f"reorder point (default lead {LEAD_DAYS:g} d + safety {SAFETY_DAYS:g} d)")
@@ -97,9 +105,9 @@ def _draw(ax: Axes, readings: Sequence[Reading], unit: str, view: SlotOutlook, n
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))  # type: ignore[no-untyped-call]
     ax.tick_params(colors=INK, labelsize=8)
     # Below the plot, so it never hides the line it explains (a phone shows the chart small).
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, fontsize=8, frameon=False)

@@ -111,11 +111,11 @@ def signup(
             websession.set_session_cookie(response, request, token)
             return response
     token = websession.signin_csrf(request)
-    response = page(
+    failed = page(
         request, "signup.html", None, status_code=400, values=fields.values, errors=fields.errors, signin_csrf=token
     )
-    websession.set_signin_cookie(response, request, token)
-    return response
+    websession.set_signin_cookie(failed, request, token)
+    return failed
 
 
 @router.post("/signout")

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from hub.api.deps import SessionDep
+from hub.api.deps import ClockDep, SessionDep
+from hub.api.devices import claim_limiter
 from hub.domain.press import Mode, OrderStatus
 from hub.services import devices as device_service
 from hub.store import repos
@@ -57,6 +58,7 @@ def _devices_page(
     values: dict[str, dict[str, str]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    # Errors and values are per form: a device id, or "" for the pairing form.
     return page(
         request,
         "devices.html",
@@ -138,3 +140,43 @@ def unbind(device_id: str, user: FormUserDep, session: SessionDep) -> Response:
     device_service.unbind(session, device)
     session.commit()
     return RedirectResponse(f"/web/devices?done=unbound#device-{device_id}", status_code=303)
+
+
+@router.post("/devices/pair")
+def pair(
+    request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep, code: Annotated[str, Form()] = ""
+) -> Response:
+    """Pair an unclaimed device with this household by the claim code on its label."""
+    fields = Fields({"code": code})
+    fields.text("code", "Claim code", max_length=40)
+    user_id = user.caller.user.id or 0
+    # The same limiter as the REST API: failed attempts count once, whichever way they come in.
+    if fields.ok and claim_limiter.blocked(user_id):
+        fields.errors["code"] = "Too many wrong codes. Wait a few minutes and try again."
+    if fields.ok:
+        try:
+            device = device_service.claim(session, fields.values["code"], user.household_id, clock.now())
+        except device_service.ClaimError as exc:
+            claim_limiter.failed(user_id)
+            fields.errors["code"] = str(exc).capitalize() + "."
+        else:
+            session.commit()
+            return RedirectResponse(f"/web/devices?done=paired#device-{device.id}", status_code=303)
+    return _devices_page(
+        request, user, session, errors={"": fields.errors}, values={"": fields.values}, status_code=400
+    )
+
+
+@router.post("/devices/{device_id}/revoke")
+def revoke(device_id: str, request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep) -> Response:
+    """Revoke a device for good: its logins and events are refused, its orders and readings stay."""
+    from provisioning import broker as broker_files  # mosquitto password files, when the hub runs with them
+
+    device = _own_device(session, user, device_id)
+    device_service.revoke(session, device, clock.now())
+    session.commit()
+    # The same follow-up as the REST API's revoke: no cached broker login may outlive the revocation.
+    hub = request.app.state.hub
+    hub.credentials.forget(device.id)
+    broker_files.revoke_if_configured(hub.settings.data_dir, device.id)
+    return RedirectResponse(f"/web/devices?done=revoked#device-{device_id}", status_code=303)

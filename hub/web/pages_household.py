@@ -75,6 +75,40 @@ def inbox_map(
     )
 
 
+@router.post("/inbox/{gtin}/new")
+def inbox_new_product(
+    gtin: str,
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    clock: ClockDep,
+    name: Annotated[str, Form()] = "",
+    price: Annotated[str, Form()] = "",
+) -> Response:
+    """Make an unknown barcode a product of the household's own, and move its scans into the cart."""
+    if repos.inbox_entry(session, user.household_id, gtin) is None:
+        raise WebError(404, "That barcode is not in your inbox.")
+    currency = user.caller.household.currency
+    fields = Fields({"name": name, "price": price})
+    fields.text("name", "Product name", max_length=200)
+    amount = fields.amount("price", "Price", currency)
+    if amount is None and "price" not in fields.errors:
+        fields.errors["price"] = "Price is required (what one pack costs)."
+    if fields.ok and amount is not None:
+        spec = inbox_service.NewProduct(name=fields.values["name"], price=amount, currency=currency)
+        try:
+            inbox_service.create_product(session, user.household_id, gtin, spec, clock.now())
+        except inbox_service.InboxError as exc:
+            session.rollback()
+            fields.errors["name"] = str(exc).capitalize() + "."
+        else:
+            session.commit()
+            return RedirectResponse("/web/inbox?done=created", status_code=303)
+    return _inbox_page(
+        request, user, session, errors={gtin: fields.errors}, values={gtin: fields.values}, status_code=400
+    )
+
+
 @router.post("/inbox/{gtin}/dismiss")
 def inbox_dismiss(gtin: str, user: FormUserDep, session: SessionDep) -> Response:
     """Drop a barcode from the inbox without mapping it."""
@@ -100,12 +134,12 @@ def supplies_page(request: Request, user: WebUserDep, session: SessionDep, clock
 
 
 @router.get("/supplies/{device_id}/{slot}.png")
-async def supplies_chart(device_id: str, slot: str, request: Request) -> Response:
-    """The chart of one slot as a PNG (rendered off the event loop)."""
-    return await run_in_threadpool(_chart, device_id, slot, request)
+async def supplies_chart(device_id: str, slot: str, request: Request, size: str = "wide") -> Response:
+    """The chart of one slot as a PNG (rendered off the event loop); size=small for phones."""
+    return await run_in_threadpool(_chart, device_id, slot, request, size == "small")
 
 
-def _chart(device_id: str, slot: str, request: Request) -> Response:
+def _chart(device_id: str, slot: str, request: Request, small: bool) -> Response:
     with Session(request.app.state.engine, expire_on_commit=False) as session:
         user = user_from_cookie(session, request, request.app.state.clock)
         device = repos.device(session, device_id)
@@ -114,7 +148,7 @@ def _chart(device_id: str, slot: str, request: Request) -> Response:
         readings = list(repos.readings(session, device_id, slot))
     if not readings:
         return Response(status_code=404)
-    png = charts.render_png(readings, readings[-1].unit, request.app.state.clock.now())
+    png = charts.render_png(readings, readings[-1].unit, request.app.state.clock.now(), small=small)
     # Private: the chart shows a household's consumption; short-lived so a new reading shows on reload.
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=5"})
 

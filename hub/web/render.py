@@ -23,6 +23,8 @@ NOTICES = {
     "renamed": "Device renamed.",
     "bound": "Button binding saved.",
     "unbound": "Button binding removed.",
+    "paired": "Device paired with your household.",
+    "revoked": "Device revoked: it can no longer connect or order.",
     "cancelled": "Order cancelled.",
     "approved": "Order approved: it goes to the merchant now.",
     "rejected": "Order rejected.",
@@ -31,6 +33,7 @@ NOTICES = {
     "cart_added": "Added to the cart.",
     "mapped": "Barcode mapped; its scans are in the cart.",
     "dismissed": "Barcode dismissed.",
+    "created": "New product created for the barcode; its scans are in the cart.",
     "settings_saved": "Settings saved.",
     "checked_out": "Order placed from the cart. You can still cancel it while the window is open.",
 }
@@ -96,7 +99,14 @@ def field_error(errors: dict[str, str], name: str) -> Markup:
     return Markup('<p class="field-error" id="{}-error" role="alert">{}</p>').format(name, escape(message))
 
 
-templates.env.filters.update(money=money, money_input=money_input, when=when, status_label=status_label, volts=volts)
+def barcode(gtin: str) -> str:
+    """A stored GTIN-14 as printed on the pack: EAN-13 when the leading digit is padding."""
+    return gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
+
+
+templates.env.filters.update(
+    barcode=barcode, money=money, money_input=money_input, when=when, status_label=status_label, volts=volts
+)
 templates.env.globals.update(ago=ago, field_error=field_error)
 
 

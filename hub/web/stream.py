@@ -42,7 +42,7 @@ async def _frames(bus: LiveBus, household_id: int, seconds: float, keepalive: fl
     with bus.subscribe(household_id) as sub:
         yield f"retry: {RETRY_MS}\n" + frame("hello", {"household": household_id})
         while (left := deadline - loop.time()) > 0:
-            item = await sub.get(timeout=min(keepalive, left))
+            item = await sub.get(within=min(keepalive, left))
             dropped = sub.take_dropped()
             if dropped:
                 # The page cannot know what it missed: tell it to re-read everything.

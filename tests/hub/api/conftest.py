@@ -21,8 +21,15 @@ from hub.store.models import Product
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import Api, HubServer, add_button, product_id, sign_up
 
+UNKNOWN_EAN = "5901234123457"  # a valid EAN-13 that is in no catalog
 PASSWORD = "correct horse"  # what tests.hub.conftest.sign_up signs up with
-PUBLIC_ROUTES = frozenset({("POST", "/api/v1/signup"), ("POST", "/api/v1/auth/token"), ("GET", "/healthz")})
+# Routes anyone may call; "/" only redirects to the dashboard, which asks for its own sign-in.
+PUBLIC_ROUTES = frozenset(
+    {("POST", "/api/v1/signup"), ("POST", "/api/v1/auth/token"), ("GET", "/healthz"), ("GET", "/")}
+)
+# The server-rendered dashboard (hub/web) signs in with a session cookie and CSRF-protected forms and answers
+# with HTML pages; its routes are walked by the dashboard's own tests, every other route by these.
+DASHBOARD_PREFIX = "/web"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class World:
     device_ids: list[str]
     unclaimed_device: str
     order_ids: dict[str, str]
+    inbox_entry: int
     private_product: int
     cart_products: list[int]
     markers: list[str] = field(default_factory=list)
@@ -89,6 +97,7 @@ PATH_VALUES: dict[str, Callable[[World], list[str]]] = {
     "device_id": lambda w: [*w.device_ids, w.unclaimed_device],
     "order_id": lambda w: list(w.order_ids.values()),
     "product_id": lambda w: [str(w.private_product)],
+    "entry_id": lambda w: [str(w.inbox_entry)],
 }
 
 # Request bodies, valid for household B, so that the only reason to refuse is the household scope (never a 422).
@@ -107,6 +116,11 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         "json": {"product_id": w.cart_products[0], "qty": 5, "mode": "cart"}
     },
     ("PUT", "/api/v1/cart/{product_id}"): lambda w: {"json": {"qty": 7}},
+    ("POST", "/api/v1/devices/claim"): lambda w: {"json": {"code": "NOT-A-REAL-CODE"}},
+    ("POST", "/api/v1/inbox/{entry_id}/map"): lambda w: {"json": {"product_id": w.cart_products[0]}},
+    ("POST", "/api/v1/inbox/{entry_id}/create-product"): lambda w: {
+        "json": {"name": "B's own thing", "price": 100, "currency": "EUR"}
+    },
 }
 
 def path_values(world: World) -> dict[str, list[str]]:
@@ -127,6 +141,16 @@ def api_routes(server: HubServer) -> list[Endpoint]:
             assert context.path is not None and context.methods is not None
             endpoints.append(Endpoint(context.path, frozenset(context.methods), route))
     return endpoints
+
+
+def is_dashboard(endpoint: Endpoint) -> bool:
+    """Whether a route belongs to the cookie-signed-in dashboard rather than the bearer-token API."""
+    return endpoint.path == DASHBOARD_PREFIX or endpoint.path.startswith(DASHBOARD_PREFIX + "/")
+
+
+def bearer_routes(server: HubServer) -> list[Endpoint]:
+    """Every route outside the dashboard: the REST API, health, and whatever is added next."""
+    return [endpoint for endpoint in api_routes(server) if not is_dashboard(endpoint)]
 
 
 def route_calls(
@@ -236,11 +260,13 @@ def world(
     assert waiting["code"] == "awaiting_approval", waiting
     shelf = devices(own)
     assert shelf.wait_feedback(shelf.press())["code"] == "in_cart"
+    scanner = devices(wand)
+    scanner.wait_feedback(scanner.send({"type": "scan", "code": UNKNOWN_EAN, "qty": 1}))
+    entries = wait_for(lambda: a.ok("GET", "/api/v1/inbox"), "the unknown barcode in A's inbox")
     pressed.publish_raw("{this is not json")
     wait_for(lambda: a.ok("GET", "/api/v1/household/dead-letters"), "A's dead letter")
-    pressed.close()
-    asker.close()
-    shelf.close()
+    for device in (pressed, asker, shelf, scanner):
+        device.close()
 
     cart = a.ok("GET", "/api/v1/cart")
     assert sorted(line["product_id"] for line in cart["lines"]) == sorted([coffee, private_id])
@@ -259,6 +285,7 @@ def world(
         device_ids=[button, ask, own, wand],
         unclaimed_device=unclaimed,
         order_ids=orders,
+        inbox_entry=entries[0]["id"],
         private_product=private_id,
         cart_products=[coffee, private_id],
         markers=markers,

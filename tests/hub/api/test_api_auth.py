@@ -17,7 +17,7 @@ from tests.hub.api.conftest import (
     PASSWORD,
     PUBLIC_ROUTES,
     World,
-    api_routes,
+    bearer_routes,
     detail_text,
     path_values,
     route_calls,
@@ -32,7 +32,7 @@ def refused_everywhere(world: World, headers: dict[str, str], why: str) -> list[
     """Call every non-public route with these headers; returns the routes that did not answer 401 properly."""
     problems = []
     client = httpx.Client(base_url=world.server.url, headers=headers, timeout=20)
-    for endpoint in api_routes(world.server):
+    for endpoint in bearer_routes(world.server):
         for call in route_calls(endpoint, path_values(world)):
             if (call.method, call.template) in PUBLIC_ROUTES:
                 continue
@@ -74,7 +74,7 @@ def test_private_routes_refuse_missing_garbage_and_expired_tokens(world: World) 
 
 def test_public_routes_answer_without_a_token(start_hub: Callable[..., HubServer]) -> None:
     server = start_hub()
-    public = {(m, e.path) for e in api_routes(server) for m in e.methods} & PUBLIC_ROUTES
+    public = {(m, e.path) for e in bearer_routes(server) for m in e.methods} & PUBLIC_ROUTES
     assert public == PUBLIC_ROUTES, "a public route is gone or renamed: update PUBLIC_ROUTES"
     anon = httpx.Client(base_url=server.url, timeout=20)
     assert anon.get("/healthz").json() == {"ok": True, "mqtt_connected": True}
@@ -86,6 +86,8 @@ def test_public_routes_answer_without_a_token(start_hub: Callable[..., HubServer
     docs = anon.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert anon.get("/openapi.json").status_code == 200
+    front = anon.get("/")
+    assert front.status_code == 303 and front.headers["location"] == "/web/"
 
 
 def test_tokens_expire_on_the_hub_clock_and_logout_revokes_one(world: World) -> None:

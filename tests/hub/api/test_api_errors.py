@@ -98,6 +98,9 @@ def test_device_and_household_errors(start_hub: Callable[..., HubServer]) -> Non
     refused(patch({"cancel_window_s": -1}), 422, "cancel_window_s", "greater than or equal to 0")
     refused(patch({"per_order_cap": "lots"}), 422, "per_order_cap")
     refused(patch({"scan_mode": "shout"}), 422, "scan_mode")
+    # Caps are stored in 32-bit integer columns: larger amounts are refused, not overflowed.
+    refused(patch({"per_order_cap": 2**31}), 422, "per_order_cap", "less than or equal to 2147483647")
+    refused(patch({"monthly_cap": TOO_BIG}), 422, "monthly_cap", "less than or equal to 2147483647")
     refused(patch({"currency": "USD"}), 422, "currency", "extra inputs")
     # null is how a cap is removed, but settings that always have a value cannot be null.
     for key in ("name", "cancel_window_s", "allow_multiple_orders", "price_tolerance_pct", "scan_mode"):

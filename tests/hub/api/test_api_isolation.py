@@ -15,7 +15,7 @@ from tests.hub.api.conftest import (
     PATH_VALUES,
     Endpoint,
     World,
-    api_routes,
+    bearer_routes,
     path_values,
     route_calls,
     set_token,
@@ -28,18 +28,20 @@ EXPECTED: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/signup"): 409,
     ("POST", "/api/v1/auth/token"): 401,
     ("POST", "/api/v1/devices"): 409,
+    ("POST", "/api/v1/devices/claim"): 404,
 }
 
 
 def snapshot(world: World) -> dict[str, tuple[int, Any]]:
     """What A sees through every GET route, with every one of A's ids filled in."""
     seen: dict[str, tuple[int, Any]] = {}
-    for endpoint in api_routes(world.server):
+    for endpoint in bearer_routes(world.server):
         for call in route_calls(endpoint, path_values(world)):
             if call.method != "GET":
                 continue
             response = world.a.get(call.path)
-            seen[call.path] = (response.status_code, response.json() if response.content else None)
+            is_json = response.headers.get("content-type") == "application/json"
+            seen[call.path] = (response.status_code, response.json() if is_json else response.text)
     return seen
 
 
@@ -49,13 +51,14 @@ def _leaks(world: World, response: httpx.Response, sent: str) -> list[str]:
 
 
 def test_household_b_reaches_nothing_of_household_a_through_any_route(world: World) -> None:
-    routes = api_routes(world.server)
+    routes = bearer_routes(world.server)
     assert len(routes) >= 20, "the walk found suspiciously few routes"
     before = snapshot(world)
     # The snapshot really holds A's data (otherwise "unchanged" would prove nothing).
     assert before["/api/v1/cart"][0] == 200 and len(before["/api/v1/cart"][1]["lines"]) == 2
     assert before[f"/api/v1/orders/{world.order_ids['pending']}"][0] == 200
     assert before[f"/api/v1/products/{world.private_product}"][0] == 200
+    assert [e["id"] for e in before["/api/v1/inbox"][1]] == [world.inbox_entry]
 
     problems: list[str] = []
     walked: set[tuple[str, str]] = set()

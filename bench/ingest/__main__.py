@@ -1,0 +1,5 @@
+"""`python -m bench.ingest`."""
+
+from bench.ingest.run import main
+
+main()

@@ -1,0 +1,210 @@
+"""Ingest benchmark: the hub against a bare echo consumer on the same mosquitto, in one run.
+
+    python -m bench.ingest [--duration 10] [--rate 3000] [--devices 100 1000] [--latency-rate 500]
+
+Figures, never assertions: completed events per second (feedback received by the device), publish→feedback
+latency p50/p99, and hub ÷ echo, the echo consumer being the transport ceiling (receive an event, publish
+its feedback, nothing else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiomqtt
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from hub.broker.credentials import HUB_USERNAME, hash_secret
+from hub.broker.mosquitto import MosquittoConfig, MosquittoProcess, free_port
+from hub.broker.mosquitto_auth import write_acl_file, write_password_file
+from hub.merchants.catalog import seed_demo_catalog
+from hub.store import repos
+from hub.store.db import make_engine, migrate
+from hub.store.models import Device, Household
+from simulator.fleet import FleetStats, run_fleet
+
+console = Console()
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured configuration."""
+
+    consumer: str
+    devices: int
+    offered: float
+    stats: FleetStats
+
+
+async def echo_consumer(port: int, password: str, ready: asyncio.Event) -> None:
+    """The transport ceiling: answer every event with a feedback and do nothing else."""
+    async with aiomqtt.Client(
+        "127.0.0.1", port, username=HUB_USERNAME, password=password, identifier="echo", clean_session=True,
+        max_inflight_messages=200,
+    ) as client:
+        await client.subscribe("restock/v1/+/event", qos=1)
+        ready.set()
+        async for message in client.messages:
+            device = str(message.topic).split("/")[2]
+            seq = json.loads(message.payload)["seq"]  # type: ignore[arg-type]
+            reply = json.dumps({"type": "feedback", "seq": seq, "code": "recorded"}, separators=(",", ":"))
+            asyncio.create_task(client.publish(f"restock/v1/{device}/cmd", reply, qos=1))  # noqa: RUF006
+
+
+def prepare_database(url: str, device_ids: list[str]) -> None:
+    """A household with every bench device bound to a product (order mode, no protection)."""
+    engine = make_engine(url)
+    migrate(url)
+    # mosquitto authenticates the devices in this bench; the hub only needs rows, so one hash serves all.
+    shared_hash = hash_secret(secrets.token_urlsafe(16))
+    with Session(engine) as session:
+        seed_demo_catalog(session)
+        household = Household(name="bench", allow_multiple_orders=True, cancel_window_s=3600)
+        session.add(household)
+        session.flush()
+        product = repos.product_by_sku(session, "demo", "COF-1KG")
+        assert product is not None and product.id is not None
+        for device_id in device_ids:
+            session.add(
+                Device(
+                    id=device_id, kind="dash_button", household_id=household.id, secret_hash=shared_hash,
+                    binding_product_id=product.id, binding_mode="order", binding_unit_price=product.price,
+                )
+            )
+        session.commit()
+    engine.dispose()
+
+
+def start_hub(data: Path, db_url: str, mqtt_port: int, hub_password: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The real hub as a separate process, as it runs in production."""
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "RESTOCK_DATA_DIR": str(data),
+        "RESTOCK_DATABASE_URL": db_url,
+        "RESTOCK_MQTT_URL": f"mqtt://{HUB_USERNAME}:{hub_password}@127.0.0.1:{mqtt_port}",
+        "RESTOCK_MQTT_CLIENT_ID": f"bench-hub-{http_port}",
+        "RESTOCK_HTTP_PORT": str(http_port),
+        "RESTOCK_LOG_LEVEL": "WARNING",
+        "RESTOCK_DEMO_CATALOG": "false",
+    }
+    log = open(data / "hub.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "hub"], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{http_port}/healthz"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).json().get("mqtt_connected"):
+                return proc, url
+        if proc.poll() is not None:
+            raise RuntimeError((data / "hub.log").read_text()[-3000:])
+        time.sleep(0.2)
+    raise TimeoutError("hub did not start")
+
+
+async def measure(
+    consumer: str, port: int, creds: list[tuple[str, str | None]], rate: float, duration: float
+) -> Result:
+    """Offer `rate` events/s from the devices for `duration` s and wait for the feedback."""
+    with console.status(f"{consumer}: {len(creds)} devices, {rate:.0f} events/s offered for {duration:.0f} s"):
+        stats = await run_fleet("127.0.0.1", port, creds, rate, duration, settle=60)
+    return Result(consumer, len(creds), rate, stats)
+
+
+async def main_async(args: argparse.Namespace) -> list[Result]:
+    """Run every configuration on one broker."""
+    work = Path(tempfile.mkdtemp(prefix="restock-bench-"))
+    hub_password = secrets.token_urlsafe(16)
+    most = max(args.devices)
+    creds = [(f"fleet-{n:05d}", secrets.token_urlsafe(12)) for n in range(most)]
+    passwords = {HUB_USERNAME: hub_password, **{d: s for d, s in creds if s}}
+    with console.status("writing broker credentials"):
+        write_password_file(work / "passwd", passwords)
+        write_acl_file(work / "acl", HUB_USERNAME)
+    broker = MosquittoProcess(
+        MosquittoConfig(
+            port=free_port(), data_dir=work / "mosquitto", password_file=work / "passwd", acl_file=work / "acl",
+            persistence=False, extra=("max_connections -1",),
+        )
+    )
+    broker.start()
+    results: list[Result] = []
+    try:
+        for devices in args.devices:
+            ready = asyncio.Event()
+            echo = asyncio.create_task(echo_consumer(broker.port, hub_password, ready))
+            await asyncio.wait_for(ready.wait(), 10)
+            results.append(await measure("echo", broker.port, creds[:devices], args.rate, args.duration))
+            echo.cancel()
+            with suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await echo
+
+            data = work / f"hub-{devices}"
+            data.mkdir()
+            db_url = f"sqlite:///{data / 'restock.db'}"
+            prepare_database(db_url, [d for d, _ in creds[:devices]])
+            proc, _ = start_hub(data, db_url, broker.port, hub_password)
+            try:
+                results.append(await measure("hub", broker.port, creds[:devices], args.rate, args.duration))
+                if devices == args.devices[0] and args.latency_rate:
+                    results.append(
+                        await measure("hub", broker.port, creds[:devices], args.latency_rate, args.duration)
+                    )
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+    finally:
+        broker.stop()
+    return results
+
+
+def report(results: list[Result]) -> None:
+    """Print the table and the hub ÷ echo ratios."""
+    table = Table(title="restock ingest (mosquitto, SQLite, this machine)")
+    for col in ("consumer", "devices", "offered/s", "sent", "feedback", "lost", "replays", "completed/s", "p50 ms",
+                "p99 ms", "connect failures"):
+        table.add_column(col, justify="right")
+    for r in results:
+        s = r.stats
+        table.add_row(
+            r.consumer, str(r.devices), f"{r.offered:.0f}", str(s.sent), str(s.feedback), str(s.sent - s.feedback),
+            str(s.replays), f"{s.completed_per_s:.0f}", f"{s.percentile(50):.1f}", f"{s.percentile(99):.1f}",
+            str(s.connect_failures),
+        )
+    console.print(table)
+    for devices in sorted({r.devices for r in results}):
+        echo = next((r for r in results if r.consumer == "echo" and r.devices == devices), None)
+        hub = next((r for r in results if r.consumer == "hub" and r.devices == devices), None)
+        if echo and hub and echo.stats.completed_per_s:
+            ratio = hub.stats.completed_per_s / echo.stats.completed_per_s
+            console.print(f"{devices} devices: hub ÷ echo = {ratio:.0%} (target >= 70%)")
+
+
+def main() -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of offered load per run")
+    parser.add_argument("--rate", type=float, default=3000.0, help="events/s offered for the throughput runs")
+    parser.add_argument("--devices", type=int, nargs="+", default=[100, 1000], help="fleet sizes")
+    parser.add_argument("--latency-rate", type=float, default=500.0, help="events/s for the latency run (0 = skip)")
+    args = parser.parse_args()
+    report(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""`restock sim …`: virtual devices running the real firmware, and the fleet emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from simulator.firmware import FirmwareProcess
+from simulator.fleet import FleetStats, run_fleet
+from simulator.scenario import ScenarioError, Step, load, perform, start_device
+
+sim_app = typer.Typer(help="Simulated devices: real firmware under the Unix port, and a protocol-level fleet.",
+                      no_args_is_help=True)
+console = Console()
+HELP = """commands: <device> press [single|double|long] | <device> scan CODE | <device> level GRAMS |
+          <device> pulse [N] | <device> wifi on|off | <device> power_cycle | <device> state | list | quit"""
+
+
+def _interactive(devices: dict[str, FirmwareProcess]) -> None:
+    console.print(HELP)
+    for line in sys.stdin:
+        words = shlex.split(line)
+        if not words:
+            continue
+        if words[0] in ("quit", "exit"):
+            return
+        if words[0] == "list":
+            for name, fw in devices.items():
+                console.print(f"{name}: {fw.app} led={fw.led}")
+            continue
+        device = devices.get(words[0])
+        if device is None or len(words) < 2:
+            console.print(f"[red]unknown device or command[/]: {line.strip()}\n{HELP}")
+            continue
+        action, rest = words[1], words[2:]
+        try:
+            if action == "state":
+                console.print(device.state())
+                continue
+            args: dict[str, object] = {}
+            if action == "press":
+                args["click"] = rest[0] if rest else "single"
+            elif action == "scan":
+                args["code"] = rest[0]
+            elif action == "level":
+                args["value"] = float(rest[0])
+            elif action == "pulse":
+                args["count"] = int(rest[0]) if rest else 1
+            elif action == "wifi":
+                args["on"] = (rest[0] if rest else "on") == "on"
+            mark = device.mark()
+            perform(device, Step(words[0], action, args))
+            if action in ("press", "scan", "level", "pulse"):
+                _seq, code = device.wait_feedback(since=mark, timeout=20)
+                console.print(f"{words[0]}: feedback [bold]{code}[/], LED {device.led}")
+        except (IndexError, ValueError, RuntimeError, TimeoutError) as exc:
+            console.print(f"[red]{exc}[/]")
+
+
+@sim_app.command("run")
+def run_command(
+    scenario: Annotated[Path, typer.Argument(help="TOML scenario file (see simulator/scenario.py)")],
+    interactive: Annotated[bool, typer.Option(help="After the steps, read commands from stdin")] = False,
+    flash_dir: Annotated[Path | None, typer.Option(help="Folder for the devices' flash (default: temp)")] = None,
+) -> None:
+    """Start the scenario's devices as real firmware processes, play its steps, optionally take commands."""
+    try:
+        spec = load(scenario)
+    except ScenarioError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    root = flash_dir or Path(tempfile.mkdtemp(prefix="restock-sim-"))
+    devices: dict[str, FirmwareProcess] = {}
+    failed = False
+    try:
+        for device in spec.devices:
+            devices[device.id] = start_device(device, spec.host, spec.port, root)
+            console.print(f"started {device.id} ({device.app}), flash {root / device.id}")
+        for n, step in enumerate(spec.steps, 1):
+            if step.do == "sleep":
+                time.sleep(float(step.args.get("seconds", 1)))
+                continue
+            try:
+                code = perform(devices[step.device], step)
+            except TimeoutError as exc:
+                console.print(f"[red]step {n}: {step.device} {step.do}: expected {step.expect}: {exc}[/]")
+                failed = True
+                break
+            console.print(f"step {n}: {step.device} {step.do} → {code or 'done'}")
+        if interactive and not failed:
+            _interactive(devices)
+    finally:
+        for fw in devices.values():
+            fw.kill()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _credentials(path: Path | None, count: int, prefix: str) -> list[tuple[str, str | None]]:
+    if path is None:
+        return [(f"{prefix}-{n:05d}", None) for n in range(count)]
+    with path.open() as handle:
+        rows = [(row[0], row[1] if len(row) > 1 and row[1] else None) for row in csv.reader(handle) if row]
+    if len(rows) < count:
+        raise typer.BadParameter(f"{path} has {len(rows)} devices, {count} requested", param_hint="--credentials")
+    return rows[:count]
+
+
+@sim_app.command("fleet")
+def fleet_command(
+    devices: Annotated[int, typer.Option(help="Number of emulated devices", min=1)] = 100,
+    rate: Annotated[float, typer.Option(help="Events per second, over all devices", min=0.1)] = 50.0,
+    duration: Annotated[float, typer.Option(help="Seconds of load", min=1)] = 30.0,
+    host: Annotated[str, typer.Option(help="Broker host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Broker port")] = 1883,
+    credentials: Annotated[
+        Path | None, typer.Option(help="CSV of device_id,secret (one per line); default: anonymous ids")
+    ] = None,
+    prefix: Annotated[str, typer.Option(help="Device id prefix without --credentials")] = "fleet",
+) -> None:
+    """Thousands of protocol-level devices in one process: press events at a rate, feedback awaited."""
+    creds = _credentials(credentials, devices, prefix)
+    with Progress(
+        TextColumn("[bold]fleet[/]"), BarColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("load", total=1.0, info="")
+
+        def progress(stats: FleetStats, done: float) -> None:
+            info = f"connected {stats.connected} sent {stats.sent} feedback {stats.feedback}"
+            bar.update(task, completed=min(done, 1.0), info=info)
+
+        stats = asyncio.run(run_fleet(host, port, creds, rate, duration, progress=progress))
+    table = Table(title="fleet run")
+    for col in ("connected", "refused", "sent", "feedback", "lost", "replays", "completed/s", "p50 ms", "p99 ms"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(stats.connected), str(stats.connect_failures), str(stats.sent), str(stats.feedback),
+        str(stats.sent - stats.feedback), str(stats.replays), f"{stats.completed_per_s:.0f}",
+        f"{stats.percentile(50):.1f}", f"{stats.percentile(99):.1f}",
+    )
+    console.print(table)
+    if stats.connect_failures or stats.feedback < stats.sent:
+        raise typer.Exit(1)

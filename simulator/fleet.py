@@ -1,0 +1,226 @@
+"""Fleet emulator: thousands of protocol-level devices in one asyncio process, for load tests.
+
+Each device has its own TCP connection and credentials and speaks MQTT 3.1.1 through the firmware's codec.
+Like the firmware it keeps every event until the hub's feedback for its seq arrives, and replays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from simulator.codec import codec
+
+REPLAY_AFTER_S = 10.0
+
+
+@dataclass
+class FleetStats:
+    """What a run achieved."""
+
+    connected: int = 0
+    connect_failures: int = 0
+    sent: int = 0
+    replays: int = 0
+    feedback: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    first_sent_at: float = 0.0
+    last_feedback_at: float = 0.0
+    codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def completed_per_s(self) -> float:
+        """Events whose feedback arrived, per second from the first send to the last feedback."""
+        span = self.last_feedback_at - self.first_sent_at
+        return self.feedback / span if span > 0 else 0.0
+
+    def percentile(self, p: float) -> float:
+        """Latency percentile (0..100) in milliseconds; NaN with no samples."""
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+        return ordered[k]
+
+
+class FleetDevice:
+    """One emulated device connection."""
+
+    def __init__(self, device_id: str, secret: str | None, stats: FleetStats) -> None:
+        self.device_id = device_id
+        self.secret = secret
+        self.stats = stats
+        self.seq = 0
+        self.pid = 0
+        self.pending: dict[int, tuple[bytes, float, float]] = {}  # seq → (payload, first sent, last sent)
+        self.done = asyncio.Event()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.topic_event = f"restock/v1/{device_id}/event"
+
+    async def connect(self, host: str, port: int, timeout: float = 10.0) -> None:
+        """Open the connection, CONNECT with credentials and last will, SUBSCRIBE to cmd."""
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        writer.write(
+            codec.connect(
+                self.device_id,
+                keepalive=120,
+                clean=False,
+                user=self.device_id if self.secret else None,
+                password=self.secret,
+                will_topic=f"restock/v1/{self.device_id}/status",
+                will_msg=b'{"online": false}',
+                will_qos=1,
+                will_retain=True,
+            )
+        )
+        self.pid = 1
+        writer.write(codec.subscribe(self.pid, f"restock/v1/{self.device_id}/cmd", 1))
+        await writer.drain()
+        self._reader = reader
+        first, body = await asyncio.wait_for(self._read_packet(), timeout)
+        if first & 0xF0 != codec.CONNACK or codec.parse_connack(body)[1] != 0:
+            writer.close()
+            raise ConnectionRefusedError(f"{self.device_id}: broker refused the connection")
+        self._writer = writer
+        self._task = asyncio.create_task(self._read_loop())
+
+    async def _read_packet(self) -> tuple[int, bytes]:
+        assert self._reader is not None
+        head = await self._reader.readexactly(1)
+        length, multiplier = 0, 1
+        while True:
+            byte = (await self._reader.readexactly(1))[0]
+            length += (byte & 0x7F) * multiplier
+            if not byte & 0x80:
+                break
+            multiplier *= 128
+        body = await self._reader.readexactly(length) if length else b""
+        return head[0], body
+
+    async def _read_loop(self) -> None:
+        assert self._writer is not None
+        try:
+            while True:
+                first, body = await self._read_packet()
+                if first & 0xF0 == codec.PUBLISH:
+                    _topic, payload, qos, pid, _retain, _dup = codec.parse_publish(first, body)
+                    if qos == 1:
+                        self._writer.write(codec.ack(codec.PUBACK, pid))
+                    self._on_cmd(payload)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            return
+
+    def _on_cmd(self, payload: bytes) -> None:
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(msg, dict) or msg.get("type") != "feedback":
+            return
+        entry = self.pending.pop(msg.get("seq"), None)  # type: ignore[arg-type]
+        if entry is None:
+            return  # feedback for a replay that was already answered
+        self.stats.feedback += 1
+        self.stats.last_feedback_at = time.perf_counter()
+        self.stats.latencies_ms.append((time.perf_counter() - entry[1]) * 1000)
+        code = str(msg.get("code"))
+        self.stats.codes[code] = self.stats.codes.get(code, 0) + 1
+        if not self.pending:
+            self.done.set()
+
+    def send(self, event: dict[str, object]) -> None:
+        """Publish the next event (QoS 1) and keep it until its feedback arrives."""
+        assert self._writer is not None
+        self.seq += 1
+        payload = json.dumps({"seq": self.seq, **event}, separators=(",", ":")).encode()
+        now = time.perf_counter()
+        self.pending[self.seq] = (payload, now, now)
+        self.done.clear()
+        self._publish(payload)
+        self.stats.sent += 1
+
+    def _publish(self, payload: bytes) -> None:
+        assert self._writer is not None
+        self.pid = self.pid % 65535 + 1
+        self._writer.write(codec.publish(self.topic_event, payload, qos=1, pid=self.pid))
+
+    def replay_late(self, now: float, after: float) -> None:
+        """Republish events whose feedback is overdue (the firmware's outbox behaviour)."""
+        for seq, (payload, first, last) in list(self.pending.items()):
+            if now - last > after:
+                self.pending[seq] = (payload, first, now)
+                self._publish(payload)
+                self.stats.replays += 1
+
+    async def close(self) -> None:
+        """DISCONNECT cleanly."""
+        if self._writer is not None:
+            try:
+                self._writer.write(codec.DISCONNECT)
+                await self._writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def run_fleet(
+    host: str,
+    port: int,
+    credentials: Sequence[tuple[str, str | None]],
+    rate: float,
+    duration: float,
+    event: Callable[[random.Random], dict[str, object]] | None = None,
+    settle: float = 30.0,
+    replay_after: float = REPLAY_AFTER_S,
+    progress: Callable[[FleetStats, float], None] | None = None,
+    seed: int = 1,
+) -> FleetStats:
+    """Connect every device, offer `rate` events/s spread over random devices for `duration` s, then wait."""
+    stats = FleetStats()
+    rng = random.Random(seed)
+    make_event = event or (lambda _r: {"type": "press", "click": "single"})
+    fleet = [FleetDevice(device_id, secret, stats) for device_id, secret in credentials]
+    for batch_start in range(0, len(fleet), 100):
+        batch = fleet[batch_start : batch_start + 100]
+        results = await asyncio.gather(*(d.connect(host, port) for d in batch), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                stats.connect_failures += 1
+            else:
+                stats.connected += 1
+    live = [d for d in fleet if d._writer is not None]
+    if not live:
+        return stats
+    started = time.perf_counter()
+    stats.first_sent_at = started
+    total = int(rate * duration)
+    for n in range(total):
+        due = started + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        rng.choice(live).send(make_event(rng))
+        if n % 200 == 0:
+            now = time.perf_counter()
+            for device in live:
+                device.replay_late(now, replay_after)
+            if progress is not None:
+                progress(stats, (now - started) / duration)
+    deadline = time.perf_counter() + settle
+    while stats.feedback < stats.sent and time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
+        now = time.perf_counter()
+        for device in live:
+            device.replay_late(now, replay_after)
+    if progress is not None:
+        progress(stats, 1.0)
+    await asyncio.gather(*(d.close() for d in live))
+    return stats
