@@ -6,7 +6,7 @@ import typer
 
 from hub.catalog_cli import catalog_app
 from hub.commands import hub_command
-from provisioning.cli import firmware_app
+from provisioning.cli import broker_app, device_app, firmware_app, flash_command, pki_app
 from simulator.cli import sim_app
 from simulator.demo import demo_command
 
@@ -19,6 +19,10 @@ app = typer.Typer(
 app.command("hub")(hub_command)
 app.command("demo")(demo_command)
 app.add_typer(firmware_app, name="firmware")
+app.add_typer(device_app, name="device")
+app.add_typer(pki_app, name="pki")
+app.add_typer(broker_app, name="broker")
+app.command("flash")(flash_command)
 app.add_typer(sim_app, name="sim")
 app.add_typer(catalog_app, name="catalog")
 

@@ -20,7 +20,7 @@ from hub.domain.replenish import SlotPolicy, evaluate
 # The household's settings, shared by every threshold policy: the merchant quotes five days (real: 2-7).
 LEAD_DAYS = 5.0
 SAFETY_DAYS = 3.0
-TARGET_DAYS = 60.0
+TARGET_DAYS = 30.0
 CUPBOARD_DAYS = 90.0  # max stock: room for about three months of use, at least three packs
 HISTORY_DAYS = 90  # readings (and deliveries) the hub hands to the domain on each evaluation
 MONTH_DAYS = 365.0 / 12.0

@@ -53,11 +53,14 @@ class MQTTClient:
     def connect(self):
         """Open the connection; return session_present. Raises MQTTError."""
         self.close()
+        sock = None
         try:
             sock = self.tcp(self.host, self.port, self.timeout_ms)
             if self.ssl_ctx is not None:
                 sock = self.ssl_ctx.wrap_socket(sock, server_hostname=self.host)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # mbedtls reports a failed certificate check as ValueError
+            if sock is not None:
+                sock.close()
             raise MQTTError("connect: %r" % (e,))
         self.sock = sock
         self._last_rx = self._last_tx = time.ticks_ms()

@@ -55,7 +55,7 @@ def _invalid(message: str, errors: list[RowError]) -> HTTPException:
         "message": message,
         "errors": [RowErrorOut(line=e.line, column=e.column, reason=e.reason).model_dump() for e in errors],
     }
-    return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, detail=body)
+    return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=body)
 
 
 async def _csv_text(request: Request) -> str:

@@ -35,9 +35,15 @@ class CredentialStore(Protocol):
 HashLookup = Callable[[str], Awaitable[str | None]]
 
 
+# Device secrets are 192-bit random tokens, not passwords a person chose: nobody can guess them, so the
+# memory-hard defaults (64 MiB, 3 passes per check) buy nothing but slow provisioning and reconnect storms.
+# A light argon2id keeps the stored value useless to a thief of the database all the same.
+DEVICE_SECRET_HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+
+
 def hash_secret(secret: str, hasher: PasswordHasher | None = None) -> str:
-    """Hash a device secret for storage (argon2id, argon2-cffi defaults)."""
-    return (hasher or PasswordHasher()).hash(secret)
+    """Hash a device secret for storage (argon2id with light parameters, see DEVICE_SECRET_HASHER)."""
+    return (hasher or DEVICE_SECRET_HASHER).hash(secret)
 
 
 class Argon2CredentialStore:

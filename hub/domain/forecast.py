@@ -56,6 +56,7 @@ class Forecast:
     run_out_earliest: datetime | None
     run_out_latest: datetime | None
     habit_change: str | None = None  # 'up' | 'down' when the recent week departs from the last four
+    rate_long: float | None = None  # the four-week rate, whatever the recent week says
 
     @property
     def stock_now(self) -> float | None:
@@ -190,8 +191,10 @@ def forecast(
     level_err = Z * math.hypot(chosen.sigma, chosen.se * age)
     stock = level + shelf
     expected = stock / rate if rate > 0 else None
-    earliest = _run_out(max(stock - level_err, 0.0), rate_high, Z * chosen.wobble)
-    latest = _run_out(stock + level_err, rate_low, -Z * chosen.wobble)
+    # Irregularity from four weeks, even when the rate comes from the last one: a week is too few steps to
+    # tell a lumpy habit from a calm one.
+    earliest = _run_out(max(stock - level_err, 0.0), rate_high, Z * long.wobble)
+    latest = _run_out(stock + level_err, rate_low, -Z * long.wobble)
     run_out = _within(now, expected, horizon_days)
     return Forecast(
         at=now,
@@ -205,4 +208,5 @@ def forecast(
         run_out_earliest=_within(now, earliest, horizon_days),
         run_out_latest=_within(now, latest, horizon_days),
         habit_change=change,
+        rate_long=max(long.per_day, 0.0),
     )

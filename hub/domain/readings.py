@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 JUMP_STEPS = 3.0
 # Neighbourhood on each side used to judge a reading: the median of three survives one bad neighbour.
 NEIGHBOURS = 3
+UNCONFIRMED_DROPS = False
 # A silence longer than this many median spacings (and at least a day) is reported as a gap.
 GAP_SPACINGS = 3.0
 
@@ -63,7 +64,7 @@ class Refill:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A reading left out of the series, with why (`invalid`, `duplicate`, `spike`, `transient`)."""
+    """A reading left out, with why: `invalid`, `duplicate`, `spike`, `transient` or `unconfirmed` (newest)."""
 
     reading: Reading
     reason: str
@@ -129,16 +130,21 @@ def _valid(readings: Iterable[Reading]) -> tuple[list[Reading], list[Rejected]]:
     return kept, rejected
 
 
-def _spikes(values: list[float], jump: float, step: float) -> set[int]:
-    """Indices of readings that stick out of both neighbourhoods by more than `jump` and are no refill."""
+def _spikes(values: list[float], jump: float, step: float) -> tuple[set[int], set[int]]:
+    """Indices of spikes (out of both neighbourhoods, no refill) and of an unconfirmed drop at the end."""
     spikes: set[int] = set()
+    unconfirmed: set[int] = set()
     for i, value in enumerate(values):
         left = values[max(0, i - NEIGHBOURS) : i]
         right = values[i + 1 : i + 1 + NEIGHBOURS]
-        if not left or not right:
-            # One-sided evidence cannot tell a spike from a refill or a busy day: the newest reading is
-            # kept (a rise reads as a refill until the next reading says otherwise) and the forecast's
-            # median of the last readings keeps a lone low one from driving an order.
+        if not left:
+            continue
+        if not right:
+            # The newest reading has no second opinion yet. A rise is kept: it reads as a refill until the
+            # next reading says otherwise, which at worst delays an order by one reading. A sudden drop is
+            # set aside until the next reading confirms it: taken at once, a glitch would place an order.
+            if value < median(left) - jump and UNCONFIRMED_DROPS:
+                unconfirmed.add(i)
             continue
         before, after = median(left), median(right)
         if value > max(before, after) + jump:
@@ -151,7 +157,7 @@ def _spikes(values: list[float], jump: float, step: float) -> set[int]:
             # A dip that comes back to no more than the old level. If the level afterwards is higher than
             # before, stock was added, so the dip was real use (a busy day) followed by a refill.
             spikes.add(i)
-    return spikes
+    return spikes, unconfirmed
 
 
 def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float = math.inf) -> CleanSeries:
@@ -163,11 +169,13 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
     # and stay under the caller's ceiling (half a pack), or a very noisy sensor would hide every refill.
     step = _typical_step(values)
     jump = min(max(JUMP_STEPS * step, min_jump, 1e-9), max_jump)
-    spikes = _spikes(values, jump, step)
+    spikes, unconfirmed = _spikes(values, jump, step)
     accepted: list[Reading] = []
     for i, reading in enumerate(kept):
         if i in spikes:
             rejected.append(Rejected(reading, "spike"))
+        elif i in unconfirmed:
+            rejected.append(Rejected(reading, "unconfirmed"))
         else:
             accepted.append(reading)
 

@@ -96,7 +96,10 @@ def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0) -> Decisi
     empty = stock <= EMPTY_PACKS * policy.pack_size  # an empty slot shows no use, so no run-out: order anyway
     if not empty and (fc.run_out_earliest is None or fc.run_out_earliest > order_by):
         return _none("enough stock for lead time and safety margin")
-    need = fc.rate_per_day * (policy.lead_time_days + policy.target_days) - stock
+    # The date follows the pessimistic view, the size the sober one: a busy week (a party) must not fill
+    # the cupboard for a month; if the new habit is real, the next order comes sooner, not too late.
+    rate = min(fc.rate_per_day, fc.rate_long) if fc.rate_long is not None else fc.rate_per_day
+    need = rate * (policy.lead_time_days + policy.target_days) - stock
     packs = max(1, math.ceil(need / policy.pack_size - 1e-9))
     room = math.floor((policy.max_stock - stock) / policy.pack_size + 1e-9)
     if room < 1:

@@ -20,8 +20,21 @@ STATUS_FILTER = "restock/v1/+/status"
 SHARE_GROUP = "$share/restock/"
 # One transaction for up to this many messages: group commit is what lets SQLite keep up with a burst.
 MAX_BATCH = 256
+# Feedback publishes waiting for their PUBACK; past this the consumer waits, so memory stays bounded.
+MAX_INFLIGHT_FEEDBACK = 2000
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
+
+
+class _DropPendingPublishNotice(logging.Filter):
+    """aiomqtt warns for every publish beyond ten in flight; for the hub that is normal under load."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pending publish calls" not in record.getMessage()
+
+
+_client_log = logging.getLogger("hub.ingest.mqtt.client")
+_client_log.addFilter(_DropPendingPublishNotice())
 
 
 class BrokerUnavailable(Exception):
@@ -64,6 +77,7 @@ class Ingest:
         self.connected = asyncio.Event()
         self.processed = 0
         self._client: aiomqtt.Client | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
 
     def _client_for(self) -> aiomqtt.Client:
         # A shared-subscription worker must use a clean session (DESIGN §6); a single hub keeps its
@@ -77,7 +91,8 @@ class Ingest:
             clean_session=self.shared,
             keepalive=30,
             timeout=10,
-            max_inflight_messages=200,
+            max_inflight_messages=1000,
+            logger=_client_log,
         )
 
     async def run(self) -> None:
@@ -127,10 +142,22 @@ class Ingest:
             self.processed += len(batch)
             await self._publish(client, replies)
 
+    async def _publish(self, client: aiomqtt.Client, replies: Sequence[Reply]) -> None:
+        # Feedback goes out without waiting for its PUBACK, so the next batch is applied meanwhile;
+        # a lost feedback is harmless: the device replays and gets the stored one again.
+        for reply in replies:
+            task = asyncio.create_task(self._publish_one(client, reply))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        while len(self._inflight) > MAX_INFLIGHT_FEEDBACK:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+
     @staticmethod
-    async def _publish(client: aiomqtt.Client, replies: Sequence[Reply]) -> None:
-        if replies:
-            await asyncio.gather(*(client.publish(r.topic, r.payload, qos=1) for r in replies))
+    async def _publish_one(client: aiomqtt.Client, reply: Reply) -> None:
+        try:
+            await client.publish(reply.topic, reply.payload, qos=1)
+        except aiomqtt.MqttError as exc:
+            log.info("feedback not delivered; the device will replay", extra={"topic": reply.topic, "error": str(exc)})
 
     async def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> bool:
         """Publish through the live connection; False when disconnected (the caller retries later)."""

@@ -11,7 +11,9 @@ loop, per household or to every household with ``household_id=None``::
         event = await sub.get(within=15)       # None after 15 s without one
 
 Events are *hints that something changed*, delivered at most once per subscriber and after the change is
-committed: a page re-reads what it shows, a notifier re-reads the row before it acts. Each subscriber has a
+committed: a page re-reads what it shows, a notifier re-reads the row before it acts. A consumer reads its
+state once right after subscribing (events before that moment are not replayed). A change made inside a
+savepoint that is later rolled back may still be announced; re-reading makes that harmless. Each subscriber has a
 bounded queue; when a slow consumer falls behind, its oldest events are dropped and counted (`dropped`),
 so publishing never waits for anyone and ingest is never held up by a browser.
 
@@ -109,10 +111,17 @@ class LiveBus:
         """Stop delivering (hub shutdown)."""
         self._loop = None
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone is subscribed; read from any thread (a stale answer only costs a resync)."""
+        return bool(self._subscribers)
+
     def publish(self, household_id: int, kind: str, data: dict[str, Any]) -> None:
         """Announce a change to the household's subscribers; safe from any thread, never blocks."""
         loop = self._loop
-        if loop is None:
+        # Without subscribers there is nothing to wake the loop for. A subscriber that arrives at this very
+        # moment misses the event, which is why consumers re-read their state right after subscribing.
+        if loop is None or not self._subscribers:
             return
         item = LiveEvent(household_id, kind, data)
         # Subscriber sets and queues belong to the loop thread; worker threads only hand the event over.
@@ -200,8 +209,9 @@ def _describe(session: Session, target: object, deleted: bool) -> tuple[int, str
 
 def _collect(deleted: bool) -> Any:
     def listener(_mapper: Mapper[Any], connection: Connection, target: object) -> None:
-        if connection.engine not in _buses:
-            return
+        bus = _buses.get(connection.engine)
+        if bus is None or not bus.listening:
+            return  # the common case under load: nobody watching, so no bookkeeping on the ingest path
         session = object_session(target)
         if session is None:
             return

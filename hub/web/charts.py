@@ -68,7 +68,7 @@ def render_png(readings: Sequence[Reading], unit: str, now: datetime, *, small: 
         figure = Figure(figsize=(4.4, 3.6) if small else (7.2, 3.4), dpi=110, layout="constrained")
         FigureCanvasAgg(figure)
         ax = figure.add_subplot()
-        _draw(ax, readings, unit, view, now)
+        _draw(ax, readings, unit, view, now, legend_columns=1 if small else 2)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -79,23 +79,28 @@ def _num(at: datetime) -> float:
     return float(mdates.date2num(at))  # type: ignore[no-untyped-call]
 
 
-def _draw(ax: Axes, readings: Sequence[Reading], unit: str, view: SlotOutlook, now: datetime) -> None:
+def _draw(
+    ax: Axes, readings: Sequence[Reading], unit: str, view: SlotOutlook, now: datetime, *, legend_columns: int
+) -> None:
     # Dates go in as matplotlib day numbers: the typed API takes floats, and xaxis_date() formats them.
     ax.xaxis_date()
     times = [_num(r.at) for r in readings]
     ax.plot(times, [r.value for r in readings], color=LEVEL, marker="o", markersize=3.5, linewidth=1.6, label="level")
+    ax.axvline(_num(now), color="#9ca3af", linewidth=0.8)
+    ax.annotate("now", (_num(now), 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10),
+                textcoords="offset points", fontsize=8, color="#6b7280")
     fc = view.forecast
     if fc is not None and fc.level_now is not None and fc.run_out_at is not None:
         start, end = _num(now), _num(fc.run_out_at)
         ax.plot([start, end], [fc.level_now, 0.0], color=FORECAST, linestyle="--", linewidth=1.6,
-                label=f"forecast: empty around {fc.run_out_at:%d %b}")
+                label=f"forecast: empty ~{fc.run_out_at:%-d %b}")
         if fc.run_out_earliest is not None and fc.run_out_latest is not None:
             ax.axvspan(_num(fc.run_out_earliest), _num(fc.run_out_latest),
                        color=FORECAST, alpha=0.12, label="run-out range")
         ax.axvline(end, color=FORECAST, linewidth=1, alpha=0.7)
     if view.reorder_level is not None:
         ax.axhline(view.reorder_level, color=REORDER, linestyle=":", linewidth=1.6,
-                   label=f"reorder point (default lead {LEAD_DAYS:g} d + safety {SAFETY_DAYS:g} d)")
+                   label=f"reorder point (default: {LEAD_DAYS:g} d lead + {SAFETY_DAYS:g} d safety)")
     elif fc is not None and fc.rate_per_day is None:
         ax.text(0.99, 0.96, "forecast after a day of readings", transform=ax.transAxes, ha="right", va="top",
                 fontsize=8, color="#6b7280")
@@ -110,4 +115,4 @@ def _draw(ax: Axes, readings: Sequence[Reading], unit: str, view: SlotOutlook, n
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))  # type: ignore[no-untyped-call]
     ax.tick_params(colors=INK, labelsize=8)
     # Below the plot, so it never hides the line it explains (a phone shows the chart small).
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=legend_columns, fontsize=8, frameon=False)

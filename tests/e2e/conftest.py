@@ -73,6 +73,9 @@ def shoot(page: Page, name: str) -> None:
     page.set_viewport_size(DESKTOP)
     page.screenshot(path=str(SCREENSHOTS / f"{safe}-desktop.png"), full_page=True)
     page.set_viewport_size(PHONE)
+    # <picture> swaps to the phone chart after a resize: let it load before the shot.
+    page.wait_for_timeout(150)
+    page.wait_for_function("Array.from(document.images).every(img => img.complete)")
     page.screenshot(path=str(SCREENSHOTS / f"{safe}-phone.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
 

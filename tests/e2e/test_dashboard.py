@@ -48,6 +48,9 @@ def test_sign_in_failure_shows_an_error_and_keeps_the_email(start_hub: Callable[
     page.click("text=Sign out")
     expect(page.locator(".notice")).to_have_text("You are signed out.")
     shoot(page, "signin")
+    page.click("text=Create a household")
+    expect(page.locator("h1")).to_have_text("Create a household")
+    shoot(page, "signup")
     page.context.add_cookies([{**cookie}])  # type: ignore[list-item]
     page.goto(hub.url + "/web/orders")
     expect(page).to_have_url(re.compile(r"/web/signin\?next=/web/orders"))
@@ -111,6 +114,16 @@ def test_press_shows_the_order_live_and_it_is_cancelled_inside_the_window(
     page.click("#device-coffee-button >> text=Rename")
     expect(page.locator("#device-coffee-button h2")).to_have_text("Kitchen coffee")
     shoot(page, "devices")
+
+    page.fill("#code", "7K3M-Q9PX-2WTR")
+    page.click("button:text('Pair')")
+    expect(page.locator("#code-error")).to_have_text("No device has this claim code.")
+    expect(page.locator("#code")).to_have_value("7K3M-Q9PX-2WTR")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Revoke this device…")
+    expect(page.locator(".notice")).to_have_text("Device revoked: it can no longer connect or order.")
+    expect(page.locator("#device-coffee-button .badge")).to_have_text("revoked")
+    assert button.wait_feedback(button.press())["reason"] == "revoked"
 
 
 def test_unknown_barcode_goes_to_the_inbox_is_mapped_and_lands_in_the_cart(

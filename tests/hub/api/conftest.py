@@ -43,8 +43,8 @@ class Call:
 
 @dataclass
 class World:
-    """A running hub; household A with devices, orders of several states, cart lines, a private product
-    and a dead letter; household B with nothing of its own."""
+    """A running hub; household A with devices, orders of several states, cart lines, a private product,
+    an inbox entry and a dead letter; household B with nothing of its own."""
 
     server: HubServer
     clock: Clock

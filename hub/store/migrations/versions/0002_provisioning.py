@@ -12,7 +12,6 @@ Branches from 0001 next to 0003 (scan); the hub upgrades to `heads`.
 """
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import hub.store.types
@@ -25,7 +24,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("device", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("claim_code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.add_column(sa.Column("claim_code_hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("claimed_at", hub.store.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("revoked_at", hub.store.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_device_claim_code_hash"), ["claim_code_hash"], unique=True)

@@ -1,0 +1,28 @@
+"""The fleet emulator against the real hub: every event gets its feedback, none is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from simulator.fleet import run_fleet
+from tests.hub.conftest import HubServer, add_button, sign_up
+
+pytestmark = [pytest.mark.broker]
+
+
+def test_fleet_of_40_devices_every_event_answered(start_hub: Callable[..., HubServer], broker) -> None:  # type: ignore[no-untyped-def]
+    server = start_hub()
+    api = sign_up(server.url)
+    api.ok("PATCH", "/api/v1/household", json={"allow_multiple_orders": True})
+    ids = [f"fleet-{n:03d}" for n in range(40)]
+    for device_id in ids:
+        add_button(api, device_id, sku="DSH-500", mode="cart")
+    stats = asyncio.run(run_fleet("127.0.0.1", broker.port, [(d, None) for d in ids], rate=200, duration=2))
+    assert stats.connected == 40 and stats.connect_failures == 0
+    assert stats.sent == 400 and stats.feedback == 400
+    assert stats.codes == {"in_cart": 400}
+    cart = api.ok("GET", "/api/v1/cart")
+    assert cart["lines"][0]["qty"] == 400
