@@ -97,6 +97,7 @@ class Hub:
             self.processor,
             shared=self.settings.shared_subscription,
             client_id=self.settings.mqtt_client_id,
+            clock=self.clock.now,
         )
         self._tasks = [
             asyncio.create_task(self.ingest.run(), name="ingest"),

@@ -23,4 +23,6 @@ def hub_command(
         port=port or settings.http_port,
         log_config=None,
         access_log=False,
+        # An open dashboard keeps an SSE stream; do not let it hold a Ctrl-C for long.
+        timeout_graceful_shutdown=5,
     )

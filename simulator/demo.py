@@ -99,7 +99,7 @@ def start_devices(port: int, secrets: dict[str, str], flash_root: Path) -> dict[
     for spec in DEMO_DEVICES:
         config = device_config(spec.kind, spec.id, port, **APP_CONFIG[spec.kind])
         config["secret"] = secrets[spec.id]
-        sim = {"level": 1900.0, "noise": 0} if spec.kind == "appliance_sensor" else None
+        sim: dict[str, object] | None = {"level": 1900.0, "noise": 0} if spec.kind == "appliance_sensor" else None
         started[spec.id] = FirmwareProcess(spec.kind, flash_root / spec.id, config=config, sim=sim).start()
     return started
 
@@ -138,11 +138,14 @@ async def run_demo(data_dir: Path, fresh: bool, http_port: int, mqtt_port: int) 
         embedded_mqtt_port=port_or_free(mqtt_port),
         http_port=port_or_free(http_port),
         merchant_step_seconds=30,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=settings.http_port, log_config=None, access_log=False,
+            timeout_graceful_shutdown=5,
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:
@@ -160,6 +163,7 @@ async def run_demo(data_dir: Path, fresh: bool, http_port: int, mqtt_port: int) 
         url = f"http://127.0.0.1:{settings.http_port}"
         console.print(
             Panel.fit(
+                f"Dashboard: [bold]{url}/[/]\n"
                 f"API and docs: [bold]{url}/docs[/]\n"
                 f"Sign in: [bold]{DEMO_EMAIL}[/] / [bold]{DEMO_PASSWORD}[/]\n"
                 f"MQTT broker (embedded): 127.0.0.1:{hub.broker.port}\n"

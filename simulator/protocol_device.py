@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 REPLAY_AFTER_S = 3.0
 
@@ -39,11 +40,11 @@ class ProtocolDevice:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self.connected = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False)
         if secret is not None:
             self.client.username_pw_set(device_id, secret)
         self.client.will_set(self.topic("status"), '{"online": false}', qos=1, retain=True)
-        self.client.reconnect_delay_set(0.1, 2)
+        self.client.reconnect_delay_set(1, 2)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -16,7 +16,8 @@ from hub.store.models import Device
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 log = logging.getLogger(__name__)
-# Failed claim attempts per user, in memory (issue 5): enough to make guessing a 60-bit code hopeless.
+# Failed claim attempts per user, in memory (issue 5), shared with the dashboard's claim form: guessing a
+# 60-bit code stays hopeless. Per process: a restart forgets the counts, several workers count apart.
 claim_limiter = device_service.ClaimLimiter()
 
 

@@ -191,10 +191,11 @@ def forecast(
     level_err = Z * math.hypot(chosen.sigma, chosen.se * age)
     stock = level + shelf
     expected = stock / rate if rate > 0 else None
-    # Irregularity from four weeks, even when the rate comes from the last one: a week is too few steps to
-    # tell a lumpy habit from a calm one.
-    earliest = _run_out(max(stock - level_err, 0.0), rate_high, Z * long.wobble)
-    latest = _run_out(stock + level_err, rate_low, -Z * long.wobble)
+    # Irregularity over four weeks or over the last one, whichever is larger: a burst of use last week is
+    # the best warning of another one (a glitch costs an early order, a burst missed costs a stock-out).
+    wobble = max(long.wobble, recent.wobble) if recent is not None else long.wobble
+    earliest = _run_out(max(stock - level_err, 0.0), rate_high, Z * wobble)
+    latest = _run_out(stock + level_err, rate_low, -Z * wobble)
     run_out = _within(now, expected, horizon_days)
     return Forecast(
         at=now,

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 JUMP_STEPS = 3.0
 # Neighbourhood on each side used to judge a reading: the median of three survives one bad neighbour.
 NEIGHBOURS = 3
-UNCONFIRMED_DROPS = False
 # A silence longer than this many median spacings (and at least a day) is reported as a gap.
 GAP_SPACINGS = 3.0
 
@@ -64,7 +63,7 @@ class Refill:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A reading left out, with why: `invalid`, `duplicate`, `spike`, `transient` or `unconfirmed` (newest)."""
+    """A reading left out of the series, with why (`invalid`, `duplicate`, `spike`, `transient`)."""
 
     reading: Reading
     reason: str
@@ -130,21 +129,16 @@ def _valid(readings: Iterable[Reading]) -> tuple[list[Reading], list[Rejected]]:
     return kept, rejected
 
 
-def _spikes(values: list[float], jump: float, step: float) -> tuple[set[int], set[int]]:
-    """Indices of spikes (out of both neighbourhoods, no refill) and of an unconfirmed drop at the end."""
+def _spikes(values: list[float], jump: float, step: float) -> set[int]:
+    """Indices of readings that stick out of both neighbourhoods by more than `jump` and are no refill."""
     spikes: set[int] = set()
-    unconfirmed: set[int] = set()
     for i, value in enumerate(values):
         left = values[max(0, i - NEIGHBOURS) : i]
         right = values[i + 1 : i + 1 + NEIGHBOURS]
-        if not left:
-            continue
-        if not right:
-            # The newest reading has no second opinion yet. A rise is kept: it reads as a refill until the
-            # next reading says otherwise, which at worst delays an order by one reading. A sudden drop is
-            # set aside until the next reading confirms it: taken at once, a glitch would place an order.
-            if value < median(left) - jump and UNCONFIRMED_DROPS:
-                unconfirmed.add(i)
+        if not left or not right:
+            # One-sided evidence cannot tell a spike from a refill or a busy day, so the newest reading is
+            # kept: a rise reads as a refill until the next reading says otherwise, and a drop counts at once
+            # (a burst of use must bring the order forward; the level takes a median of the last three).
             continue
         before, after = median(left), median(right)
         if value > max(before, after) + jump:
@@ -157,7 +151,7 @@ def _spikes(values: list[float], jump: float, step: float) -> tuple[set[int], se
             # A dip that comes back to no more than the old level. If the level afterwards is higher than
             # before, stock was added, so the dip was real use (a busy day) followed by a refill.
             spikes.add(i)
-    return spikes, unconfirmed
+    return spikes
 
 
 def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float = math.inf) -> CleanSeries:
@@ -169,13 +163,11 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
     # and stay under the caller's ceiling (half a pack), or a very noisy sensor would hide every refill.
     step = _typical_step(values)
     jump = min(max(JUMP_STEPS * step, min_jump, 1e-9), max_jump)
-    spikes, unconfirmed = _spikes(values, jump, step)
+    spikes = _spikes(values, jump, step)
     accepted: list[Reading] = []
     for i, reading in enumerate(kept):
         if i in spikes:
             rejected.append(Rejected(reading, "spike"))
-        elif i in unconfirmed:
-            rejected.append(Rejected(reading, "unconfirmed"))
         else:
             accepted.append(reading)
 

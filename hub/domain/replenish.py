@@ -101,7 +101,8 @@ def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0) -> Decisi
     rate = min(fc.rate_per_day, fc.rate_long) if fc.rate_long is not None else fc.rate_per_day
     need = rate * (policy.lead_time_days + policy.target_days) - stock
     packs = max(1, math.ceil(need / policy.pack_size - 1e-9))
-    room = math.floor((policy.max_stock - stock) / policy.pack_size + 1e-9)
+    # Stock now + on order + the new packs stays within the cap (on order is 0 here, kept for clarity).
+    room = math.floor((policy.max_stock - stock - on_order) / policy.pack_size + 1e-9)
     if room < 1:
         return Decision("notify", 0, 0.0, "running out soon but the max-stock cap leaves no room for a pack")
     if empty or fc.run_out_earliest is None:

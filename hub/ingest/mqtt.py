@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -68,12 +68,19 @@ class Ingest:
     """Runs the subscribe → apply → feedback loop until cancelled."""
 
     def __init__(
-        self, target: BrokerTarget, processor: Processor, *, shared: bool = False, client_id: str = "restock-hub"
+        self,
+        target: BrokerTarget,
+        processor: Processor,
+        *,
+        shared: bool = False,
+        client_id: str = "restock-hub",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.target = target
         self.processor = processor
         self.shared = shared
         self.client_id = client_id
+        self.clock = clock
         self.connected = asyncio.Event()
         self.processed = 0
         self._client: aiomqtt.Client | None = None
@@ -126,7 +133,7 @@ class Ingest:
             batch = [await anext(messages)]
             while len(messages) > 0 and len(batch) < MAX_BATCH:
                 batch.append(await anext(messages))
-            received = datetime.now(UTC)
+            received = self.clock()
             converted = [
                 Message(str(m.topic), m.payload if isinstance(m.payload, bytes) else str(m.payload).encode(), received)
                 for m in batch

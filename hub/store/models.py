@@ -27,7 +27,7 @@ class Household(HouseholdBase, table=True):
     """A home: its devices, users, orders and cart."""
 
     id: int | None = Field(default=None, primary_key=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class User(SQLModel, table=True):
@@ -38,7 +38,7 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=254, unique=True)
     name: str = Field(default="", max_length=100)
     password_hash: str = Field(max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class ApiToken(SQLModel, table=True):
@@ -47,8 +47,8 @@ class ApiToken(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
-    expires_at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Device(SQLModel, table=True):
@@ -65,17 +65,21 @@ class Device(SQLModel, table=True):
     binding_mode: str | None = Field(default=None, max_length=10)
     binding_unit_price: int | None = None
     online: bool = False
-    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
     battery_mv: int | None = None
     rssi: int | None = None
     firmware: str | None = Field(default=None, max_length=40)
     outbox: int | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Provisioning (issue 5): SHA-256 of the claim code (the code itself is shown once), when it was
     # redeemed, and when the device was revoked (active is then False; its orders are kept).
     claim_code_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
-    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
-    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Issue 8: may the merchant send a substitute when the bound product is out of stock; the household's
+    # own choice of substitute (None = the shop's suggestion).
+    binding_allow_substitutes: bool = False
+    binding_substitute_id: int | None = Field(default=None, foreign_key="product.id")
 
 
 class Product(SQLModel, table=True):
@@ -128,13 +132,19 @@ class Order(SQLModel, table=True):
     total: int
     currency: str = Field(max_length=3)
     reason: str | None = Field(default=None, max_length=40)
-    cancel_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
-    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    cancel_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     merchant: str = Field(default="demo", max_length=40)
     merchant_ref: str | None = Field(default=None, max_length=64)
     tracking: str | None = Field(default=None, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Issue 8: HTTP attempts of the request now being made to a remote merchant (0 = none in flight); a
+    # substitution bumps `revision`, which is part of the idempotency key of the new submission.
+    attempts: int = Field(default=0)
+    revision: int = Field(default=0)
+    carrier: str | None = Field(default=None, max_length=40)
+    return_reason: str | None = Field(default=None, max_length=200)
 
 
 class OrderLine(SQLModel, table=True):
@@ -151,12 +161,23 @@ class OrderLine(SQLModel, table=True):
 class OrderEvent(SQLModel, table=True):
     """One step of an order's timeline, with who caused it."""
 
+    # The notification outbox scans for steps not yet notified; the partial index stays as small as that backlog.
+    __table_args__ = (
+        Index(
+            "ix_orderevent_unnotified",
+            "id",
+            sqlite_where=text("NOT notified"),
+            postgresql_where=text("NOT notified"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     order_id: str = Field(foreign_key="order.id", index=True)
     status: str = Field(max_length=20)
-    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     actor: str = Field(max_length=60)
     note: str | None = Field(default=None, max_length=200)
+    # Issue 8: the notification outbox turns each step into household notifications exactly once.
+    notified: bool = Field(default=False)
 
 
 class CartLine(SQLModel, table=True):
@@ -167,7 +188,7 @@ class CartLine(SQLModel, table=True):
     household_id: int = Field(foreign_key="household.id", index=True)
     product_id: int = Field(foreign_key="product.id")
     qty: int = Field(ge=1)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class InboxEntry(SQLModel, table=True):
@@ -179,8 +200,8 @@ class InboxEntry(SQLModel, table=True):
     gtin: str = Field(max_length=14)
     count: int = 1
     device_id: str | None = Field(default=None, max_length=32)
-    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
-    last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved: bool = False
     # Open Food Facts name lookup (filled after the scan is committed): found, not_found, timeout, ...
     suggestion: str | None = Field(default=None, max_length=200)
@@ -197,7 +218,7 @@ class Reading(SQLModel, table=True):
     slot: str = Field(max_length=32)
     value: float
     unit: str = Field(max_length=10)
-    at: datetime = Field(sa_type=UTCDateTime)  # type: ignore[call-overload]
+    at: datetime = Field(sa_type=UTCDateTime)
 
 
 class ProcessedEvent(SQLModel, table=True):
@@ -208,7 +229,7 @@ class ProcessedEvent(SQLModel, table=True):
     device_id: str = Field(max_length=32)
     seq: int
     type: str = Field(max_length=10)
-    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     feedback: str = Field(sa_column=Column(Text, nullable=False))
     order_id: str | None = Field(default=None, max_length=20)
 
@@ -223,4 +244,71 @@ class DeadLetter(SQLModel, table=True):
     reason: str = Field(max_length=40)
     detail: str = Field(default="", max_length=200)
     payload: str = Field(sa_column=Column(Text, nullable=False))
-    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # type: ignore[call-overload]
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- Issue 8: merchant connectors, callbacks, notification outbox ---------------------------------------
+
+
+class MerchantAccount(SQLModel, table=True):
+    """A household's own shop reached over HTTP (webhook merchant); its products carry its `name`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    name: str = Field(max_length=40, unique=True)
+    kind: str = Field(default="webhook", max_length=20)
+    url: str = Field(max_length=500)
+    # The shared HMAC key must be kept in clear to sign requests; the API never returns it.
+    secret: str = Field(max_length=200)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MerchantCallback(SQLModel, table=True):
+    """A merchant callback that was accepted; its event id refuses a replay."""
+
+    __table_args__ = (UniqueConstraint("merchant", "event_id", name="uq_merchantcallback_event"),)
+    id: int | None = Field(default=None, primary_key=True)
+    merchant: str = Field(max_length=40)
+    event_id: str = Field(max_length=100)
+    order_id: str = Field(max_length=20)
+    status: str = Field(max_length=20)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class NotifyChannel(SQLModel, table=True):
+    """Where a household's notifications go: a webhook URL or an e-mail address."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    kind: str = Field(max_length=10)
+    target: str = Field(max_length=500)
+    secret: str | None = Field(default=None, max_length=100)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Notification(SQLModel, table=True):
+    """One thing the household is told about; `key` makes it happen once."""
+
+    __table_args__ = (UniqueConstraint("household_id", "key", name="uq_notification_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    kind: str = Field(max_length=40)
+    key: str = Field(max_length=120)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """A notification on its way to one channel: retried with backoff until sent or given up."""
+
+    __table_args__ = (Index("ix_delivery_status_next", "status", "next_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notification.id", index=True)
+    channel_id: int = Field(foreign_key="notifychannel.id", index=True)
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    next_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=200)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -16,6 +16,8 @@ from hub.store.models import (
     Device,
     Household,
     InboxEntry,
+    MerchantAccount,
+    MerchantCallback,
     Order,
     OrderEvent,
     OrderLine,
@@ -121,7 +123,7 @@ def visible_products(session: Session, household_id: int) -> Sequence[Product]:
     """The shared catalog plus the household's own products."""
     return session.exec(
         select(Product)
-        .where(or_(col(Product.household_id).is_(None), Product.household_id == household_id))
+        .where(or_(col(Product.household_id).is_(None), col(Product.household_id) == household_id))
         .order_by(col(Product.name))
     ).all()
 
@@ -267,3 +269,35 @@ def count_orders(session: Session, household_id: int | None = None) -> int:
     if household_id is not None:
         query = query.where(Order.household_id == household_id)
     return int(session.exec(query).one())
+
+
+# --- Issue 8: merchants, callbacks, notifications ---------------------------------------------------------
+
+
+def lock_order(session: Session, order_id: str) -> Order | None:
+    """An order, row-locked on PostgreSQL so a callback and the sender never interleave on it."""
+    query = select(Order).where(Order.id == order_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def merchant_account(session: Session, name: str) -> MerchantAccount | None:
+    """A webhook merchant by its (global) name."""
+    return session.exec(select(MerchantAccount).where(MerchantAccount.name == name)).first()
+
+
+def household_merchants(session: Session, household_id: int) -> Sequence[MerchantAccount]:
+    """A household's active webhook merchants."""
+    return session.exec(
+        select(MerchantAccount)
+        .where(MerchantAccount.household_id == household_id, col(MerchantAccount.active).is_(True))
+        .order_by(col(MerchantAccount.name))
+    ).all()
+
+
+def merchant_callback(session: Session, merchant: str, event_id: str) -> MerchantCallback | None:
+    """An accepted callback by its event id."""
+    return session.exec(
+        select(MerchantCallback).where(MerchantCallback.merchant == merchant, MerchantCallback.event_id == event_id)
+    ).first()

@@ -9,7 +9,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.api.deps import ClockDep, SessionDep
-from hub.api.devices import claim_limiter
 from hub.domain.press import Mode, OrderStatus
 from hub.services import devices as device_service
 from hub.store import repos
@@ -142,6 +141,15 @@ def unbind(device_id: str, user: FormUserDep, session: SessionDep) -> Response:
     return RedirectResponse(f"/web/devices?done=unbound#device-{device_id}", status_code=303)
 
 
+def _claim_limiter(request: Request) -> device_service.ClaimLimiter:
+    """The hub's one limiter of failed claim attempts, shared with the REST API (same app.state slot), so
+    that attempts count once whichever way they come in."""
+    limiter: device_service.ClaimLimiter | None = getattr(request.app.state, "claim_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.claim_limiter = device_service.ClaimLimiter()
+    return limiter
+
+
 @router.post("/devices/pair")
 def pair(
     request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep, code: Annotated[str, Form()] = ""
@@ -150,7 +158,7 @@ def pair(
     fields = Fields({"code": code})
     fields.text("code", "Claim code", max_length=40)
     user_id = user.caller.user.id or 0
-    # The same limiter as the REST API: failed attempts count once, whichever way they come in.
+    claim_limiter = _claim_limiter(request)
     if fields.ok and claim_limiter.blocked(user_id):
         fields.errors["code"] = "Too many wrong codes. Wait a few minutes and try again."
     if fields.ok:

@@ -51,7 +51,7 @@ def test_sign_in_failure_shows_an_error_and_keeps_the_email(start_hub: Callable[
     page.click("text=Create a household")
     expect(page.locator("h1")).to_have_text("Create a household")
     shoot(page, "signup")
-    page.context.add_cookies([{**cookie}])  # type: ignore[list-item]
+    page.context.add_cookies([{"name": cookie["name"], "value": cookie["value"], "url": hub.url}])
     page.goto(hub.url + "/web/orders")
     expect(page).to_have_url(re.compile(r"/web/signin\?next=/web/orders"))
 
@@ -132,7 +132,8 @@ def test_unknown_barcode_goes_to_the_inbox_is_mapped_and_lands_in_the_cart(
     hub = start_hub()
     email = _email()
     api = sign_up(hub.url, "Lindqvist flat", email)
-    created = api.ok("POST", "/api/v1/devices", json={"kind": "barcode_wand", "name": "Pantry wand", "id": "pantry-wand"})
+    wand_spec = {"kind": "barcode_wand", "name": "Pantry wand", "id": "pantry-wand"}
+    created = api.ok("POST", "/api/v1/devices", json=wand_spec)
     wand = devices("pantry-wand", created["secret"])
     sign_in(page, hub.url, email)
 
@@ -240,9 +241,7 @@ def test_another_household_cannot_open_an_order_page(
     page.goto(hub.url + "/web/orders")
     expect(page.locator("#orders")).to_contain_text("No orders yet")
     token = page.locator("input[name=csrf]").first.get_attribute("value")
-    status = page.evaluate(
-        """async ([url, token]) => (await fetch(url, {method: "POST", body: new URLSearchParams({csrf: token})})).status""",
-        [f"{hub.url}/web/orders/{order_id}/cancel", token],
-    )
+    post = "async ([url, csrf]) => (await fetch(url, {method: 'POST', body: new URLSearchParams({csrf})})).status"
+    status = page.evaluate(post, [f"{hub.url}/web/orders/{order_id}/cancel", token])
     assert status == 404
     assert api_a.ok("GET", f"/api/v1/orders/{order_id}")["status"] == "pending"

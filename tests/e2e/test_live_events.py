@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +16,29 @@ from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import HubServer, add_button, sign_up
 
 
-async def test_events_published_from_worker_threads_reach_only_their_household() -> None:
+def in_own_loop(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine on a fresh loop in its own thread: Playwright's sync API (the browser tests in this
+    session) keeps an event loop running in the main thread, where asyncio.run() is refused."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(scenario())
+        except BaseException as exc:  # re-raised in the test's thread below
+            failures.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    if failures:
+        raise failures[0]
+
+
+def test_events_published_from_worker_threads_reach_only_their_household() -> None:
+    in_own_loop(_reach_only_their_household)
+
+
+async def _reach_only_their_household() -> None:
     bus = LiveBus()
     bus.attach(asyncio.get_running_loop())
     with bus.subscribe(1) as home, bus.subscribe(2) as other, bus.subscribe(None) as everyone:
@@ -34,7 +57,11 @@ async def test_events_published_from_worker_threads_reach_only_their_household()
     assert bus.subscriber_count() == 0
 
 
-async def test_a_slow_subscriber_loses_its_oldest_events_and_is_told_how_many() -> None:
+def test_a_slow_subscriber_loses_its_oldest_events_and_is_told_how_many() -> None:
+    in_own_loop(_slow_subscriber)
+
+
+async def _slow_subscriber() -> None:
     bus = LiveBus(queue_size=3)
     bus.attach(asyncio.get_running_loop())
     with bus.subscribe(7) as slow:

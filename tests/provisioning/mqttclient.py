@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -37,14 +38,14 @@ class Client:
         self.connect_rc = int(getattr(rc, "value", rc))  # type: ignore[call-overload]
         self._connected.set()
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, rcs: list[object], props: object) -> None:
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, rcs: list[Any], props: Any) -> None:
         with self._cond:
-            self.granted += [int(getattr(r, "value", r)) for r in rcs]  # type: ignore[call-overload]
+            self.granted += [int(getattr(r, "value", r)) for r in rcs]
             self._cond.notify_all()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
-            self.messages.append((msg.topic, msg.payload))
+            self.messages.append((msg.topic, bytes(msg.payload)))
             self._cond.notify_all()
 
     def connect(self, timeout: float = 10.0) -> int:

@@ -120,7 +120,8 @@ def test_api_import_is_all_or_nothing_and_private_to_the_household(start_hub) ->
     home, other = new_home(server, "Importers"), new_home(server, "Others")
     before = home.api.ok("GET", "/api/v1/products")
 
-    bad = home.api.post("/api/v1/catalog/import", content=BAD_MIDDLE_FIXED_COLUMNS, headers={"Content-Type": "text/csv"})
+    csv_body = {"headers": {"Content-Type": "text/csv"}}
+    bad = home.api.post("/api/v1/catalog/import", content=BAD_MIDDLE_FIXED_COLUMNS, **csv_body)
     assert bad.status_code == 422, bad.text
     detail = bad.json()["detail"]
     assert {(e["line"], e["column"]) for e in detail["errors"]} == {(3, "price"), (3, "unit")}

@@ -27,8 +27,8 @@ from tests.hub.scan.conftest import (
 )
 
 
-def client(url: str, **kwargs: float) -> OpenFoodFactsClient:
-    return OpenFoodFactsClient(url, timeout_s=kwargs.get("timeout_s", 1.0), per_minute=int(kwargs.get("per_minute", 60)))
+def client(url: str, timeout_s: float = 1.0, per_minute: int = 60) -> OpenFoodFactsClient:
+    return OpenFoodFactsClient(url, timeout_s=timeout_s, per_minute=per_minute)
 
 
 def test_found_gives_a_name_with_our_user_agent_and_is_cached(off_server: FakeOpenFoodFacts) -> None:
