@@ -17,6 +17,14 @@ def hub_command(
     """Run the hub: REST API and dashboard, MQTT ingest, scheduler; embedded broker unless RESTOCK_MQTT_URL is set."""
     settings = Settings()
     configure(settings.log_level, settings.log_json)
+    try:
+        _serve(settings, host, port)
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl-C after its clean shutdown: by now everything has stopped.
+        return
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     uvicorn.run(
         create_app(settings),
         host=host or settings.http_host,

@@ -44,4 +44,7 @@ class DemoMerchant:
             return Transition(OrderStatus.SHIPPED, due_at=now + self.step, tracking=tracking)
         if order.status == OrderStatus.SHIPPED:
             return Transition(OrderStatus.DELIVERED)
+        if order.status == "return_requested":
+            # The demo store takes every return back at once (issue 8); its stock is not restocked.
+            return Transition(OrderStatus.RETURNED, note="return accepted by the demo store")
         return None

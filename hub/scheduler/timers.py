@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from hub.merchants.base import Merchant
+from hub.merchants.webhook import Job, RetryPolicy
 from hub.scheduler.clock import Clock
 from hub.services.orders import run_due
 from hub.store.models import Order
@@ -27,18 +28,27 @@ class Scheduler:
         clock: Clock,
         poll_seconds: float = 1.0,
         on_change: Callable[[Order], None] | None = None,
+        dispatch: Callable[[Job], None] | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.merchants = merchants
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.on_change = on_change
+        # Remote-merchant requests leased in a tick go to this sender once the tick has committed.
+        self.dispatch = dispatch
+        self.policy = policy or RetryPolicy()
 
     def tick(self) -> list[Order]:
         """Run every timer that is due now, in one transaction; returns the orders that changed."""
+        jobs: list[Job] = []
         with Session(self.engine, expire_on_commit=False) as session:
-            changed = run_due(session, self.merchants, self.clock.now())
+            changed = run_due(session, self.merchants, self.clock.now(), jobs, self.policy)
             session.commit()
+        if self.dispatch is not None:
+            for job in jobs:
+                self.dispatch(job)
         for order in changed:
             log.info("order advanced", extra={"order": order.id, "status": order.status, "actor": "scheduler"})
             if self.on_change is not None:
