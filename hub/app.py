@@ -17,6 +17,8 @@ from sqlmodel import Session
 from hub.api import auth, cart, devices, household, orders, products
 from hub.api import catalog as catalog_api
 from hub.api import inbox as inbox_api
+from hub.api import merchants as merchants_api
+from hub.api import notifications as notifications_api
 from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
 from hub.ingest.mqtt import BrokerTarget, Ingest
@@ -26,6 +28,7 @@ from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
 from hub.merchants.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.notify import live
+from hub.notify.runtime import AfterPress
 from hub.scheduler.clock import Clock
 from hub.scheduler.timers import Scheduler
 from hub.settings import Settings
@@ -62,6 +65,8 @@ class Hub:
         # Live events: every commit on this engine (ingest, scheduler, API, dashboard) is announced here.
         self.bus = live.LiveBus()
         live.watch(self.engine, self.bus)
+        # Issue 8: merchant sender, notifications, Home Assistant discovery.
+        self.after_press = AfterPress(self)
         self._tasks: list[asyncio.Task[None]] = []
         if settings.demo_catalog:
             with Session(self.engine) as session:
@@ -103,6 +108,7 @@ class Hub:
             asyncio.create_task(self.ingest.run(), name="ingest"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
         ]
+        self._tasks += self.after_press.start(self.ingest)
         if self.lookups is not None:
             self.lookups.start()
         log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None})
@@ -151,6 +157,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.include_router(module.router)
     app.include_router(catalog_api.router)
     app.include_router(inbox_api.router)
+    app.include_router(merchants_api.router)
+    app.include_router(merchants_api.substitutes)
+    app.include_router(notifications_api.router)
     install_dashboard(app)
 
     @app.get("/healthz", tags=["ops"])

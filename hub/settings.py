@@ -44,6 +44,33 @@ class Settings(BaseSettings):
     off_per_minute: int = Field(default=10, ge=1, le=100, description="Lookups per minute at most")
     off_cache_s: float = Field(default=24 * 3600.0, ge=0, description="How long found / not found answers are kept")
 
+    # --- Issue 8: webhook merchants (hub/merchants/webhook.py) ---
+    merchant_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one request to a shop")
+    merchant_retry_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt")
+    merchant_retry_max_s: float = Field(default=300.0, gt=0, description="Longest delay between two attempts")
+    merchant_max_attempts: int = Field(default=8, ge=1, le=50, description="Attempts before an order fails")
+    merchant_lease_s: float = Field(
+        default=60.0, gt=0, description="After this long an unanswered request is sent again (hub died mid-call)"
+    )
+    callback_max_age_s: float = Field(default=300.0, gt=0, description="Shop callbacks older than this are refused")
+
+    # --- Issue 8: household notifications (hub/notify) ---
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail notifications; unset = no e-mail")
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = Field(default="restock@localhost", description="Sender address of notification e-mails")
+    smtp_starttls: bool = False
+    notify_poll_s: float = Field(default=1.0, gt=0, description="How often the outbox is checked without a hint")
+    notify_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one channel delivery")
+    notify_retry_base_s: float = Field(default=5.0, gt=0, description="First delivery retry delay; doubles")
+    notify_retry_max_s: float = Field(default=3600.0, gt=0, description="Longest delay between delivery attempts")
+    notify_max_attempts: int = Field(default=12, ge=1, le=100, description="Delivery attempts before giving up")
+    device_check_s: float = Field(default=300.0, gt=0, description="How often offline / battery checks run")
+    offline_after_h: float = Field(default=24.0, gt=0, description="Notify when a device is silent this long")
+    low_battery_mv: int = Field(default=2400, ge=0, description="Notify when a battery reports less than this")
+    homeassistant: bool = Field(default=True, description="Publish Home Assistant MQTT discovery configs")
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data folder."""
         if self.database_url:

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.presenters import order_detail, order_out
-from hub.api.schemas import MAX_ID, OrderDetail, OrderOut
+from hub.api.schemas import MAX_ID, OrderDetail, OrderOut, ReturnIn
 from hub.domain.press import OrderStatus
 from hub.services import orders as order_service
 from hub.store import repos
@@ -69,3 +69,15 @@ router.post("/{order_id}/approve", response_model=OrderDetail, summary="Approve 
 router.post("/{order_id}/reject", response_model=OrderDetail, summary="Reject an order awaiting approval")(
     _act(order_service.reject)  # type: ignore[arg-type]
 )
+
+
+@router.post("/{order_id}/return", response_model=OrderDetail, summary="Return a delivered order")
+def return_order(order_id: str, body: ReturnIn, caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
+    """Ask the merchant to take a delivered order back; its progress shows in the timeline."""
+    order = _own(session, caller, order_id)
+    try:
+        order_service.request_return(session, order, body.reason, caller.actor, clock.now())
+    except order_service.OrderError as exc:
+        raise conflict(str(exc)) from None
+    session.commit()
+    return order_detail(session, order)

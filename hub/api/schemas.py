@@ -230,3 +230,124 @@ class DeadLetterOut(BaseModel):
     received_at: datetime
 
 
+
+
+# --- Issue 8: merchants, substitutes, returns, notifications ----------------------------------------------
+
+MerchantName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{2,39}$", description="A webhook merchant's name")]
+
+
+class MerchantIn(BaseModel):
+    """A shop reached over HTTP: where orders are POSTed and the secret both sides sign with."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{2,39}$")
+    url: str = Field(min_length=8, max_length=500, pattern=r"^https?://\S+$")
+    secret: str = Field(min_length=16, max_length=200)
+
+
+class MerchantOut(BaseModel):
+    """A webhook merchant as the household sees it (never its secret)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    kind: str
+    url: str
+    created_at: datetime
+
+
+class MerchantProductIn(BaseModel):
+    """A product the household's shop sells."""
+
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    price: int = Field(ge=0, le=MAX_ID)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+
+class SubstituteIn(BaseModel):
+    """Whether a button's order may be substituted when out of stock, and by what (None: the shop's choice)."""
+
+    model_config = ConfigDict(extra="forbid")
+    allow: bool
+    product_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class SubstituteOut(BaseModel):
+    """A button's substitute setting."""
+
+    device_id: str
+    allow: bool
+    product_id: int | None
+
+
+class ReturnIn(BaseModel):
+    """Why a delivered order goes back."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class CallbackIn(BaseModel):
+    """A status change a shop reports for one of its orders."""
+
+    event_id: str = Field(min_length=1, max_length=100)
+    order_id: str = Field(min_length=1, max_length=20)
+    status: Literal["confirmed", "shipped", "delivered", "cancelled", "failed", "out_of_stock", "returned"]
+    tracking: str | None = Field(default=None, max_length=64)
+    carrier: str | None = Field(default=None, max_length=40)
+    reason: str | None = Field(default=None, max_length=200)
+    substitute: MerchantProductIn | None = None
+
+
+class CallbackOut(BaseModel):
+    """The order after a callback."""
+
+    order_id: str
+    status: str
+
+
+class ChannelIn(BaseModel):
+    """A notification channel: a webhook URL or an e-mail address."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["webhook", "email"]
+    target: str = Field(min_length=3, max_length=500)
+
+
+class ChannelOut(BaseModel):
+    """A notification channel (its signing secret is shown only when created)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    target: str
+    created_at: datetime
+
+
+class ChannelCreated(ChannelOut):
+    """A new channel; a webhook's signing secret is shown this once."""
+
+    secret: str | None
+
+
+class DeliveryOut(BaseModel):
+    """Where a notification stands on one channel."""
+
+    model_config = ConfigDict(from_attributes=True)
+    channel_id: int
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+class NotificationOut(BaseModel):
+    """One notification with its deliveries."""
+
+    id: int
+    kind: str
+    created_at: datetime
+    payload: dict[str, object]
+    deliveries: list[DeliveryOut]

@@ -93,6 +93,9 @@ class CleanSeries:
     rejected: tuple[Rejected, ...]
     gaps: tuple[Gap, ...]
     jump: float
+    # Rises rejected as spikes that a refill followed by a very busy day would also explain: whoever credits
+    # delivered stock should count them as loaded, since forgetting stock is the cheaper mistake.
+    suspects: tuple[Refill, ...] = ()
 
     @property
     def readings(self) -> tuple[Reading, ...]:
@@ -165,9 +168,12 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
     jump = min(max(JUMP_STEPS * step, min_jump, 1e-9), max_jump)
     spikes = _spikes(values, jump, step)
     accepted: list[Reading] = []
+    suspects: list[Refill] = []
     for i, reading in enumerate(kept):
         if i in spikes:
             rejected.append(Rejected(reading, "spike"))
+            if accepted and reading.value > accepted[-1].value:
+                suspects.append(Refill(at=reading.at, before=accepted[-1].value, after=reading.value))
         else:
             accepted.append(reading)
 
@@ -201,6 +207,7 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
         rejected=tuple(sorted(rejected, key=lambda rej: rej.reading.at)),
         gaps=gaps,
         jump=jump,
+        suspects=tuple(suspects),
     )
 
 

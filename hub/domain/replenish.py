@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from hub.domain.credit import Delivery, hidden_refills, lead_days, looks_empty, shelf_stock
+from hub.domain.credit import HIDDEN_PACKS, Delivery, hidden_refills, lead_days, looks_empty, shelf_stock
 from hub.domain.forecast import Forecast, forecast
 from hub.domain.readings import CleanSeries, Reading, clean
 
@@ -96,10 +96,9 @@ def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0) -> Decisi
     empty = stock <= EMPTY_PACKS * policy.pack_size  # an empty slot shows no use, so no run-out: order anyway
     if not empty and (fc.run_out_earliest is None or fc.run_out_earliest > order_by):
         return _none("enough stock for lead time and safety margin")
-    # The date follows the pessimistic view, the size the sober one: a busy week (a party) must not fill
-    # the cupboard for a month; if the new habit is real, the next order comes sooner, not too late.
-    rate = min(fc.rate_per_day, fc.rate_long) if fc.rate_long is not None else fc.rate_per_day
-    need = rate * (policy.lead_time_days + policy.target_days) - stock
+    # The date follows the pessimistic view, the size the expected one: uncertainty moves orders earlier,
+    # it does not make them bigger.
+    need = fc.rate_per_day * (policy.lead_time_days + policy.target_days) - stock
     packs = max(1, math.ceil(need / policy.pack_size - 1e-9))
     # Stock now + on order + the new packs stays within the cap (on order is 0 here, kept for clarity).
     room = math.floor((policy.max_stock - stock - on_order) / policy.pack_size + 1e-9)
@@ -128,6 +127,8 @@ def evaluate(
     fc = forecast(series, now, shelf=shelf)
     # The rate's lower bound: a busy week must not make a quiet month look like it hid a refill.
     hidden = hidden_refills(series, fc.rate_low, policy.pack_size)
+    # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day.
+    hidden += tuple(r for r in series.suspects if r.amount > HIDDEN_PACKS * policy.pack_size)
     if hidden and shelf > 0:
         # A delivered pack loaded without a visible jump is no longer on the shelf: count it once.
         refills = series.refills + hidden

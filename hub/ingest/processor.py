@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -34,6 +35,7 @@ from hub.merchants.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
 from hub.store import repos
+from hub.store.types import utcnow
 from hub.store.models import DeadLetter, Device, Household, InboxEntry, Order, ProcessedEvent, Product, Reading
 
 log = logging.getLogger(__name__)
@@ -82,20 +84,43 @@ class Processor:
         self.on_unknown = on_unknown
         self._keep: list[object] = []
         self._unknown: list[str] = []
+        self._fast = True
+        self._seen: dict[tuple[str, int], str] = {}
+        self._keys: list[dict[str, object]] = []
 
     def handle_batch(self, messages: Sequence[Message]) -> list[Reply]:
         """Apply every message; commit once; return the feedback to publish (only after commit)."""
+        try:
+            return self._apply(messages, fast=True)
+        except IntegrityError:
+            # Another hub worker stored one of these (device, seq) keys first: redo the batch message by
+            # message, each in a savepoint, so the loser answers with the winner's stored feedback.
+            log.info("batch raced another worker; applying it message by message", extra={"size": len(messages)})
+            return self._apply(messages, fast=False)
+
+    def _apply(self, messages: Sequence[Message], fast: bool) -> list[Reply]:
         replies: list[Reply] = []
         changes: list[OrderChange] = []
         # The session's identity map holds rows weakly; keeping devices, households and products alive
         # for the batch turns their repeated lookups into dictionary hits instead of queries.
         self._keep = []
         self._unknown = []
-        with Session(self.engine, expire_on_commit=False) as session:
+        self._fast = fast
+        self._seen = {}
+        self._keys = []
+        # Fast path: no flush per message. The whole batch goes to the database in one flush at commit,
+        # which batches the INSERTs; reads of rows written earlier in the batch go through the session's
+        # pending objects (see repos) and through `_seen` for event keys.
+        with Session(self.engine, expire_on_commit=False, autoflush=not fast) as session:
             for message in messages:
                 reply = self._one(session, message, changes)
                 if reply is not None:
                     replies.append(reply)
+            session.flush()
+            if self._keys:
+                # Event keys are write-only within a batch (reads go through `_seen`), so they skip the
+                # ORM and go in as one multi-row INSERT; the unique key still stops a racing worker.
+                session.execute(insert(ProcessedEvent), self._keys)
             session.commit()
         self._keep = []
         if self.on_order is not None:
@@ -106,6 +131,14 @@ class Processor:
             for gtin in dict.fromkeys(self._unknown):
                 self.on_unknown(gtin)
         return replies
+
+    def _stored(self, session: Session, device_id: str, seq: int) -> str | None:
+        """The feedback already given to (device, seq), in this batch or before."""
+        seen = self._seen.get((device_id, seq))
+        if seen is not None:
+            return seen
+        row = repos.processed_event(session, device_id, seq)
+        return row.feedback if row is not None else None
 
     def _one(self, session: Session, message: Message, changes: list[OrderChange]) -> Reply | None:
         try:
@@ -118,6 +151,8 @@ class Processor:
             return None
         if topic.channel != "event":
             return None
+        if self._fast:
+            return self._event(session, message, topic.device_id, changes)
         for attempt in range(2):
             savepoint = session.begin_nested()
             try:
@@ -142,17 +177,17 @@ class Processor:
         except ProtocolError as exc:
             seq = exc.seq if exc.seq is not None else self._seq_of_oversize(exc, message.payload)
             if seq is not None:
-                stored = repos.processed_event(session, device_id, seq)
+                stored = self._stored(session, device_id, seq)
                 if stored is not None:
-                    return Reply(cmd_topic(device_id), stored.feedback)
+                    return Reply(cmd_topic(device_id), stored)
             self._dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
             if seq is None:
                 return None
             return self._store(session, device_id, seq, "invalid", rejected(seq, exc.reason, exc.detail), None)
-        stored = repos.processed_event(session, device_id, event.seq)
+        stored = self._stored(session, device_id, event.seq)
         if stored is not None:
             log.info("replay answered", extra={"device": device_id, "seq": event.seq})
-            return Reply(cmd_topic(device_id), stored.feedback)
+            return Reply(cmd_topic(device_id), stored)
         kind = type(event).__name__.removesuffix("Event").lower()
         household = repos.household(session, device.household_id) if device.household_id else None
         self._keep.append(household)
@@ -178,8 +213,15 @@ class Processor:
         self, session: Session, device_id: str, seq: int, kind: str, feedback: Feedback, order_id: str | None
     ) -> Reply:
         payload = feedback.to_json()
-        session.add(ProcessedEvent(device_id=device_id, seq=seq, type=kind, feedback=payload, order_id=order_id))
-        session.flush()
+        self._seen[(device_id, seq)] = payload
+        if self._fast:
+            self._keys.append(
+                {"device_id": device_id, "seq": seq, "type": kind, "feedback": payload, "order_id": order_id,
+                 "received_at": utcnow()}
+            )
+        else:
+            session.add(ProcessedEvent(device_id=device_id, seq=seq, type=kind, feedback=payload, order_id=order_id))
+            session.flush()  # inside the savepoint, so a duplicate key surfaces here
         return Reply(cmd_topic(device_id), payload)
 
     @staticmethod

@@ -34,7 +34,9 @@ def signed_headers(secret: str, body: bytes, now: datetime) -> dict[str, str]:
     return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
 
 
-def verify(secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime, max_age_s: float) -> int:
+def verify(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime, max_age_s: float
+) -> int:
     """Check a signed request; returns its timestamp, raises SignatureError when forged or stale."""
     if not timestamp or not signature:
         raise SignatureError("missing signature or timestamp header")

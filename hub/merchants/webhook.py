@@ -104,7 +104,7 @@ def request_body(
 
 
 async def post(
-    client: httpx.AsyncClient, account: MerchantAccount, body: dict[str, Any], key: str, now: datetime, timeout: float
+    client: httpx.AsyncClient, account: MerchantAccount, body: dict[str, Any], key: str, now: datetime, timeout_s: float
 ) -> Outcome:
     """One signed POST to the shop, translated into an Outcome (never raises for network trouble)."""
     raw = json.dumps(body, separators=(",", ":")).encode()
@@ -115,7 +115,7 @@ async def post(
         **signed_headers(account.secret, raw, now),
     }
     try:
-        response = await client.post(account.url, content=raw, headers=headers, timeout=timeout)
+        response = await client.post(account.url, content=raw, headers=headers, timeout=timeout_s)
     except httpx.TimeoutException:
         return Outcome(ok=False, retryable=True, error="timeout")
     except httpx.HTTPError as exc:
@@ -198,7 +198,9 @@ class Sender:
             prepared = await asyncio.to_thread(self._prepare_tx, job)
             if prepared is None:
                 return  # the order moved on (cancelled, answered by a callback): nothing to send
-            outcome = await post(client, prepared.account, prepared.body, prepared.key, self.now(), self.policy.timeout_s)
+            outcome = await post(
+                client, prepared.account, prepared.body, prepared.key, self.now(), self.policy.timeout_s
+            )
             log.info(
                 "merchant request",
                 extra={"order": job.order_id, "kind": job.kind, "attempt": job.attempt, "ok": outcome.ok,

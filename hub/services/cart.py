@@ -22,7 +22,6 @@ def add(session: Session, household_id: int, product: Product, qty: int, now: da
     line.qty = min(MAX_QTY, line.qty + qty)
     line.updated_at = now
     session.add(line)
-    session.flush()
     return line
 
 

@@ -185,8 +185,8 @@ def run_due(
     """
     changed: list[Order] = []
     active = [OrderStatus.PENDING, OrderStatus.SUBMITTED, OrderStatus.CONFIRMED, OrderStatus.SHIPPED]
-    active += [RETURN_REQUESTED, OrderStatus.CANCELLED]
-    for order in repos.due_orders(session, [str(s) for s in active], now):
+    statuses = [str(s) for s in active] + [RETURN_REQUESTED, str(OrderStatus.CANCELLED)]
+    for order in repos.due_orders(session, statuses, now):
         merchant = merchants.get(order.merchant)
         account = repos.merchant_account(session, order.merchant) if merchant is None else None
         if account is not None and account.active and order.status in REMOTE_JOBS:
@@ -297,7 +297,6 @@ def out_of_stock(
     session: Session, order: Order, offered: Product | None, actor: str, now: datetime, note: str | None = None
 ) -> None:
     """Substitute when the button's binding allows it (within the household's limits), else fail the order."""
-    note_step(session, order, STEP_OUT_OF_STOCK, actor, now, note or "out of stock")
     lines = list(repos.order_lines(session, order.id))
     device = session.get(Device, order.device_id) if order.device_id else None
     substitute: Product | None = None
@@ -312,6 +311,7 @@ def out_of_stock(
         record(session, order, OrderStatus.FAILED, actor, now, note=note or "out_of_stock")
         return
     assert substitute.id is not None
+    note_step(session, order, STEP_OUT_OF_STOCK, actor, now, note or "out of stock")
     line = lines[0]
     spent = repos.month_spending(session, order.household_id, month_start(now))
     if order.status in SPENDING_STATUSES:
@@ -413,7 +413,8 @@ def apply_callback(session: Session, account: MerchantAccount, callback: Callbac
     elif callback.status == OrderStatus.SHIPPED:
         order.carrier = (callback.carrier or "")[:40] or None
         note = " ".join(x for x in (callback.carrier, callback.tracking) if x) or None
-        apply_transition(session, order, Transition(OrderStatus.SHIPPED, tracking=callback.tracking, note=note), now, actor)
+        step = Transition(OrderStatus.SHIPPED, tracking=callback.tracking, note=note)
+        apply_transition(session, order, step, now, actor)
     elif callback.status == OrderStatus.FAILED:
         reason = callback.reason or "failed"
         step = Transition(OrderStatus.FAILED, note=reason if ":" in reason else f"{reason}: reported by the shop")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from hub.domain.press import CANCELLABLE_STATUSES, OPEN_STATUSES, SPENDING_STATUSES
 from hub.store.models import (
@@ -18,6 +20,9 @@ from hub.store.models import (
     InboxEntry,
     MerchantAccount,
     MerchantCallback,
+    Notification,
+    NotificationDelivery,
+    NotifyChannel,
     Order,
     OrderEvent,
     OrderLine,
@@ -27,6 +32,9 @@ from hub.store.models import (
     Reading,
     User,
 )
+
+
+T = TypeVar("T")
 
 
 def processed_event(session: Session, device_id: str, seq: int) -> ProcessedEvent | None:
@@ -48,15 +56,31 @@ def household_devices(session: Session, household_id: int) -> Sequence[Device]:
     ).all()
 
 
+def _pending(session: Session, kind: type[T]) -> list[T]:
+    """Rows added to the session but not flushed yet.
+
+    Ingest applies a whole batch with autoflush off and writes it in one flush at commit; queries do not
+    see what the batch added, so the lookups below also look at these.
+    """
+    if session.autoflush:
+        return []
+    return [obj for obj in session.new if isinstance(obj, kind)]
+
+
 def newest_open_order(session: Session, device_id: str, cancellable_only: bool = False) -> Order | None:
     """The newest undelivered (or still cancellable) order that came from one device."""
     statuses = CANCELLABLE_STATUSES if cancellable_only else OPEN_STATUSES
-    return session.exec(
+    names = [str(s) for s in statuses]
+    found = session.exec(
         select(Order)
-        .where(Order.device_id == device_id, col(Order.status).in_([str(s) for s in statuses]))
+        .where(Order.device_id == device_id, col(Order.status).in_(names))
         .order_by(col(Order.created_at).desc())
-        .limit(1)
-    ).first()
+        .limit(5)
+    ).all()
+    candidates = [*found, *(o for o in _pending(session, Order) if o.device_id == device_id)]
+    # The in-memory status wins: an order cancelled earlier in an unflushed batch is no longer open.
+    live = [o for o in candidates if o.status in names]
+    return max(live, key=lambda o: o.created_at, default=None)
 
 
 def month_spending(session: Session, household_id: int, month_start: datetime) -> int:
@@ -68,7 +92,13 @@ def month_spending(session: Session, household_id: int, month_start: datetime) -
             col(Order.status).in_([str(s) for s in SPENDING_STATUSES]),
         )
     ).one()
-    return int(total)
+    spending = [str(s) for s in SPENDING_STATUSES]
+    unflushed = sum(
+        o.total
+        for o in _pending(session, Order)
+        if o.household_id == household_id and o.created_at >= month_start and o.status in spending
+    )
+    return int(total) + unflushed
 
 
 def order_lines(session: Session, order_id: str) -> Sequence[OrderLine]:
@@ -193,6 +223,9 @@ def cart(session: Session, household_id: int) -> Sequence[CartLine]:
 
 def cart_line(session: Session, household_id: int, product_id: int) -> CartLine | None:
     """One cart line of a household."""
+    for line in _pending(session, CartLine):
+        if line.household_id == household_id and line.product_id == product_id:
+            return line
     return session.exec(
         select(CartLine).where(CartLine.household_id == household_id, CartLine.product_id == product_id)
     ).first()
@@ -200,6 +233,9 @@ def cart_line(session: Session, household_id: int, product_id: int) -> CartLine 
 
 def inbox_entry(session: Session, household_id: int, gtin: str) -> InboxEntry | None:
     """The inbox entry of an unknown code."""
+    for entry in _pending(session, InboxEntry):
+        if entry.household_id == household_id and entry.gtin == gtin:
+            return entry
     return session.exec(
         select(InboxEntry).where(InboxEntry.household_id == household_id, InboxEntry.gtin == gtin)
     ).first()
@@ -301,3 +337,115 @@ def merchant_callback(session: Session, merchant: str, event_id: str) -> Merchan
     return session.exec(
         select(MerchantCallback).where(MerchantCallback.merchant == merchant, MerchantCallback.event_id == event_id)
     ).first()
+
+
+def _skip_locked(session: Session, query: SelectOfScalar[T]) -> SelectOfScalar[T]:
+    """FOR UPDATE SKIP LOCKED on PostgreSQL, so concurrent hub workers take different rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def unnotified_order_events(session: Session, limit: int = 200) -> Sequence[OrderEvent]:
+    """Order timeline steps the outbox has not handled yet, oldest first."""
+    query = select(OrderEvent).where(col(OrderEvent.notified).is_(False)).order_by(col(OrderEvent.id)).limit(limit)
+    return session.exec(_skip_locked(session, query)).all()
+
+
+def notification_by_key(session: Session, household_id: int, key: str) -> Notification | None:
+    """A notification by its dedupe key."""
+    return session.exec(
+        select(Notification).where(Notification.household_id == household_id, Notification.key == key[:120])
+    ).first()
+
+
+def active_channels(session: Session, household_id: int) -> Sequence[NotifyChannel]:
+    """A household's active notification channels."""
+    return session.exec(
+        select(NotifyChannel)
+        .where(NotifyChannel.household_id == household_id, col(NotifyChannel.active).is_(True))
+        .order_by(col(NotifyChannel.id))
+    ).all()
+
+
+def household_channel(session: Session, household_id: int, channel_id: int) -> NotifyChannel | None:
+    """An active channel, only if it belongs to the household."""
+    channel = session.get(NotifyChannel, channel_id)
+    if channel is None or channel.household_id != household_id or not channel.active:
+        return None
+    return channel
+
+
+def household_notifications(session: Session, household_id: int, limit: int = 50) -> Sequence[Notification]:
+    """A household's newest notifications."""
+    return session.exec(
+        select(Notification)
+        .where(Notification.household_id == household_id)
+        .order_by(col(Notification.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def notification_deliveries(session: Session, notification_id: int) -> Sequence[NotificationDelivery]:
+    """The deliveries of one notification."""
+    return session.exec(
+        select(NotificationDelivery)
+        .where(NotificationDelivery.notification_id == notification_id)
+        .order_by(col(NotificationDelivery.id))
+    ).all()
+
+
+def due_deliveries(session: Session, now: datetime, limit: int = 50) -> Sequence[NotificationDelivery]:
+    """Pending deliveries whose (re)try time has come."""
+    query = (
+        select(NotificationDelivery)
+        .where(NotificationDelivery.status == "pending", col(NotificationDelivery.next_at) <= now)
+        .order_by(col(NotificationDelivery.next_at))
+        .limit(limit)
+    )
+    return session.exec(_skip_locked(session, query)).all()
+
+
+def silent_devices(session: Session, before: datetime) -> Sequence[Device]:
+    """Active, paired devices last heard from before `before`."""
+    return session.exec(
+        select(Device).where(
+            col(Device.active).is_(True),
+            col(Device.household_id).is_not(None),
+            col(Device.last_seen).is_not(None),
+            col(Device.last_seen) < before,
+        )
+    ).all()
+
+
+def low_battery_devices(session: Session, below_mv: int) -> Sequence[Device]:
+    """Active, paired devices whose last reported battery voltage is below `below_mv`."""
+    return session.exec(
+        select(Device).where(
+            col(Device.active).is_(True),
+            col(Device.household_id).is_not(None),
+            col(Device.battery_mv).is_not(None),
+            col(Device.battery_mv) < below_mv,
+        )
+    ).all()
+
+
+def active_devices(session: Session) -> Sequence[Device]:
+    """Every active device paired with a household."""
+    return session.exec(
+        select(Device).where(col(Device.active).is_(True), col(Device.household_id).is_not(None))
+    ).all()
+
+
+def revoked_devices(session: Session) -> Sequence[Device]:
+    """Every revoked device."""
+    return session.exec(select(Device).where(col(Device.revoked_at).is_not(None))).all()
+
+
+def device_slots(session: Session, device_id: str) -> dict[str, str]:
+    """Slot → unit of a sensor's readings."""
+    # Grouped, so a sensor with years of readings costs one index scan, not a row per reading.
+    rows = session.exec(
+        select(Reading.slot, func.max(Reading.unit)).where(Reading.device_id == device_id).group_by(col(Reading.slot))
+    ).all()
+    return {slot: unit for slot, unit in rows}

@@ -17,15 +17,18 @@ from starlette.routing import compile_path
 
 from hub.scheduler.clock import Clock
 from hub.services import devices as device_service
+from hub.store import repos
 from hub.store.models import Product
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import Api, HubServer, add_button, product_id, sign_up
 
 UNKNOWN_EAN = "5901234123457"  # a valid EAN-13 that is in no catalog
 PASSWORD = "correct horse"  # what tests.hub.conftest.sign_up signs up with
-# Routes anyone may call; "/" only redirects to the dashboard, which asks for its own sign-in.
+# Routes anyone may call; "/" only redirects to the dashboard, which asks for its own sign-in. Shops call
+# back without a token: their requests are signed with the merchant's secret instead (issue 8).
 PUBLIC_ROUTES = frozenset(
-    {("POST", "/api/v1/signup"), ("POST", "/api/v1/auth/token"), ("GET", "/healthz"), ("GET", "/")}
+    {("POST", "/api/v1/signup"), ("POST", "/api/v1/auth/token"), ("GET", "/healthz"), ("GET", "/"),
+     ("POST", "/api/v1/merchants/callback")}
 )
 # The server-rendered dashboard (hub/web) signs in with a session cookie and CSRF-protected forms and answers
 # with HTML pages; its routes are walked by the dashboard's own tests, every other route by these.
@@ -61,6 +64,9 @@ class World:
     private_product: int
     cart_products: list[int]
     markers: list[str] = field(default_factory=list)
+    # Issue 8: A's webhook merchant and notification channel.
+    merchant: str = ""
+    channel_id: int = 0
 
     def sign_in(self, email: str, password: str = PASSWORD) -> str:
         """A fresh bearer token for a user."""
@@ -98,6 +104,8 @@ PATH_VALUES: dict[str, Callable[[World], list[str]]] = {
     "order_id": lambda w: list(w.order_ids.values()),
     "product_id": lambda w: [str(w.private_product)],
     "entry_id": lambda w: [str(w.inbox_entry)],
+    "merchant": lambda w: [w.merchant],
+    "channel_id": lambda w: [str(w.channel_id)],
 }
 
 # Request bodies, valid for household B, so that the only reason to refuse is the household scope (never a 422).
@@ -121,6 +129,15 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/inbox/{entry_id}/create-product"): lambda w: {
         "json": {"name": "B's own thing", "price": 100, "currency": "EUR"}
     },
+    ("POST", "/api/v1/merchants"): lambda w: {
+        "json": {"name": f"b-{w.merchant}", "url": "http://127.0.0.1:9/orders", "secret": "b" * 32}
+    },
+    ("POST", "/api/v1/merchants/{merchant}/products"): lambda w: {
+        "json": {"sku": "B-SKU", "name": "B's product", "price": 100}
+    },
+    ("PUT", "/api/v1/devices/{device_id}/substitutes"): lambda w: {"json": {"allow": True}},
+    ("POST", "/api/v1/notifications/channels"): lambda w: {"json": {"kind": "email", "target": "b@example.org"}},
+    ("POST", "/api/v1/orders/{order_id}/return"): lambda w: {"json": {"reason": "B wants A's money"}},
 }
 
 def path_values(world: World) -> dict[str, list[str]]:
@@ -270,6 +287,14 @@ def world(
 
     cart = a.ok("GET", "/api/v1/cart")
     assert sorted(line["product_id"] for line in cart["lines"]) == sorted([coffee, private_id])
+
+    # Issue 8: A's shop and a notification channel. The channel comes after every order step was turned into a
+    # notification, so no delivery to it is in progress while the walk compares what A sees before and after.
+    merchant = f"shop-a-{tag}"
+    a.ok("POST", "/api/v1/merchants", json={"name": merchant, "url": "http://127.0.0.1:9/orders", "secret": "a" * 32})
+    with Session(server.hub.engine) as session:
+        wait_for(lambda: not repos.unnotified_order_events(session), "A's order steps in the notification outbox")
+    channel_id = a.ok("POST", "/api/v1/notifications/channels", json={"kind": "email", "target": a_email})["id"]
     orders = {"pending": ordered["order"], "awaiting_approval": waiting["order"], "cancelled": cancelled}
     markers = [a_email, a_household, f"A-PRIV-{tag}", f"A private thing {tag}", f"A secret shelf {tag}"]
     markers += [button, ask, own, wand, *orders.values()]
@@ -288,5 +313,7 @@ def world(
         inbox_entry=entries[0]["id"],
         private_product=private_id,
         cart_products=[coffee, private_id],
-        markers=markers,
+        markers=[*markers, merchant],
+        merchant=merchant,
+        channel_id=channel_id,
     )

@@ -1,0 +1,154 @@
+"""Webhook merchants of the caller's household, their products, substitutes per button, and shop callbacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
+from hub.api.presenters import product_out
+from hub.api.schemas import (
+    CallbackIn,
+    CallbackOut,
+    MerchantIn,
+    MerchantName,
+    MerchantOut,
+    MerchantProductIn,
+    ProductOut,
+    SubstituteIn,
+    SubstituteOut,
+)
+from hub.merchants.signing import MERCHANT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from hub.services import orders as order_service
+from hub.store import repos
+from hub.store.models import MerchantAccount, Product
+
+router = APIRouter(prefix="/api/v1/merchants", tags=["merchants"])
+substitutes = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+log = logging.getLogger(__name__)
+BUILT_IN = frozenset({"demo"})
+
+
+def _own(session: SessionDep, caller: CallerDep, name: str) -> MerchantAccount:
+    account = repos.merchant_account(session, name)
+    if account is None or account.household_id != caller.household_id or not account.active:
+        raise not_found(f"merchant {name}")
+    return account
+
+
+@router.get("", response_model=list[MerchantOut])
+def list_merchants(caller: CallerDep, session: SessionDep) -> list[MerchantOut]:
+    """The household's webhook merchants."""
+    return [MerchantOut.model_validate(m) for m in repos.household_merchants(session, caller.household_id)]
+
+
+@router.post("", response_model=MerchantOut, status_code=status.HTTP_201_CREATED)
+def add_merchant(body: MerchantIn, caller: CallerDep, session: SessionDep) -> MerchantOut:
+    """Add a shop reached over HTTP; its name is global (it labels its products and callbacks)."""
+    if body.name in BUILT_IN or repos.merchant_account(session, body.name) is not None:
+        raise conflict(f"merchant name {body.name} is taken")
+    account = MerchantAccount(household_id=caller.household_id, name=body.name, url=body.url, secret=body.secret)
+    session.add(account)
+    try:
+        session.commit()
+    except IntegrityError:
+        raise conflict(f"merchant name {body.name} is taken") from None
+    return MerchantOut.model_validate(account)
+
+
+@router.delete("/{merchant}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_merchant(merchant: MerchantName, caller: CallerDep, session: SessionDep) -> None:
+    """Stop using a shop; its orders stay, and new orders of its products fail with no_merchant."""
+    account = _own(session, caller, merchant)
+    account.active = False
+    session.add(account)
+    session.commit()
+
+
+@router.post("/{merchant}/products", response_model=ProductOut, status_code=status.HTTP_201_CREATED)
+def add_product(merchant: MerchantName, body: MerchantProductIn, caller: CallerDep, session: SessionDep) -> ProductOut:
+    """Add a product of the household's shop to its catalog, so buttons can be bound to it."""
+    account = _own(session, caller, merchant)
+    if repos.product_by_sku(session, account.name, body.sku) is not None:
+        raise conflict(f"{account.name} already has a product {body.sku}")
+    product = Product(household_id=caller.household_id, merchant=account.name, sku=body.sku, name=body.name,
+                      price=body.price, currency=body.currency)
+    session.add(product)
+    session.commit()
+    return product_out(session, product)
+
+
+@substitutes.put("/{device_id}/substitutes", response_model=SubstituteOut)
+def set_substitutes(device_id: str, body: SubstituteIn, caller: CallerDep, session: SessionDep) -> SubstituteOut:
+    """Allow (or forbid) a substitute when a button's product is out of stock; optionally choose it."""
+    device = repos.device(session, device_id)
+    if device is None or device.household_id != caller.household_id:
+        raise not_found(f"device {device_id}")
+    if body.product_id is not None and repos.visible_product(session, caller.household_id, body.product_id) is None:
+        raise not_found(f"product {body.product_id}")
+    device.binding_allow_substitutes = body.allow
+    device.binding_substitute_id = body.product_id if body.allow else None
+    session.add(device)
+    session.commit()
+    return SubstituteOut(device_id=device.id, allow=device.binding_allow_substitutes,
+                         product_id=device.binding_substitute_id)
+
+
+@router.post("/callback", response_model=CallbackOut)
+async def callback(request: Request, clock: ClockDep) -> CallbackOut:
+    """A shop reports a status change: signed (X-Restock-Signature over timestamp.body), fresh, never replayed."""
+    raw = await request.body()
+    name = request.headers.get(MERCHANT_HEADER, "")
+    timestamp, signature = request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
+    hub = getattr(request.app.state, "hub", None)
+    max_age = hub.settings.callback_max_age_s if hub is not None else 300.0
+
+    def apply() -> CallbackOut:
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            return _apply_callback(session, name, timestamp, signature, raw, clock.now(), max_age)
+
+    # The database work runs in the thread pool: the event loop serves devices and streams meanwhile.
+    return await run_in_threadpool(apply)
+
+
+def _apply_callback(
+    session: Session, name: str, timestamp: str | None, signature: str | None, raw: bytes, now: datetime,
+    max_age: float,
+) -> CallbackOut:
+    account = repos.merchant_account(session, name) if name else None
+    if account is None or not account.active:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "callback refused: unknown merchant")
+    try:
+        verify(account.secret, timestamp, signature, raw, now, max_age)
+    except SignatureError as exc:
+        log.warning("merchant callback refused", extra={"merchant": name, "reason": str(exc)})
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"callback refused: {exc}") from None
+    try:
+        body = CallbackIn.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad callback body: {exc}"[:300]) from None
+    sub = body.substitute
+    change = order_service.Callback(
+        event_id=body.event_id, order_id=body.order_id, status=body.status, tracking=body.tracking,
+        carrier=body.carrier, reason=body.reason, substitute_sku=sub.sku if sub else None,
+        substitute_name=sub.name if sub else None, substitute_price=sub.price if sub else None,
+    )
+    try:
+        order = order_service.apply_callback(session, account, change, now)
+        session.commit()
+    except order_service.CallbackError as exc:
+        session.rollback()
+        raise HTTPException(exc.status, str(exc)) from None
+    except IntegrityError:
+        # Two deliveries of one event raced: the other one was applied.
+        session.rollback()
+        raise conflict(f"event {body.event_id} was already applied") from None
+    log.info("merchant callback", extra={"merchant": name, "order": order.id, "status": order.status})
+    return CallbackOut(order_id=order.id, status=order.status)

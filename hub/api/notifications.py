@@ -1,0 +1,64 @@
+"""Notification channels of the caller's household, and its recent notifications with their deliveries."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from hub.api.deps import CallerDep, SessionDep, not_found
+from hub.api.schemas import MAX_ID, ChannelCreated, ChannelIn, ChannelOut, DeliveryOut, NotificationOut
+from hub.store import repos
+from hub.store.models import NotifyChannel
+
+router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+ChannelId = Annotated[int, Path(ge=1, le=MAX_ID, description="A notification channel id")]
+EMAIL = r"^[^@\s]+@[^@\s]+$"
+
+
+@router.get("/channels", response_model=list[ChannelOut])
+def list_channels(caller: CallerDep, session: SessionDep) -> list[ChannelOut]:
+    """The household's active channels."""
+    return [ChannelOut.model_validate(c) for c in repos.active_channels(session, caller.household_id)]
+
+
+@router.post("/channels", response_model=ChannelCreated, status_code=status.HTTP_201_CREATED)
+def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep) -> ChannelCreated:
+    """Add a webhook (JSON, signed with the secret in the answer) or an e-mail address."""
+    if body.kind == "webhook" and not re.match(r"^https?://\S+$", body.target):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a webhook target must be an http(s) URL")
+    if body.kind == "email" and not re.match(EMAIL, body.target):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "an e-mail target must be an address")
+    secret = secrets.token_urlsafe(24) if body.kind == "webhook" else None
+    channel = NotifyChannel(household_id=caller.household_id, kind=body.kind, target=body.target, secret=secret)
+    session.add(channel)
+    session.commit()
+    return ChannelCreated(**ChannelOut.model_validate(channel).model_dump(), secret=secret)
+
+
+@router.delete("/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_channel(channel_id: ChannelId, caller: CallerDep, session: SessionDep) -> None:
+    """Stop sending to a channel; its pending deliveries are dropped."""
+    channel = repos.household_channel(session, caller.household_id, channel_id)
+    if channel is None:
+        raise not_found(f"channel {channel_id}")
+    channel.active = False
+    session.add(channel)
+    session.commit()
+
+
+@router.get("", response_model=list[NotificationOut])
+def list_notifications(
+    caller: CallerDep, session: SessionDep, limit: int = Query(default=50, ge=1, le=500)
+) -> list[NotificationOut]:
+    """The household's newest notifications, with where each stands per channel."""
+    out = []
+    for note in repos.household_notifications(session, caller.household_id, limit):
+        assert note.id is not None
+        deliveries = [DeliveryOut.model_validate(d) for d in repos.notification_deliveries(session, note.id)]
+        out.append(NotificationOut(id=note.id, kind=note.kind, created_at=note.created_at,
+                                   payload=json.loads(note.payload), deliveries=deliveries))
+    return out

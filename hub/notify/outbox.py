@@ -1,0 +1,252 @@
+"""The notification outbox: what a household is told, stored with one delivery per channel. Callers commit.
+
+Order notifications come from the order timeline: every `OrderEvent` is turned into at most one
+notification, once (`OrderEvent.notified`), whoever wrote it (device, user, scheduler, merchant). Device
+notifications (offline, low battery) come from a periodic check, low supply from the replenishment engine
+through `low_supply`. A notification's `key` is unique per household, so a check that runs twice, or two
+hub workers, never tell the same thing twice. Deliveries are retried with backoff per channel, so one
+broken channel neither blocks nor delays another.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from hub.domain.money import Money, MoneyError
+from hub.domain.press import OrderStatus
+from hub.store import repos
+from hub.store.models import Device, Notification, NotificationDelivery, NotifyChannel, Order, OrderEvent
+
+# Order timeline steps that the household hears about, and the notification kind of each.
+ORDER_KINDS: dict[str, str] = {
+    OrderStatus.AWAITING_APPROVAL: "order.awaiting_approval",
+    OrderStatus.PENDING: "order.placed",
+    OrderStatus.SUBMITTED: "order.submitted",
+    OrderStatus.CONFIRMED: "order.confirmed",
+    OrderStatus.SHIPPED: "order.shipped",
+    OrderStatus.DELIVERED: "order.delivered",
+    OrderStatus.CANCELLED: "order.cancelled",
+    OrderStatus.FAILED: "order.failed",
+    "return_requested": "order.return_requested",
+    OrderStatus.RETURNED: "order.returned",
+}
+LOW_SUPPLY = "supply.low"
+DEVICE_OFFLINE = "device.offline"
+LOW_BATTERY = "device.low_battery"
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """Timeout, backoff and give-up rule of channel deliveries."""
+
+    timeout_s: float = 10.0
+    base_s: float = 5.0
+    max_s: float = 3600.0
+    max_attempts: int = 12
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Delay after the given (1-based) failed attempt."""
+        return timedelta(seconds=min(self.max_s, self.base_s * 2 ** max(0, attempt - 1)))
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed delivery is left alone (a hub that dies mid-send retries after it)."""
+        return timedelta(seconds=self.timeout_s * 3 + 5)
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """A claimed delivery with what the sender needs."""
+
+    delivery_id: int
+    attempt: int
+    kind: str
+    target: str
+    secret: str | None
+    payload: dict[str, Any]
+
+
+def money(amount: int, currency: str) -> str:
+    """Display form of an amount, e.g. 12.99 EUR."""
+    try:
+        return Money(amount, currency).format()
+    except MoneyError:
+        return f"{amount} {currency}"
+
+
+def _text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
+    total = money(order.total, order.currency)
+    head = f"Order {order.id} ({product}, {total})"
+    if kind == "order.placed":
+        if event.note and event.note.startswith("substitute"):
+            return f"{head}: {event.note}; it goes to the shop now"
+        until = order.cancel_until.strftime("%Y-%m-%d %H:%M UTC") if order.cancel_until else "now"
+        return f"{head} placed; you can cancel it until {until}"
+    if kind == "order.awaiting_approval":
+        return f"{head} waits for your approval ({order.reason or event.note or 'approval'})"
+    if kind == "order.shipped":
+        carrier = f"{order.carrier} " if order.carrier else ""
+        return f"{head} shipped: tracking {carrier}{order.tracking or '?'}"
+    if kind == "order.failed":
+        return f"{head} failed: {order.reason or event.note or 'unknown reason'}"
+    return f"{head} {kind.removeprefix('order.').replace('_', ' ')}" + (f": {event.note}" if event.note else "")
+
+
+def order_payload(session: Session, order: Order, event: OrderEvent, kind: str) -> dict[str, Any]:
+    """The notification body of one order step: product, total and what happened."""
+    lines = repos.order_lines(session, order.id)
+    product = lines[0].name if len(lines) == 1 else f"{len(lines)} products"
+    return {
+        "kind": kind,
+        "at": event.at.isoformat(),
+        "text": _text(kind, order, product, event),
+        "actor": event.actor,
+        "order": {
+            "id": order.id,
+            "status": event.status,
+            "product": product,
+            "lines": [{"name": line.name, "qty": line.qty, "unit_price": line.unit_price} for line in lines],
+            "total": order.total,
+            "currency": order.currency,
+            "cancel_until": order.cancel_until.isoformat() if order.cancel_until and kind == "order.placed" else None,
+            "tracking": order.tracking,
+            "carrier": order.carrier,
+            "reason": order.reason,
+            "note": event.note,
+            "device_id": order.device_id,
+        },
+    }
+
+
+def add(
+    session: Session, household_id: int, kind: str, key: str, payload: dict[str, Any], now: datetime
+) -> Notification | None:
+    """Store a notification and a delivery for each of the household's channels; None if told before."""
+    if repos.notification_by_key(session, household_id, key) is not None:
+        return None
+    payload = {**payload, "kind": kind, "household_id": household_id}
+    note = Notification(household_id=household_id, kind=kind, key=key[:120],
+                        payload=json.dumps(payload, separators=(",", ":"), default=str), created_at=now)
+    session.add(note)
+    session.flush()
+    assert note.id is not None
+    for channel in repos.active_channels(session, household_id):
+        assert channel.id is not None
+        session.add(NotificationDelivery(notification_id=note.id, channel_id=channel.id, next_at=now))
+    return note
+
+
+def pump_order_events(session: Session, now: datetime, limit: int = 200) -> list[Notification]:
+    """Turn order steps not yet notified into notifications; returns the new ones."""
+    created = []
+    for event in repos.unnotified_order_events(session, limit):
+        event.notified = True
+        session.add(event)
+        kind = ORDER_KINDS.get(event.status)
+        order = session.get(Order, event.order_id)
+        if kind is None or order is None:
+            continue
+        if kind == "order.placed" and event.note and event.note.startswith("substitute"):
+            kind = "order.substituted"
+        payload = order_payload(session, order, event, kind)
+        note = add(session, order.household_id, kind, f"order-event:{event.id}", payload, now)
+        if note is not None:
+            created.append(note)
+    return created
+
+
+def device_checks(session: Session, now: datetime, offline_after: timedelta, low_battery_mv: int) -> list[Notification]:
+    """Devices silent for longer than `offline_after`, and batteries below `low_battery_mv`: once each."""
+    created = []
+    for device in repos.silent_devices(session, now - offline_after):
+        assert device.household_id is not None and device.last_seen is not None
+        hours = (now - device.last_seen).total_seconds() / 3600
+        payload = _device_payload(device, f"{device.name or device.id} has not been heard from for {hours:.0f} h")
+        # Keyed by the last contact: one notification per silence, a new one after the device came back.
+        note = add(session, device.household_id, DEVICE_OFFLINE, f"offline:{device.id}:{device.last_seen.isoformat()}",
+                   payload, now)
+        if note is not None:
+            created.append(note)
+    for device in repos.low_battery_devices(session, low_battery_mv):
+        assert device.household_id is not None
+        payload = _device_payload(device, f"{device.name or device.id}: battery low ({device.battery_mv} mV)")
+        # At most one reminder a day while the battery stays low.
+        note = add(session, device.household_id, LOW_BATTERY, f"battery:{device.id}:{now.date().isoformat()}",
+                   payload, now)
+        if note is not None:
+            created.append(note)
+    return created
+
+
+def _device_payload(device: Device, text: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "device": {"id": device.id, "name": device.name, "kind": device.kind, "battery_mv": device.battery_mv,
+                   "last_seen": device.last_seen.isoformat() if device.last_seen else None},
+    }
+
+
+def low_supply(
+    session: Session,
+    household_id: int,
+    device_id: str,
+    slot: str,
+    level: float,
+    unit: str,
+    now: datetime,
+    run_out: datetime | None = None,
+    product: str | None = None,
+) -> Notification | None:
+    """Tell the household a notify-only slot runs low (for the replenishment engine); once a day per slot."""
+    when = f", runs out around {run_out.strftime('%Y-%m-%d')}" if run_out else ""
+    what = product or slot
+    payload = {
+        "text": f"{what} is running low: {level:g} {unit} left{when}",
+        "supply": {"device_id": device_id, "slot": slot, "level": level, "unit": unit, "product": product,
+                   "run_out": run_out.isoformat() if run_out else None},
+    }
+    return add(session, household_id, LOW_SUPPLY, f"supply:{device_id}:{slot}:{now.date().isoformat()}", payload, now)
+
+
+def claim_deliveries(session: Session, now: datetime, policy: DeliveryPolicy, limit: int = 50) -> list[DeliveryJob]:
+    """Lease the deliveries that are due, with their channel and payload."""
+    jobs = []
+    for delivery in repos.due_deliveries(session, now, limit):
+        channel = session.get(NotifyChannel, delivery.channel_id)
+        note = session.get(Notification, delivery.notification_id)
+        if channel is None or note is None or not channel.active:
+            delivery.status = "dropped"
+            session.add(delivery)
+            continue
+        assert delivery.id is not None
+        delivery.attempts += 1
+        delivery.next_at = now + policy.lease
+        session.add(delivery)
+        jobs.append(DeliveryJob(delivery.id, delivery.attempts, channel.kind, channel.target, channel.secret,
+                                json.loads(note.payload)))
+    return jobs
+
+
+def finish_delivery(
+    session: Session, job: DeliveryJob, error: str | None, now: datetime, policy: DeliveryPolicy
+) -> None:
+    """Record a send: sent, or retried later with backoff, or given up after the last attempt."""
+    delivery = session.get(NotificationDelivery, job.delivery_id)
+    if delivery is None or delivery.status != "pending" or delivery.attempts != job.attempt:
+        return
+    if error is None:
+        delivery.status = "sent"
+        delivery.sent_at = now
+        delivery.last_error = None
+    else:
+        delivery.last_error = error[:200]
+        if job.attempt >= policy.max_attempts:
+            delivery.status = "dead"
+        else:
+            delivery.next_at = now + policy.backoff(job.attempt)
+    session.add(delivery)

@@ -1,0 +1,135 @@
+"""The notifier: fills the outbox from the order timeline and device checks, and delivers it per channel.
+
+Woken by the live bus (any order change) and otherwise polling, so nothing depends on a hint arriving.
+Every delivery runs as its own task with a timeout: a channel that hangs or refuses only delays itself,
+never an order, another channel, or the next notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from hub.notify import outbox
+from hub.notify.channels import ChannelError, SmtpConfig, send_email, send_webhook
+from hub.notify.live import ORDER, LiveBus
+from hub.store.models import Notification
+
+log = logging.getLogger(__name__)
+NOTIFICATION = "notification"  # live-bus kind: the full notification payload (product, total, text)
+
+
+class Notifier:
+    """Outbox producer and per-channel sender, run as one task of the hub."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: LiveBus,
+        now: Callable[[], datetime],
+        smtp: SmtpConfig,
+        policy: outbox.DeliveryPolicy,
+        poll_s: float = 1.0,
+        device_check_s: float = 300.0,
+        offline_after: timedelta = timedelta(hours=24),
+        low_battery_mv: int = 2400,
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.now = now
+        self.smtp = smtp
+        self.policy = policy
+        self.poll_s = poll_s
+        self.device_check_s = device_check_s
+        self.offline_after = offline_after
+        self.low_battery_mv = low_battery_mv
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._checked_at = -float("inf")
+
+    def check_devices_now(self) -> None:
+        """Run the device checks at the next turn (tests, and after the clock was moved)."""
+        self._checked_at = -float("inf")
+
+    async def run(self) -> None:
+        """Pump, check and deliver until cancelled; a failing turn (database away) is logged and retried."""
+        async with httpx.AsyncClient() as client:
+            try:
+                with self.bus.subscribe(None) as hints:
+                    while True:
+                        try:
+                            await self._turn(client)
+                        except Exception:
+                            log.exception("notifier turn failed; retrying")
+                        hint = await hints.get(within=self.poll_s)
+                        # Drain a burst of hints: one turn covers them all.
+                        while hint is not None and hint.kind != ORDER:
+                            hint = await hints.get(within=0)
+            finally:
+                for task in list(self._tasks):
+                    task.cancel()
+
+    async def _turn(self, client: httpx.AsyncClient) -> None:
+        created = await asyncio.to_thread(self._pump)
+        if time.monotonic() - self._checked_at >= self.device_check_s:
+            self._checked_at = time.monotonic()
+            created += await asyncio.to_thread(self._check_devices)
+        for household_id, payload in created:
+            self.bus.publish(household_id, NOTIFICATION, payload)
+        for job in await asyncio.to_thread(self._claim):
+            task = asyncio.create_task(self._deliver(client, job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    def _announce(notes: list[Notification]) -> list[tuple[int, dict[str, object]]]:
+        return [(n.household_id, {"id": n.id, **json.loads(n.payload)}) for n in notes]
+
+    def _pump(self) -> list[tuple[int, dict[str, object]]]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            notes = outbox.pump_order_events(session, self.now())
+            session.commit()
+        return self._announce(notes)
+
+    def _check_devices(self) -> list[tuple[int, dict[str, object]]]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            notes = outbox.device_checks(session, self.now(), self.offline_after, self.low_battery_mv)
+            session.commit()
+        return self._announce(notes)
+
+    def _claim(self) -> list[outbox.DeliveryJob]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            jobs = outbox.claim_deliveries(session, self.now(), self.policy)
+            session.commit()
+        return jobs
+
+    def _finish(self, job: outbox.DeliveryJob, error: str | None) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            outbox.finish_delivery(session, job, error, self.now(), self.policy)
+            session.commit()
+
+    async def _deliver(self, client: httpx.AsyncClient, job: outbox.DeliveryJob) -> None:
+        error: str | None = None
+        try:
+            async with asyncio.timeout(self.policy.timeout_s + 1):
+                if job.kind == "webhook":
+                    await send_webhook(client, job.target, job.secret, job.payload, self.now(), self.policy.timeout_s)
+                elif job.kind == "email":
+                    await send_email(self.smtp, job.target, job.payload, self.policy.timeout_s)
+                else:
+                    error = f"unknown channel kind {job.kind}"
+        except ChannelError as exc:
+            error = str(exc)
+        except TimeoutError:
+            error = "timeout"
+        log.info("notification delivery", extra={"delivery": job.delivery_id, "kind": job.kind, "error": error})
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self._finish, job, error)

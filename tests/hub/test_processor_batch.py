@@ -1,0 +1,81 @@
+"""One batch, one transaction: rows written early in a batch must be seen by later messages of it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlmodel import Session, func, select
+
+from hub.ingest.processor import Message, Processor
+from hub.merchants.catalog import seed_demo_catalog
+from hub.services import accounts, devices
+from hub.store import repos
+from hub.store.db import make_engine, migrate
+from hub.store.models import InboxEntry, Order, ProcessedEvent
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _msg(device: str, body: dict[str, object]) -> Message:
+    return Message(f"restock/v1/{device}/event", json.dumps(body).encode(), NOW)
+
+
+def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(database_url)
+    with Session(engine) as session:
+        seed_demo_catalog(session)
+        user = accounts.create_household(session, "h", "batch@example.org", "password123")
+        household = repos.household(session, user.household_id)
+        assert household is not None
+        coffee = repos.product_by_sku(session, "demo", "COF-1KG")
+        assert coffee is not None
+        button = devices.register(session, "dash_button", "", user.household_id, "btn-batch").device
+        devices.bind(session, button, coffee, 1, "order")
+        devices.register(session, "barcode_wand", "", user.household_id, "wand-batch")
+        # A second household spends freely up to a monthly cap of 30.00.
+        spender = accounts.create_household(session, "h2", "spender@example.org", "password123")
+        second = repos.household(session, spender.household_id)
+        assert second is not None
+        second.monthly_cap = 3000
+        second.allow_multiple_orders = True
+        other = devices.register(session, "dash_button", "", spender.household_id, "btn-other").device
+        devices.bind(session, other, coffee, 1, "order")
+        session.commit()
+
+    replies = Processor(engine).handle_batch(
+        [
+            _msg("btn-batch", {"seq": 1, "type": "press"}),
+            _msg("btn-batch", {"seq": 1, "type": "press"}),  # replay inside the batch
+            _msg("btn-batch", {"seq": 2, "type": "press"}),  # protection sees the unflushed order
+            _msg("btn-batch", {"seq": 3, "type": "press", "click": "long"}),  # cancels it
+            _msg("btn-batch", {"seq": 4, "type": "press"}),  # orders again
+            _msg("btn-other", {"seq": 1, "type": "press"}),  # 12.99
+            _msg("btn-other", {"seq": 2, "type": "press"}),  # 25.98
+            _msg("btn-other", {"seq": 3, "type": "press"}),  # 38.97 > 30.00: the cap counts unflushed orders
+            _msg("wand-batch", {"seq": 1, "type": "scan", "code": "4012345678901"}),
+            _msg("wand-batch", {"seq": 2, "type": "scan", "code": "4012345678901"}),
+            _msg("wand-batch", {"seq": 3, "type": "scan", "code": "0036000291452"}),
+            _msg("wand-batch", {"seq": 4, "type": "scan", "code": "0036000291452", "qty": 2}),
+        ]
+    )
+    codes = [json.loads(r.payload)["code"] for r in replies]
+    assert codes == [
+        "ordered", "ordered", "duplicate", "cancelled", "ordered",
+        "ordered", "ordered", "awaiting_approval",
+        "inbox", "inbox", "in_cart", "in_cart",
+    ]
+    assert replies[0].payload == replies[1].payload
+    feedback = [json.loads(r.payload) for r in replies]
+    assert feedback[9]["qty"] == 2 and feedback[11]["qty"] == 3
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(ProcessedEvent)).one() == 11
+        assert len(session.exec(select(InboxEntry)).all()) == 1
+        statuses = sorted(o.status for o in session.exec(select(Order)).all())
+        assert statuses == ["awaiting_approval", "cancelled", "pending", "pending", "pending"]
+
+    # Across batches too: the flushed pending orders still count against the cap.
+    [reply] = Processor(engine).handle_batch([_msg("btn-other", {"seq": 4, "type": "press"})])
+    assert (json.loads(reply.payload)["code"], json.loads(reply.payload)["reason"]) == ("awaiting_approval", "month_cap")
+    engine.dispose()
