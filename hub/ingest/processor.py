@@ -85,6 +85,7 @@ class Processor:
         self._keep: list[object] = []
         self._unknown: list[str] = []
         self._fast = True
+        self.fallbacks = 0  # batches redone message by message after a key conflict
         self._seen: dict[tuple[str, int], str] = {}
         self._keys: list[dict[str, object]] = []
 
@@ -96,6 +97,7 @@ class Processor:
             # Another hub worker stored one of these (device, seq) keys first: redo the batch message by
             # message, each in a savepoint, so the loser answers with the winner's stored feedback.
             log.info("batch raced another worker; applying it message by message", extra={"size": len(messages)})
+            self.fallbacks += 1
             return self._apply(messages, fast=False)
 
     def _apply(self, messages: Sequence[Message], fast: bool) -> list[Reply]:

@@ -44,7 +44,8 @@ def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_
         devices.bind(session, other, coffee, 1, "order")
         session.commit()
 
-    replies = Processor(engine).handle_batch(
+    processor = Processor(engine)
+    replies = processor.handle_batch(
         [
             _msg("btn-batch", {"seq": 1, "type": "press"}),
             _msg("btn-batch", {"seq": 1, "type": "press"}),  # replay inside the batch
@@ -66,6 +67,7 @@ def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_
         "ordered", "ordered", "awaiting_approval",
         "inbox", "inbox", "in_cart", "in_cart",
     ]
+    assert processor.fallbacks == 0, "the batch must succeed on the fast path, not by falling back"
     assert replies[0].payload == replies[1].payload
     feedback = [json.loads(r.payload) for r in replies]
     assert feedback[9]["qty"] == 2 and feedback[11]["qty"] == 3
