@@ -15,6 +15,7 @@ from bench.replenish.sim import Result
 
 ZERO_SHARE = 0.95  # restock must have no stock-out on at least this share of traces
 STOCK_RATIO = 0.5  # and at most this share of the chosen subscription's mean stock
+PLOTTED = ("step_up", "guest_month", "noisy_sensor", "sensor_offline")
 
 
 @dataclass(frozen=True)
@@ -124,13 +125,12 @@ def plot(results: Sequence[Result], path: Path, traces: int = 4) -> Path:
     by_trace: dict[str, dict[str, Result]] = defaultdict(dict)
     for r in results:
         by_trace[r.trace][r.policy] = r
-    chosen: list[str] = []
-    seen: set[str] = set()
-    for name, rs in by_trace.items():  # one trace per scenario, in order, until the plot is full
-        scenario = rs[RESTOCK].scenario
-        if scenario not in seen and len(chosen) < traces:
-            seen.add(scenario)
-            chosen.append(name)
+    # The first trace of a few telling scenarios; for replays (or if absent) simply the first traces.
+    firsts: dict[str, str] = {}
+    for name, rs in by_trace.items():
+        firsts.setdefault(rs[RESTOCK].scenario, name)
+    chosen = [firsts[s] for s in PLOTTED if s in firsts][:traces]
+    chosen += [name for name in by_trace if name not in chosen][: traces - len(chosen)]
     fig, axes = plt.subplots(len(chosen), 1, figsize=(10, 2.6 * len(chosen)), squeeze=False)
     for ax, name in zip(axes[:, 0], chosen, strict=True):
         for policy, style in ((SUBSCRIPTIONS[0], ":"), ("min-stock threshold", "--"), (RESTOCK, "-")):

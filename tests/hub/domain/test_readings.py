@@ -90,7 +90,7 @@ def test_two_rises_in_a_row_are_one_refill() -> None:
 
 def test_max_jump_keeps_refills_visible_on_a_very_noisy_sensor() -> None:
     noise = [0, 150, -150, 120, -120, 150, -150, 120, -120, 150, -150, 120, -120, 150, -150, 120]
-    values = [1000 - 10 * i + n for i, n in enumerate(noise)]
+    values = [1000.0 - 10 * i + n for i, n in enumerate(noise)]
     values[8:] = [v + 900 for v in values[8:]]
     assert len(clean(daily(values), max_jump=500.0).refills) == 1
 

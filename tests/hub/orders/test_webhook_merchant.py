@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -24,8 +25,8 @@ from tests.hub.orders.conftest import (
 pytestmark = pytest.mark.broker
 
 
-def _order(api: Api, order_id: str) -> dict[str, object]:
-    order: dict[str, object] = api.ok("GET", f"/api/v1/orders/{order_id}")
+def _order(api: Api, order_id: str) -> dict[str, Any]:
+    order: dict[str, Any] = api.ok("GET", f"/api/v1/orders/{order_id}")
     return order
 
 
