@@ -19,6 +19,7 @@ from hub.api import catalog as catalog_api
 from hub.api import inbox as inbox_api
 from hub.api import merchants as merchants_api
 from hub.api import notifications as notifications_api
+from hub.api import slots as slots_api
 from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
 from hub.ingest.mqtt import BrokerTarget, Ingest
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.include_router(module.router)
     app.include_router(catalog_api.router)
     app.include_router(inbox_api.router)
+    app.include_router(slots_api.router)
     app.include_router(merchants_api.router)
     app.include_router(merchants_api.substitutes)
     app.include_router(notifications_api.router)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
 from sqlalchemy import insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -34,9 +34,10 @@ from hub.domain.press import Mode, OrderStatus, PressAction, decide_press
 from hub.merchants.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
+from hub.services import replenish as replenish_service
 from hub.store import repos
-from hub.store.types import utcnow
 from hub.store.models import DeadLetter, Device, Household, InboxEntry, Order, ProcessedEvent, Product, Reading
+from hub.store.types import utcnow
 
 log = logging.getLogger(__name__)
 # A payload over the limit is still read for its seq (so the device gets an answer) up to this size.
@@ -202,7 +203,7 @@ class Processor:
         elif isinstance(event, ScanEvent):
             feedback, order = self._scan(session, device, household, event)
         else:
-            feedback, order = self._level(session, device, event)
+            feedback, order = self._level(session, device, household, event)
         if feedback.code == "rejected":
             self._dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
         device.last_seen = message.received
@@ -361,10 +362,17 @@ class Processor:
             currency=product.currency,
         ), None
 
-    @staticmethod
-    def _level(session: Session, device: Device, event: LevelEvent) -> tuple[Feedback, Order | None]:
-        session.add(Reading(device_id=device.id, slot=event.slot, value=event.value, unit=event.unit, at=event.at))
-        return Feedback(seq=event.seq, code="recorded"), None
+    def _level(
+        self, session: Session, device: Device, household: Household, event: LevelEvent
+    ) -> tuple[Feedback, Order | None]:
+        reading = Reading(device_id=device.id, slot=event.slot, value=event.value, unit=event.unit, at=event.at)
+        session.add(reading)
+        outcome = replenish_service.on_reading(session, device, household, reading, event.at)
+        if outcome.order is None:
+            return Feedback(seq=event.seq, code="recorded"), None
+        order = outcome.order
+        code = "reordered" if order.status == OrderStatus.PENDING else "awaiting_approval"
+        return self._order_feedback(session, event.seq, code, order, order.reason, outcome.product), order
 
     def _status(self, session: Session, message: Message, device_id: str) -> None:
         device = repos.device(session, device_id)

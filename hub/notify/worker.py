@@ -8,7 +8,6 @@ never an order, another channel, or the next notification.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -131,5 +130,8 @@ class Notifier:
         except TimeoutError:
             error = "timeout"
         log.info("notification delivery", extra={"delivery": job.delivery_id, "kind": job.kind, "error": error})
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.to_thread(self._finish, job, error)
+        except Exception:
+            # The lease runs out and the delivery is tried again: at worst the household hears twice.
+            log.exception("recording a delivery failed", extra={"delivery": job.delivery_id})

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from hub.broker.credentials import hash_secret, is_device_id
 from hub.domain.press import Mode
+from hub.services.replenish import pause_device_slots
 from hub.store import repos
 from hub.store.models import Device, Product
 from hub.store.types import utcnow
@@ -176,9 +177,5 @@ def revoke(session: Session, device: Device, now: datetime | None = None) -> Dev
 
 
 def stop_replenishment(session: Session, device: Device) -> None:
-    """Hook: stop automatic reorders fed by this device's sensor slots.
-
-    Presses and readings of an inactive device are already rejected by ingest (`revoked`), so no new
-    order can come from it. Slot-level replenishment (issue 7) keeps its own schedule; when its tables
-    land, pause the device's slots here, in the caller's transaction.
-    """
+    """Stop automatic reorders fed by this device's sensor slots: they are paused, their history kept."""
+    pause_device_slots(session, device.id)

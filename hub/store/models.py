@@ -145,6 +145,7 @@ class Order(SQLModel, table=True):
     revision: int = Field(default=0)
     carrier: str | None = Field(default=None, max_length=40)
     return_reason: str | None = Field(default=None, max_length=200)
+    slot_id: int | None = Field(default=None, foreign_key="slot.id", index=True)
 
 
 class OrderLine(SQLModel, table=True):
@@ -312,3 +313,26 @@ class NotificationDelivery(SQLModel, table=True):
     next_at: datetime = Field(sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=200)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Slot(SQLModel, table=True):
+    """A sensor slot (a device's `slot` name) and the household's reorder policy for it (issue 7)."""
+
+    __table_args__ = (UniqueConstraint("device_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    device_id: str = Field(foreign_key="device.id")
+    name: str = Field(max_length=32)
+    unit: str = Field(max_length=10)
+    product_id: int | None = Field(default=None, foreign_key="product.id")
+    mode: str = Field(default="notify", max_length=10)
+    pack_size: float | None = Field(default=None, gt=0)
+    lead_time_days: float = Field(default=5.0, ge=0)
+    safety_days: float = Field(default=3.0, ge=0)
+    target_days: float = Field(default=30.0, gt=0)
+    max_stock: float | None = Field(default=None, gt=0)
+    last_action: str | None = Field(default=None, max_length=10)
+    last_reason: str | None = Field(default=None, max_length=120)
+    run_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -30,9 +30,9 @@ from hub.store.models import (
     Product,
     ProductGtin,
     Reading,
+    Slot,
     User,
 )
-
 
 T = TypeVar("T")
 
@@ -265,13 +265,16 @@ def inbox(session: Session, household_id: int) -> Sequence[InboxEntry]:
 
 def readings(session: Session, device_id: str, slot: str, limit: int = 500) -> Sequence[Reading]:
     """The newest readings of a slot, oldest first."""
-    rows = session.exec(
-        select(Reading)
-        .where(Reading.device_id == device_id, Reading.slot == slot)
-        .order_by(col(Reading.at).desc())
-        .limit(limit)
-    ).all()
-    return list(reversed(rows))
+    rows = list(
+        session.exec(
+            select(Reading)
+            .where(Reading.device_id == device_id, Reading.slot == slot)
+            .order_by(col(Reading.at).desc())
+            .limit(limit)
+        ).all()
+    )
+    rows += [r for r in _pending(session, Reading) if r.device_id == device_id and r.slot == slot]
+    return sorted(rows, key=lambda r: r.at)[-limit:]
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -449,3 +452,38 @@ def device_slots(session: Session, device_id: str) -> dict[str, str]:
         select(Reading.slot, func.max(Reading.unit)).where(Reading.device_id == device_id).group_by(col(Reading.slot))
     ).all()
     return {slot: unit for slot, unit in rows}
+
+
+def slot(session: Session, device_id: str, name: str) -> Slot | None:
+    """A device's sensor slot by name (including one added earlier in an unflushed batch)."""
+    for pending in _pending(session, Slot):
+        if pending.device_id == device_id and pending.name == name:
+            return pending
+    return session.exec(select(Slot).where(Slot.device_id == device_id, Slot.name == name)).first()
+
+
+def household_slot(session: Session, household_id: int, slot_id: int) -> Slot | None:
+    """A slot, only if it belongs to the household."""
+    found = session.get(Slot, slot_id)
+    return found if found is not None and found.household_id == household_id else None
+
+
+def household_slots(session: Session, household_id: int) -> Sequence[Slot]:
+    """A household's sensor slots."""
+    return session.exec(
+        select(Slot).where(Slot.household_id == household_id).order_by(col(Slot.device_id), col(Slot.name))
+    ).all()
+
+
+def slots_of_device(session: Session, device_id: str) -> Sequence[Slot]:
+    """Every policy slot of one device."""
+    return session.exec(select(Slot).where(Slot.device_id == device_id)).all()
+
+
+def slot_orders(session: Session, slot_id: int) -> list[Order]:
+    """Replenishment orders of a slot, newest first (including ones added earlier in an unflushed batch)."""
+    rows = list(
+        session.exec(select(Order).where(Order.slot_id == slot_id).order_by(col(Order.created_at).desc())).all()
+    )
+    rows += [o for o in _pending(session, Order) if o.slot_id == slot_id and o not in rows]
+    return rows

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from sqlmodel import Session, select
 
-from hub.broker.mosquitto import MosquittoProcess
 from hub.store.models import ProcessedEvent, Reading
-from simulator.firmware import FirmwareProcess, device_config
+from simulator.firmware import FirmwareProcess
 from tests.hub.conftest import HubServer, add_button, sign_up
 
 pytestmark = [pytest.mark.firmware, pytest.mark.broker, pytest.mark.slow]
 SENSOR = {"type": "hx711", "slot": "detergent", "unit": "g", "full": 1000, "scale": 420, "offset": 8000}
-
-
-@pytest.fixture
-def firmware_on(broker: MosquittoProcess, tmp_path: Path) -> Iterator[Callable[..., FirmwareProcess]]:
-    """Start firmware devices on this test's broker."""
-    started: list[FirmwareProcess] = []
-
-    def start(app: str, device_id: str, sim: dict[str, object] | None = None, **cfg: object) -> FirmwareProcess:
-        cfg.setdefault("retry_s", 0.5)
-        cfg.setdefault("retry_max_s", 1.0)
-        cfg.setdefault("feedback_wait_s", 3.0)
-        cfg.setdefault("timeout_s", 2.0)
-        fw = FirmwareProcess(app, tmp_path / device_id, config=device_config(app, device_id, broker.port, **cfg),
-                             sim=sim)
-        started.append(fw)
-        return fw.start()
-
-    yield start
-    for fw in started:
-        fw.kill()
 
 
 def test_press_scan_and_level_through_real_firmware(

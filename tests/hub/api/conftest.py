@@ -67,6 +67,8 @@ class World:
     # Issue 8: A's webhook merchant and notification channel.
     merchant: str = ""
     channel_id: int = 0
+    # Issue 7: A's sensor slot.
+    slot_id: int = 0
 
     def sign_in(self, email: str, password: str = PASSWORD) -> str:
         """A fresh bearer token for a user."""
@@ -106,6 +108,7 @@ PATH_VALUES: dict[str, Callable[[World], list[str]]] = {
     "entry_id": lambda w: [str(w.inbox_entry)],
     "merchant": lambda w: [w.merchant],
     "channel_id": lambda w: [str(w.channel_id)],
+    "slot_id": lambda w: [str(w.slot_id)],
 }
 
 # Request bodies, valid for household B, so that the only reason to refuse is the household scope (never a 422).
@@ -138,6 +141,7 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PUT", "/api/v1/devices/{device_id}/substitutes"): lambda w: {"json": {"allow": True}},
     ("POST", "/api/v1/notifications/channels"): lambda w: {"json": {"kind": "email", "target": "b@example.org"}},
     ("POST", "/api/v1/orders/{order_id}/return"): lambda w: {"json": {"reason": "B wants A's money"}},
+    ("PATCH", "/api/v1/slots/{slot_id}"): lambda w: {"json": {"mode": "paused", "target_days": 3}},
 }
 
 def path_values(world: World) -> dict[str, list[str]]:
@@ -280,9 +284,15 @@ def world(
     scanner = devices(wand)
     scanner.wait_feedback(scanner.send({"type": "scan", "code": UNKNOWN_EAN, "qty": 1}))
     entries = wait_for(lambda: a.ok("GET", "/api/v1/inbox"), "the unknown barcode in A's inbox")
+    sensor_id = f"sensor-a-{tag}"
+    a.ok("POST", "/api/v1/devices", json={"kind": "appliance_sensor", "id": sensor_id})
+    sensor = devices(sensor_id)
+    reading = {"type": "level", "slot": "detergent", "value": 800, "unit": "g"}
+    assert sensor.wait_feedback(sensor.send(reading))["code"] == "recorded"
+    slot_id = a.ok("GET", "/api/v1/slots")[0]["id"]
     pressed.publish_raw("{this is not json")
     wait_for(lambda: a.ok("GET", "/api/v1/household/dead-letters"), "A's dead letter")
-    for device in (pressed, asker, shelf, scanner):
+    for device in (pressed, asker, shelf, scanner, sensor):
         device.close()
 
     cart = a.ok("GET", "/api/v1/cart")
@@ -297,7 +307,7 @@ def world(
     channel_id = a.ok("POST", "/api/v1/notifications/channels", json={"kind": "email", "target": a_email})["id"]
     orders = {"pending": ordered["order"], "awaiting_approval": waiting["order"], "cancelled": cancelled}
     markers = [a_email, a_household, f"A-PRIV-{tag}", f"A private thing {tag}", f"A secret shelf {tag}"]
-    markers += [button, ask, own, wand, *orders.values()]
+    markers += [button, ask, own, wand, sensor_id, *orders.values()]
     return World(
         server=server,
         clock=clock,
@@ -307,7 +317,7 @@ def world(
         b_email=b_email,
         a_household=a_household,
         a_user_id=a_user_id,
-        device_ids=[button, ask, own, wand],
+        device_ids=[button, ask, own, wand, sensor_id],
         unclaimed_device=unclaimed,
         order_ids=orders,
         inbox_entry=entries[0]["id"],
@@ -316,4 +326,5 @@ def world(
         markers=[*markers, merchant],
         merchant=merchant,
         channel_id=channel_id,
+        slot_id=slot_id,
     )
