@@ -21,7 +21,9 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render one line."""
         at = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        extra = " ".join(f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}" for k, v in _fields(record).items())
+        extra = " ".join(
+            f"{k}={v!r}" if isinstance(v, str) and " " in v else f"{k}={v}" for k, v in _fields(record).items()
+        )
         line = f"{at} {record.levelname:<7} {record.name}: {record.getMessage()}" + (f" {extra}" if extra else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

@@ -63,7 +63,7 @@ class FleetDevice:
         self._task: asyncio.Task[None] | None = None
         self.topic_event = f"restock/v1/{device_id}/event"
 
-    async def connect(self, host: str, port: int, timeout: float = 10.0) -> None:
+    async def connect(self, host: str, port: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Open the connection, CONNECT with credentials and last will, SUBSCRIBE to cmd."""
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         writer.write(

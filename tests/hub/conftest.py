@@ -176,7 +176,8 @@ def product_id(api: Api, sku: str) -> int:
 def add_button(api: Api, device_id: str, sku: str = "COF-1KG", mode: str = "order", qty: int = 1) -> str:
     """Register a bound dash button; returns its secret."""
     created = api.ok("POST", "/api/v1/devices", json={"kind": "dash_button", "name": device_id, "id": device_id})
-    api.ok("PUT", f"/api/v1/devices/{device_id}/binding", json={"product_id": product_id(api, sku), "qty": qty, "mode": mode})
+    binding = {"product_id": product_id(api, sku), "qty": qty, "mode": mode}
+    api.ok("PUT", f"/api/v1/devices/{device_id}/binding", json=binding)
     return str(created["secret"])
 
 

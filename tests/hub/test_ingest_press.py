@@ -81,7 +81,8 @@ def test_limits_turn_orders_into_approvals(
 ) -> None:
     server = start_hub()
     api = sign_up(server.url)
-    api.ok("PATCH", "/api/v1/household", json={"per_order_cap": 2000, "monthly_cap": 3000, "allow_multiple_orders": True})
+    limits = {"per_order_cap": 2000, "monthly_cap": 3000, "allow_multiple_orders": True}
+    api.ok("PATCH", "/api/v1/household", json=limits)
     add_button(api, "btn-filter", sku="FLT-3")  # 24.99 > per-order cap 20.00
     add_button(api, "btn-beans", sku="COF-1KG")  # 12.99
     add_button(api, "btn-ask", sku="DSH-500", mode="approve")

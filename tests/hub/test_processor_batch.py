@@ -79,5 +79,6 @@ def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_
 
     # Across batches too: the flushed pending orders still count against the cap.
     [reply] = Processor(engine).handle_batch([_msg("btn-other", {"seq": 4, "type": "press"})])
-    assert (json.loads(reply.payload)["code"], json.loads(reply.payload)["reason"]) == ("awaiting_approval", "month_cap")
+    answer = json.loads(reply.payload)
+    assert (answer["code"], answer["reason"]) == ("awaiting_approval", "month_cap")
     engine.dispose()
