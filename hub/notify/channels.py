@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import secrets
 import smtplib
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,10 +13,17 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+from sqlmodel import Session
 
 from hub.merchants.signing import signed_headers
+from hub.store import repos
+from hub.store.models import NotificationDelivery, NotifyChannel
 
 KINDS = ("webhook", "email")
+# The same target rules as the REST API (hub/api/notifications.py).
+WEBHOOK_URL = r"^https?://\S+$"
+EMAIL_ADDRESS = r"^[^@\s]+@[^@\s]+$"
+MAX_TARGET = 500
 
 
 class ChannelError(Exception):
@@ -90,3 +99,75 @@ def _send_email_blocking(config: SmtpConfig, to: str, payload: dict[str, Any], t
 async def send_email(config: SmtpConfig, to: str, payload: dict[str, Any], timeout_s: float) -> None:
     """Send one e-mail; smtplib blocks, so it runs in a worker thread with the socket timeout."""
     await asyncio.to_thread(_send_email_blocking, config, to, payload, timeout_s)
+
+
+# --- Channel management for the dashboard (the REST API keeps its own copy in hub/api/notifications.py) ----
+
+
+def target_problem(kind: str, target: str) -> str | None:
+    """Why a channel target cannot be used (a sentence for the household), or None when it can."""
+    if kind not in KINDS:
+        return "Choose e-mail or webhook."
+    if not target:
+        return "Enter an e-mail address." if kind == "email" else "Enter the webhook's URL."
+    if len(target) > MAX_TARGET:
+        return f"At most {MAX_TARGET} characters."
+    if kind == "webhook" and not re.match(WEBHOOK_URL, target):
+        return "A webhook needs an http:// or https:// URL."
+    if kind == "email" and not re.match(EMAIL_ADDRESS, target):
+        return "Enter an e-mail address like name@example.org."
+    return None
+
+
+def add_channel(session: Session, household_id: int, kind: str, target: str) -> NotifyChannel:
+    """A new active channel (flushed, so it has an id); a webhook gets a signing secret. Caller commits."""
+    problem = target_problem(kind, target)
+    if problem is not None:
+        raise ValueError(problem)
+    secret = secrets.token_urlsafe(24) if kind == "webhook" else None
+    channel = NotifyChannel(household_id=household_id, kind=kind, target=target, secret=secret)
+    session.add(channel)
+    session.flush()
+    return channel
+
+
+def remove_channel(session: Session, household_id: int, channel_id: int) -> bool:
+    """Stop sending to a channel of the household (pending deliveries are dropped); False if there is none."""
+    channel = repos.household_channel(session, household_id, channel_id)
+    if channel is None:
+        return False
+    channel.active = False
+    session.add(channel)
+    return True
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """An active channel with how its recent deliveries went."""
+
+    channel: NotifyChannel
+    last: NotificationDelivery | None  # the newest delivery to it among the recent notifications
+    sent: int
+    retrying: int  # pending after a failed attempt
+    failed: int  # given up
+
+
+def channel_states(session: Session, household_id: int, recent: int = 50) -> list[ChannelState]:
+    """The household's active channels with the state of their deliveries of the `recent` newest notifications."""
+    channels = list(repos.active_channels(session, household_id))
+    per_channel: dict[int, list[NotificationDelivery]] = {c.id or 0: [] for c in channels}
+    # Newest notification first, so each channel's list starts with its latest delivery.
+    for note in repos.household_notifications(session, household_id, recent):
+        for delivery in repos.notification_deliveries(session, note.id or 0):
+            per_channel.get(delivery.channel_id, []).append(delivery)
+    states = []
+    for channel in channels:
+        deliveries = per_channel[channel.id or 0]
+        states.append(ChannelState(
+            channel=channel,
+            last=deliveries[0] if deliveries else None,
+            sent=sum(d.status == "sent" for d in deliveries),
+            retrying=sum(d.status == "pending" and d.last_error is not None for d in deliveries),
+            failed=sum(d.status == "dead" for d in deliveries),
+        ))
+    return states

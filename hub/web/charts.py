@@ -1,8 +1,9 @@
 """Supplies chart: a sensor slot's level over time with forecast run-out and reorder point (matplotlib, Agg).
 
-The forecast comes from hub/domain/forecast.py. The reorder point needs the slot's lead time and safety
-margin, which belong to a per-slot policy the store does not hold yet; until it does, the SlotPolicy defaults
-of hub/domain/replenish.py are used and the legend says so.
+The forecast is the one the replenishment service decides on (hub/services/replenish.py) when the slot has a
+policy, else the plain forecast of hub/domain/forecast.py. The reorder point comes from the slot's own lead
+time and safety margin; only readings without a slot row (from before slots were stored) fall back to the
+SlotPolicy defaults, and the legend then says so.
 """
 
 from __future__ import annotations
@@ -28,15 +29,32 @@ from hub.domain.readings import clean  # noqa: E402
 from hub.domain.replenish import SlotPolicy  # noqa: E402
 from hub.store.models import Reading  # noqa: E402
 
-# TODO(slot policy): read lead time and safety margin from the slot's policy once the store keeps one.
 _DEFAULTS = {f.name: f.default for f in fields(SlotPolicy)}
-LEAD_DAYS = float(_DEFAULTS["lead_time_days"])  # type: ignore[arg-type]
-SAFETY_DAYS = float(_DEFAULTS["safety_days"])  # type: ignore[arg-type]
 
 INK, LEVEL, FORECAST, REORDER, GRID = "#1f2933", "#2563eb", "#d97706", "#dc2626", "#e5e7eb"
 # Agg figures are independent, but matplotlib's font and text caches are process-wide and not documented
 # as thread-safe; requests render in a thread pool, so one chart at a time.
 _render_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Lead time and safety margin that place the reorder point; `default` when the slot has no policy row."""
+
+    lead_days: float
+    safety_days: float
+    default: bool = False
+
+    @property
+    def label(self) -> str:
+        """Legend text of the reorder line."""
+        text = f"{self.lead_days:g} d lead + {self.safety_days:g} d safety"
+        return f"default: {text}" if self.default else text
+
+
+DEFAULT_TIMING = Timing(
+    float(_DEFAULTS["lead_time_days"]), float(_DEFAULTS["safety_days"]), default=True  # type: ignore[arg-type]
+)
 
 
 @dataclass(frozen=True)
@@ -48,22 +66,32 @@ class SlotOutlook:
     unit: str
     forecast: forecasting.Forecast | None
     reorder_level: float | None  # the level at which an order should go out (rate × (lead + safety))
+    timing: Timing = DEFAULT_TIMING
 
 
-def outlook(readings: Sequence[Reading], now: datetime) -> SlotOutlook:
-    """Clean the readings and forecast the slot at `now`."""
+def outlook(
+    readings: Sequence[Reading],
+    now: datetime,
+    timing: Timing = DEFAULT_TIMING,
+    fc: forecasting.Forecast | None = None,
+) -> SlotOutlook:
+    """The slot at `now`: `fc` is the policy's forecast where there is one, else the readings are cleaned and
+    forecast here (without a pack size the policy's refill detection has nothing to measure against)."""
     if not readings:
-        return SlotOutlook(None, None, "", None, None)
-    series = clean([Point(r.at, r.value) for r in readings])
-    fc = forecasting.forecast(series, now)
-    reorder = fc.rate_per_day * (LEAD_DAYS + SAFETY_DAYS) if fc.rate_per_day else None
+        return SlotOutlook(None, None, "", None, None, timing)
+    if fc is None:
+        fc = forecasting.forecast(clean([Point(r.at, r.value) for r in readings]), now)
+    reorder = fc.rate_per_day * (timing.lead_days + timing.safety_days) if fc.rate_per_day else None
     last = readings[-1]
-    return SlotOutlook(last.value, last.at, last.unit, fc, reorder)
+    return SlotOutlook(last.value, last.at, last.unit, fc, reorder, timing)
 
 
-def render_png(readings: Sequence[Reading], unit: str, now: datetime, *, small: bool = False) -> bytes:
+def render_png(
+    readings: Sequence[Reading], unit: str, now: datetime, *, small: bool = False, view: SlotOutlook | None = None
+) -> bytes:
     """The slot's chart as PNG bytes; `small` is the phone variant (narrower, so its text stays readable)."""
-    view = outlook(readings, now)
+    if view is None:
+        view = outlook(readings, now)
     with _render_lock:
         figure = Figure(figsize=(4.4, 3.6) if small else (7.2, 3.4), dpi=110, layout="constrained")
         FigureCanvasAgg(figure)
@@ -100,7 +128,7 @@ def _draw(
         ax.axvline(end, color=FORECAST, linewidth=1, alpha=0.7)
     if view.reorder_level is not None:
         ax.axhline(view.reorder_level, color=REORDER, linestyle=":", linewidth=1.6,
-                   label=f"reorder point (default: {LEAD_DAYS:g} d lead + {SAFETY_DAYS:g} d safety)")
+                   label=f"reorder point ({view.timing.label})")
     elif fc is not None and fc.rate_per_day is None:
         ax.text(0.99, 0.96, "forecast after a day of readings", transform=ax.transAxes, ha="right", va="top",
                 fontsize=8, color="#6b7280")

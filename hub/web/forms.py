@@ -43,6 +43,28 @@ class Form:
             return None
         return value
 
+    def number(
+        self, name: str, label: str, lo: float, hi: float, *, required: bool = True, above_lo: bool = False
+    ) -> float | None:
+        """A decimal number such as "2.5" or "2,5" within [lo, hi] (or (lo, hi] with `above_lo`)."""
+        raw = self.values.get(name, "").replace(",", ".")
+        if not raw:
+            if required:
+                self.errors[name] = f"{label} is required."
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite: not a number to store
+            self.errors[name] = f"{label} must be a number like 5 or 2.5."
+            return None
+        if (value <= lo if above_lo else value < lo) or value > hi:
+            bound = "more than" if above_lo else "at least"
+            self.errors[name] = f"{label} must be {bound} {lo:g} and at most {hi:g}."
+            return None
+        return value
+
     def amount(self, name: str, label: str, currency: str) -> int | None:
         """An optional money amount such as "25" or "25.50"; empty means no limit (None)."""
         raw = self.values.get(name, "").replace(",", ".")

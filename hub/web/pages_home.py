@@ -73,7 +73,7 @@ def _devices_page(
 
 @router.get("/devices", response_class=HTMLResponse)
 def devices_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
-    """Every device: rename it; bind a product, quantity and mode to a button."""
+    """Every device: rename it; bind a product, quantity, mode and substitutes to a button."""
     return _devices_page(request, user, session)
 
 
@@ -105,10 +105,16 @@ def bind(
     product_id: Annotated[str, Form()] = "",
     qty: Annotated[str, Form()] = "",
     mode: Annotated[str, Form()] = "",
+    allow_substitutes: Annotated[str, Form()] = "",
+    substitute_id: Annotated[str, Form()] = "",
 ) -> Response:
-    """Bind what a button orders, how many, and whether it orders, fills the cart or asks first."""
+    """Bind what a button orders, how many, whether it orders, fills the cart or asks first, and whether the
+    shop may send a substitute (the household's pick, or the shop's suggestion) when it is out of stock."""
     device = _own_device(session, user, device_id)
-    fields = Fields({"product_id": product_id, "qty": qty, "mode": mode})
+    fields = Fields({
+        "product_id": product_id, "qty": qty, "mode": mode, "allow_substitutes": "on" if allow_substitutes else "",
+        "substitute_id": substitute_id,
+    })
     pid = fields.integer("product_id", "Product", 1, 2**31 - 1)
     if pid is None:
         fields.errors["product_id"] = "Choose a product."
@@ -117,6 +123,15 @@ def bind(
     product = repos.visible_product(session, user.household_id, pid) if pid is not None else None
     if pid is not None and product is None:
         fields.errors["product_id"] = "Choose a product from the list."
+    sid = fields.integer("substitute_id", "Substitute", 1, 2**31 - 1, required=False)
+    substitute = repos.visible_product(session, user.household_id, sid) if sid is not None else None
+    if sid is not None and substitute is None:
+        fields.errors["substitute_id"] = "Choose a substitute from the list."
+    elif substitute is not None and pid == sid and allow_substitutes:
+        # The order service ignores a "substitute" that is the bound product itself: say so rather than store it.
+        fields.errors["substitute_id"] = (
+            "Choose another product than the one the button orders, or the shop's suggestion."
+        )
     if device.kind != "dash_button":
         fields.errors["form"] = "Only dash buttons have a binding."
     if fields.ok and product is not None and count is not None:
@@ -125,6 +140,11 @@ def bind(
         except device_service.DeviceError as exc:
             fields.errors["form"] = str(exc)
         else:
+            # The same two fields as PUT /api/v1/devices/{id}/substitutes sets; a substitute is kept only while
+            # substitutes are allowed, as the API does.
+            device.binding_allow_substitutes = bool(allow_substitutes)
+            device.binding_substitute_id = sid if allow_substitutes else None
+            session.add(device)
             session.commit()
             return RedirectResponse(f"/web/devices?done=bound#device-{device_id}", status_code=303)
     return _devices_page(

@@ -1,24 +1,27 @@
-"""Inbox of unknown barcodes, supplies (sensor slots with charts) and household settings."""
+"""Inbox of unknown barcodes and household settings (with notification channels)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.api.deps import ClockDep, SessionDep
+from hub.notify import channels
 from hub.services import inbox as inbox_service
-from hub.store import repos, web_queries
-from hub.web import charts, views
+from hub.store import repos
+from hub.store.models import NotifyChannel
+from hub.web import views
 from hub.web.forms import Form as Fields
 from hub.web.render import money_input, page
-from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep, user_from_cookie
+from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 MAX_WINDOW_MIN = 7 * 24 * 60
+SECRET_COOKIE = "restock_channel_secret"  # carries a new webhook's secret across the redirect, once
 
 
 def _inbox_page(
@@ -120,39 +123,6 @@ def inbox_dismiss(gtin: str, user: FormUserDep, session: SessionDep) -> Response
     return RedirectResponse("/web/inbox?done=dismissed", status_code=303)
 
 
-@router.get("/supplies", response_class=HTMLResponse)
-def supplies_page(request: Request, user: WebUserDep, session: SessionDep, clock: ClockDep) -> HTMLResponse:
-    """Every sensor slot: level chart with forecast run-out and reorder point."""
-    now = clock.now()
-    names = views.device_names(session, user.household_id)
-    slots = [
-        (slot, names.get(slot.device_id, slot.device_id),
-         charts.outlook(repos.readings(session, slot.device_id, slot.slot), now))
-        for slot in web_queries.reading_slots(session, user.household_id)
-    ]
-    return page(request, "supplies.html", user, slots=slots)
-
-
-@router.get("/supplies/{device_id}/{slot}.png")
-async def supplies_chart(device_id: str, slot: str, request: Request, size: str = "wide") -> Response:
-    """The chart of one slot as a PNG (rendered off the event loop); size=small for phones."""
-    return await run_in_threadpool(_chart, device_id, slot, request, size == "small")
-
-
-def _chart(device_id: str, slot: str, request: Request, small: bool) -> Response:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        user = user_from_cookie(session, request, request.app.state.clock)
-        device = repos.device(session, device_id)
-        if user is None or device is None or device.household_id != user.household_id:
-            return Response(status_code=404)
-        readings = list(repos.readings(session, device_id, slot))
-    if not readings:
-        return Response(status_code=404)
-    png = charts.render_png(readings, readings[-1].unit, request.app.state.clock.now(), small=small)
-    # Private: the chart shows a household's consumption; short-lived so a new reading shows on reload.
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=5"})
-
-
 def _settings_values(user: WebUser) -> dict[str, str]:
     household = user.caller.household
     return {
@@ -166,10 +136,46 @@ def _settings_values(user: WebUser) -> dict[str, str]:
     }
 
 
+def _settings_page(
+    request: Request,
+    user: WebUser,
+    session: Session,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    channel_values: dict[str, str] | None = None,
+    channel_errors: dict[str, str] | None = None,
+    new_secret: tuple[NotifyChannel, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return page(
+        request, "settings.html", user, status_code=status_code,
+        values=values if values is not None else _settings_values(user), errors=errors or {},
+        channels=channels.channel_states(session, user.household_id),
+        channel_values=channel_values or {"kind": "email"}, channel_errors=channel_errors or {},
+        new_secret=new_secret,
+    )
+
+
+def _new_secret(request: Request, session: Session, user: WebUser) -> tuple[NotifyChannel, str] | None:
+    """The webhook secret handed over by the add-channel redirect, if it is this household's live channel's."""
+    raw = request.cookies.get(SECRET_COOKIE, "")
+    channel_id, _, secret = raw.partition(":")
+    if not channel_id.isdigit() or not secret:
+        return None
+    channel = repos.household_channel(session, user.household_id, int(channel_id))
+    if channel is None or channel.secret is None or not hmac.compare_digest(channel.secret, secret):
+        return None
+    return channel, secret
+
+
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(request: Request, user: WebUserDep) -> HTMLResponse:
-    """Cancel window, spending caps, price tolerance, order protection, scan mode."""
-    return page(request, "settings.html", user, values=_settings_values(user), errors={})
+def settings_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+    """Cancel window, spending caps, price tolerance, order protection, scan mode; notification channels."""
+    response = _settings_page(request, user, session, new_secret=_new_secret(request, session, user))
+    # Shown once: the cookie goes with this page, and a reload no longer shows the secret.
+    response.delete_cookie(SECRET_COOKIE, path="/web/settings")
+    return response
 
 
 @router.post("/settings")
@@ -199,7 +205,7 @@ def settings_save(
     tolerance = fields.integer("price_tolerance_pct", "Price tolerance", 0, 1000)
     fields.choice("scan_mode", "Scan mode", ("cart", "order"))
     if not fields.ok or window is None or tolerance is None:
-        return page(request, "settings.html", user, status_code=400, values=fields.values, errors=fields.errors)
+        return _settings_page(request, user, session, values=fields.values, errors=fields.errors, status_code=400)
     household.name = fields.values["name"]
     household.cancel_window_s = window * 60
     household.per_order_cap = per_order
@@ -210,3 +216,44 @@ def settings_save(
     session.add(household)
     session.commit()
     return RedirectResponse("/web/settings?done=settings_saved", status_code=303)
+
+
+@router.post("/settings/channels")
+def channel_add(
+    request: Request,
+    user: FormUserDep,
+    session: SessionDep,
+    kind: Annotated[str, Form()] = "",
+    target: Annotated[str, Form()] = "",
+) -> Response:
+    """Add an e-mail or webhook channel; a webhook's signing secret is shown once on the next page."""
+    fields = Fields({"kind": kind, "target": target})
+    fields.choice("kind", "Channel kind", channels.KINDS)
+    if fields.ok:
+        problem = channels.target_problem(fields.values["kind"], fields.values["target"])
+        if problem is not None:
+            fields.errors["target"] = problem
+    if not fields.ok:
+        return _settings_page(
+            request, user, session, channel_values=fields.values, channel_errors=fields.errors, status_code=400
+        )
+    channel = channels.add_channel(session, user.household_id, fields.values["kind"], fields.values["target"])
+    session.commit()
+    response = RedirectResponse("/web/settings?done=channel_added#channels", status_code=303)
+    if channel.secret:
+        # Handed to the next page only (the redirect keeps a reload from adding a second channel): HttpOnly,
+        # scoped to the settings page, gone after a minute or after the page has shown it.
+        response.set_cookie(
+            SECRET_COOKIE, f"{channel.id}:{channel.secret}", max_age=60, path="/web/settings", httponly=True,
+            samesite="strict", secure=request.url.scheme == "https",
+        )
+    return response
+
+
+@router.post("/settings/channels/{channel_id}/remove")
+def channel_remove(channel_id: str, user: FormUserDep, session: SessionDep) -> Response:
+    """Stop notifications to a channel."""
+    if not channel_id.isdigit() or not channels.remove_channel(session, user.household_id, int(channel_id)):
+        raise WebError(404, "There is no such notification channel in your household.")
+    session.commit()
+    return RedirectResponse("/web/settings?done=channel_removed#channels", status_code=303)

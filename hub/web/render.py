@@ -36,6 +36,12 @@ NOTICES = {
     "created": "New product created for the barcode; its scans are in the cart.",
     "settings_saved": "Settings saved.",
     "checked_out": "Order placed from the cart. You can still cancel it while the window is open.",
+    "slot_saved": "Supply settings saved.",
+    "slot_auto": "Auto-order is on: the hub orders in time for this supply.",
+    "slot_notify": "Notify only: you are told when it runs low, nothing is ordered.",
+    "slot_paused": "Paused: nothing is ordered or reported for this supply.",
+    "channel_added": "Notification channel added.",
+    "channel_removed": "Notification channel removed: nothing more is sent there.",
 }
 
 STATUS_LABELS = {
@@ -99,13 +105,22 @@ def field_error(errors: dict[str, str], name: str) -> Markup:
     return Markup('<p class="field-error" id="{}-error" role="alert">{}</p>').format(name, escape(message))
 
 
+def plain(value: float | None) -> str:
+    """A quantity as a form value without exponent or trailing zeros: 2000.0 → "2000", 2.50 → "2.5"."""
+    if value is None:
+        return ""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
 def barcode(gtin: str) -> str:
     """A stored GTIN-14 as printed on the pack: EAN-13 when the leading digit is padding."""
     return gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
 
 
 templates.env.filters.update(
-    barcode=barcode, money=money, money_input=money_input, when=when, status_label=status_label, volts=volts
+    barcode=barcode, money=money, money_input=money_input, plain=plain, when=when, status_label=status_label,
+    volts=volts,
 )
 templates.env.globals.update(ago=ago, field_error=field_error)
 

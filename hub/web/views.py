@@ -10,8 +10,11 @@ from typing import Any
 from sqlmodel import Session
 
 from hub.domain.press import CANCELLABLE_STATUSES, OrderStatus
+from hub.domain.replenish import Decision
+from hub.services import replenish as replenish_service
 from hub.store import repos, web_queries
-from hub.store.models import CartLine, Device, InboxEntry, Order, OrderLine, ProcessedEvent, Product
+from hub.store.models import CartLine, Device, InboxEntry, Order, OrderLine, ProcessedEvent, Product, Reading, Slot
+from hub.web import charts
 from hub.web.render import money, status_label
 
 KIND_LABELS = {"dash_button": "Dash button", "barcode_wand": "Barcode wand", "appliance_sensor": "Appliance sensor"}
@@ -167,3 +170,65 @@ def inbox_entries(session: Session, household_id: int) -> list[InboxEntry]:
 def device_names(session: Session, household_id: int) -> dict[str, str]:
     """Device id → display name."""
     return {d.id: d.name or d.id for d in repos.household_devices(session, household_id)}
+
+
+@dataclass(frozen=True)
+class SupplyView:
+    """A sensor slot on the supplies page: its policy row, chosen product, outlook and current decision."""
+
+    device_id: str
+    name: str
+    unit: str
+    device_name: str
+    count: int
+    slot: Slot | None  # None only for readings stored before slots were (they get one on the next reading)
+    product: Product | None
+    outlook: charts.SlotOutlook
+    decision: Decision | None  # None while the slot has no pack size (no product, no pack size of its own)
+
+    @property
+    def chart_src(self) -> str:
+        """The chart's URL; it changes with new readings and with the policy, so no stale chart is cached."""
+        src = f"/web/supplies/{self.device_id}/{self.name}.png?n={self.count}"
+        if self.slot is not None:
+            s = self.slot
+            src += f"&p={s.lead_time_days:g}-{s.safety_days:g}-{s.pack_size or 0:g}-{s.product_id or 0}"
+        return src
+
+    @property
+    def needs_pack_size(self) -> bool:
+        """The product is sold in another unit than the sensor measures, and the slot has no pack size."""
+        return (
+            self.slot is not None and self.slot.pack_size is None
+            and self.product is not None and self.product.unit != self.unit
+        )
+
+
+def supply_outlook(
+    session: Session, slot: Slot | None, readings: list[Reading], now: datetime
+) -> tuple[charts.SlotOutlook, Decision | None]:
+    """The outlook the page and the chart both show: the policy's forecast and reorder timing of the slot."""
+    if slot is None:
+        return charts.outlook(readings, now), None
+    evaluation = replenish_service.evaluate_slot(session, slot, now)
+    timing = charts.Timing(slot.lead_time_days, slot.safety_days)
+    forecast = evaluation.forecast if evaluation is not None else None
+    return charts.outlook(readings, now, timing, forecast), evaluation.decision if evaluation else None
+
+
+def supply_views(session: Session, household_id: int, now: datetime) -> list[SupplyView]:
+    """Every slot of the household that has readings, with its policy and forecast."""
+    names = device_names(session, household_id)
+    slots = {(s.device_id, s.name): s for s in repos.household_slots(session, household_id)}
+    views = []
+    for found in web_queries.reading_slots(session, household_id):
+        slot = slots.get((found.device_id, found.slot))
+        readings = list(repos.readings(session, found.device_id, found.slot))
+        view, decision = supply_outlook(session, slot, readings, now)
+        product = session.get(Product, slot.product_id) if slot is not None and slot.product_id else None
+        views.append(SupplyView(
+            device_id=found.device_id, name=found.slot, unit=slot.unit if slot else view.unit,
+            device_name=names.get(found.device_id, found.device_id), count=found.count, slot=slot,
+            product=product, outlook=view, decision=decision,
+        ))
+    return views

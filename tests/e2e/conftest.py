@@ -33,14 +33,16 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'restock.db'}"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread while it is
+# open, and every asyncio test collected after the browser tests would then fail to start its own loop.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     """Playwright's driver for the whole session."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless (never a downloaded browser: nothing online is reachable)."""
     if not Path(CHROMIUM).exists():
