@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hub.broker.credentials import HUB_USERNAME
 from hub.broker.mosquitto import MosquittoConfig
-from hub.broker.mosquitto_auth import hash_password, render_acl_file
+from hub.broker.mosquitto_auth import hash_password, render_acl_file, write_atomically
 from provisioning.pki import PkiPaths
 
 DEFAULT_PORT = 1883
@@ -71,15 +71,7 @@ class BrokerFiles:
 
 def _write(path: Path, text: str, mode: int) -> None:
     # mosquitto re-reads these on SIGHUP at any moment: it must see the old file or the new one, never half
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    write_atomically(path, text, mode)
 
 
 def read_password_lines(path: Path) -> dict[str, str]:

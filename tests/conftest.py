@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +49,18 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoProcess
     yield make
     for broker in started:
         broker.stop()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll until `check()` returns something truthy (and return it), or fail naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 def database_urls() -> list[str]:

@@ -73,7 +73,7 @@ def render_acl_file(hub_user: str = HUB_USERNAME) -> str:
     ]) + "\n"
 
 
-def _write_atomically(path: Path, text: str, mode: int) -> None:
+def write_atomically(path: Path, text: str, mode: int) -> None:
     # mosquitto re-reads the file on SIGHUP at any moment; it must never see half a file.
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,9 +94,9 @@ def write_password_file(
     path: Path, accounts: Mapping[str, str], *, iterations: int = PBKDF2_ITERATIONS, mode: int = 0o640
 ) -> None:
     """Write a mosquitto password_file for accounts (username -> plain secret), replacing it atomically."""
-    _write_atomically(path, render_password_file(accounts, iterations=iterations), mode)
+    write_atomically(path, render_password_file(accounts, iterations=iterations), mode)
 
 
 def write_acl_file(path: Path, hub_user: str = HUB_USERNAME, *, mode: int = 0o640) -> None:
     """Write the mosquitto acl_file (device patterns plus the hub account), replacing it atomically."""
-    _write_atomically(path, render_acl_file(hub_user), mode)
+    write_atomically(path, render_acl_file(hub_user), mode)

@@ -269,15 +269,7 @@ class Processor:
             return self._order_feedback(session, event.seq, "duplicate", open_order, "protected"), None
         assert product is not None and mode is not None
         if decision.action is PressAction.ADD_TO_CART:
-            line = cart_service.add(session, household.id or 0, product, device.binding_qty, event.at)
-            return Feedback(
-                seq=event.seq,
-                code="in_cart",
-                product=product.name,
-                qty=line.qty,
-                total=line.qty * product.price,
-                currency=product.currency,
-            ), None
+            return self._add_to_cart(session, household.id or 0, product, device.binding_qty, event), None
         order = order_service.create_order(
             session,
             household,
@@ -290,6 +282,20 @@ class Processor:
         )
         feedback = self._order_feedback(session, event.seq, self._code_of(order), order, order.reason, product.name)
         return feedback, order
+
+    @staticmethod
+    def _add_to_cart(
+        session: Session, household_id: int, product: Product, qty: int, event: PressEvent | ScanEvent
+    ) -> Feedback:
+        line = cart_service.add(session, household_id, product, qty, event.at)
+        return Feedback(
+            seq=event.seq,
+            code="in_cart",
+            product=product.name,
+            qty=line.qty,
+            total=line.qty * product.price,
+            currency=product.currency,
+        )
 
     @staticmethod
     def _code_of(order: Order) -> str:
@@ -352,15 +358,7 @@ class Processor:
                 session, event.seq, self._code_of(order), order, order.reason, product.name
             )
             return feedback, order
-        line = cart_service.add(session, household.id, product, event.qty, event.at)
-        return Feedback(
-            seq=event.seq,
-            code="in_cart",
-            product=product.name,
-            qty=line.qty,
-            total=line.qty * product.price,
-            currency=product.currency,
-        ), None
+        return self._add_to_cart(session, household.id, product, event.qty, event), None
 
     def _level(
         self, session: Session, device: Device, household: Household, event: LevelEvent

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from hub.services import devices as device_service
 from hub.store import repos
 from hub.store.models import Product
 from simulator.protocol_device import ProtocolDevice
+from tests.conftest import wait_for  # noqa: F401 - re-exported for this folder's tests
 from tests.hub.conftest import Api, HubServer, add_button, product_id, sign_up
 
 UNKNOWN_EAN = "5901234123457"  # a valid EAN-13 that is in no catalog
@@ -211,18 +211,6 @@ def detail_text(response: httpx.Response) -> str:
         loc = ".".join(str(part) for part in error.get("loc", []))
         parts.append(f"{loc}: {error['msg']}")
     return "; ".join(parts).lower()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll until `check()` returns something truthy (and return it), or fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def set_token(api: Api, token: str) -> None:

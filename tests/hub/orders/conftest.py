@@ -6,7 +6,6 @@ import json
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from hub.broker.mosquitto import free_port
 from hub.merchants.signing import sign, signed_headers, verify
+from tests.conftest import wait_for  # noqa: F401 - re-exported for this folder's tests
 from tests.hub.conftest import Api, HubServer
 
 FAST = {
@@ -32,18 +32,6 @@ FAST = {
     "notify_timeout_s": 2.0,
     "notify_retry_base_s": 0.5,
 }
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll until `check()` is truthy and return it, or fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass

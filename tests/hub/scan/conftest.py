@@ -7,14 +7,17 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import (
+    ROOT,
+    wait_for,  # noqa: F401 - re-exported for this folder's tests
+)
 from tests.hub.conftest import Api, HubServer, sign_up
 
 # Answers of the documented API v2 product read, GET /api/v2/product/{code}
@@ -111,18 +114,6 @@ def documented_feedback() -> dict[str, tuple[str, int]]:
         if code:
             codes[code.group(1)] = (led.group(1), int(led.group(2))) if led else ("", 0)
     return codes
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    """Poll until `check()` is truthy and return it, or fail naming what was awaited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
