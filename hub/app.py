@@ -31,6 +31,7 @@ from hub.merchants.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.notify import live
 from hub.notify.runtime import AfterPress
 from hub.scheduler.clock import Clock
+from hub.scheduler.review import SlotReview
 from hub.scheduler.timers import Scheduler
 from hub.settings import Settings
 from hub.store import repos
@@ -108,6 +109,9 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self.ingest.run(), name="ingest"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
+            asyncio.create_task(
+                SlotReview(self.engine, self.clock, self.settings.slot_review_seconds).run(), name="slot-review"
+            ),
         ]
         self._tasks += self.after_press.start(self.ingest)
         if self.lookups is not None:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     merchant_step_seconds: float = Field(
         default=60.0, description="Demo merchant: seconds between confirmed, shipped and delivered"
     )
+    slot_review_seconds: float = Field(
+        default=3600.0, description="How often every sensor slot's reorder policy runs without a new reading"
+    )
     scheduler_poll_seconds: float = Field(default=1.0, description="How often durable timers are checked")
     demo_catalog: bool = Field(default=True, description="Seed the demo store's catalog when it is missing")
     log_level: str = "INFO"

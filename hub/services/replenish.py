@@ -102,6 +102,18 @@ def on_reading(
 ) -> Outcome:
     """Evaluate the slot after a new reading; place the replenishment order when the policy says so."""
     slot = slot_for(session, device, reading.slot, reading.unit)
+    return review(session, slot, household, now, reading, actor=f"device:{device.id}")
+
+
+def review(
+    session: Session,
+    slot: Slot,
+    household: Household,
+    now: datetime,
+    reading: Reading | None = None,
+    actor: str = "scheduler",
+) -> Outcome:
+    """Run the policy on a slot now and act on it: order (auto), warn (notify only) or nothing."""
     result = evaluate_slot(session, slot, now, reading)
     if result is None:
         return Outcome("none", reason="no pack size: choose a product for this slot")
@@ -117,9 +129,9 @@ def on_reading(
             household,
             [order_service.LineRequest(product, decision.packs)],
             source="replenish",
-            actor=f"device:{device.id}",
+            actor=actor,
             now=now,
-            device_id=device.id,
+            device_id=slot.device_id,
             mode=Mode.ORDER,
         )
         order.slot_id = slot.id
@@ -130,14 +142,28 @@ def on_reading(
         if slot.notified_at is None or now - slot.notified_at >= NOTIFY_EVERY:
             slot.notified_at = now
             product = session.get(Product, slot.product_id) if slot.product_id else None
-            level = result.forecast.level_now if result.forecast.level_now is not None else reading.value
+            level = result.forecast.level_now
+            if level is None:
+                level = reading.value if reading is not None else 0.0
             outbox.low_supply(
-                session, household.id or 0, device.id, slot.name, round(level, 1), slot.unit, now,
+                session, household.id or 0, slot.device_id, slot.name, round(level, 1), slot.unit, now,
                 run_out=result.forecast.run_out_at, product=product.name if product else None,
             )
             return Outcome("notify", reason=decision.reason)
         return Outcome("none", reason="already told the household")
     return Outcome("none", reason=decision.reason)
+
+
+def review_all(session: Session, now: datetime) -> list[Outcome]:
+    """Review every active slot of an active device: a sensor that went quiet must not mean a stock-out."""
+    outcomes = []
+    for slot in repos.active_slots(session):
+        household = repos.household(session, slot.household_id)
+        device = repos.device(session, slot.device_id)
+        if household is None or device is None or not device.active:
+            continue
+        outcomes.append(review(session, slot, household, now))
+    return outcomes
 
 
 def update_slot(session: Session, slot: Slot, product: Product | None, **changes: object) -> Slot:

@@ -475,6 +475,11 @@ def household_slots(session: Session, household_id: int) -> Sequence[Slot]:
     ).all()
 
 
+def active_slots(session: Session) -> Sequence[Slot]:
+    """Slots whose policy runs (auto or notify only)."""
+    return session.exec(select(Slot).where(col(Slot.mode).in_(["auto", "notify"])).order_by(col(Slot.id))).all()
+
+
 def slots_of_device(session: Session, device_id: str) -> Sequence[Slot]:
     """Every policy slot of one device."""
     return session.exec(select(Slot).where(Slot.device_id == device_id)).all()
