@@ -113,5 +113,6 @@ def test_bad_config_shows_error_pattern_and_names_the_key(mosquitto, firmware):
     assert "broker.port" in note.detail
     fw.wait("pattern", "error")
     assert "config error: broker.port" in fw.console
+    fw.wait("sleep")  # after the error pattern has played
     assert fw.state()["asleep"] is True  # waits for a button press, does not crash or loop
 
