@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 
 from hub.ingest.processor import Message, Processor, Reply
 
@@ -84,7 +86,7 @@ class Ingest:
         self.connected = asyncio.Event()
         self.processed = 0
         self._client: aiomqtt.Client | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: deque[mqtt.MQTTMessageInfo] = deque()
 
     def _client_for(self) -> aiomqtt.Client:
         # A shared-subscription worker must use a clean session (DESIGN §6); a single hub keeps its
@@ -128,6 +130,7 @@ class Ingest:
                 self._client = None
 
     async def _consume(self, client: aiomqtt.Client) -> None:
+        self._inflight = deque()  # what was in flight on an earlier connection is never acknowledged now
         messages = client.messages
         while True:
             batch = [await anext(messages)]
@@ -151,20 +154,29 @@ class Ingest:
 
     async def _publish(self, client: aiomqtt.Client, replies: Sequence[Reply]) -> None:
         # Feedback goes out without waiting for its PUBACK, so the next batch is applied meanwhile;
-        # a lost feedback is harmless: the device replays and gets the stored one again.
+        # a lost feedback is harmless: the device replays and gets the stored one again. It is handed to
+        # paho directly (aiomqtt's publish is the same call plus a task, a timeout and a scan of every pending
+        # call per message, which under load cost more than applying the event); paho retransmits unacked
+        # QoS 1 messages itself.
+        paho = client._client
+        inflight = self._inflight
         for reply in replies:
-            task = asyncio.create_task(self._publish_one(client, reply))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-        while len(self._inflight) > MAX_INFLIGHT_FEEDBACK:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-
-    @staticmethod
-    async def _publish_one(client: aiomqtt.Client, reply: Reply) -> None:
-        try:
-            await client.publish(reply.topic, reply.payload, qos=1)
-        except aiomqtt.MqttError as exc:
-            log.info("feedback not delivered; the device will replay", extra={"topic": reply.topic, "error": str(exc)})
+            info = paho.publish(reply.topic, reply.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                log.info("feedback not delivered; the device will replay",
+                         extra={"topic": reply.topic, "error": mqtt.error_string(info.rc)})
+                continue
+            inflight.append(info)
+        # Past the bound, wait for PUBACKs, so memory stays bounded when the broker is slow to take feedback.
+        while inflight and inflight[0].is_published():
+            inflight.popleft()
+        while len(inflight) > MAX_INFLIGHT_FEEDBACK:
+            while inflight and inflight[0].is_published():
+                inflight.popleft()
+            if len(inflight) > MAX_INFLIGHT_FEEDBACK:
+                if not paho.is_connected():
+                    raise aiomqtt.MqttError("disconnected while feedback was in flight")
+                await asyncio.sleep(0.005)
 
     async def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> bool:
         """Publish through the live connection; False when disconnected (the caller retries later)."""

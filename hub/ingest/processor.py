@@ -89,6 +89,10 @@ class Processor:
         self.fallbacks = 0  # batches redone message by message after a key conflict
         self._seen: dict[tuple[str, int], str] = {}
         self._keys: list[dict[str, object]] = []
+        # Fast path: the stored feedback of every (device, seq) in the batch, read with one query up front;
+        # `_looked_up` says which keys that query covered (a key it did not find was never stored).
+        self._known: dict[tuple[str, int], str] = {}
+        self._looked_up: set[tuple[str, int]] = set()
 
     def handle_batch(self, messages: Sequence[Message]) -> list[Reply]:
         """Apply every message; commit once; return the feedback to publish (only after commit)."""
@@ -111,15 +115,24 @@ class Processor:
         self._fast = fast
         self._seen = {}
         self._keys = []
+        self._known = {}
+        self._looked_up = set()
         # Fast path: no flush per message. The whole batch goes to the database in one flush at commit,
         # which batches the INSERTs; reads of rows written earlier in the batch go through the session's
         # pending objects (see repos) and through `_seen` for event keys.
         with Session(self.engine, expire_on_commit=False, autoflush=not fast) as session:
+            if fast:
+                self._prefetch(session, messages)
+                # New order lines and timeline steps go in as rows after the orders' flush (nothing in the
+                # batch reads them back): building ORM objects for them was most of the cost of an order.
+                order_service.defer_rows(session)
             for message in messages:
                 reply = self._one(session, message, changes)
                 if reply is not None:
                     replies.append(reply)
             session.flush()
+            if fast:
+                order_service.insert_deferred(session)
             if self._keys:
                 # Event keys are write-only within a batch (reads go through `_seen`), so they skip the
                 # ORM and go in as one multi-row INSERT; the unique key still stops a racing worker.
@@ -135,11 +148,38 @@ class Processor:
                 self.on_unknown(gtin)
         return replies
 
+    def _prefetch(self, session: Session, messages: Sequence[Message]) -> None:
+        """Load the batch's devices and stored event keys with one query each, instead of one per message."""
+        wanted: dict[str, set[int]] = {}
+        for message in messages:
+            try:
+                topic = parse_topic(message.topic)
+            except ProtocolError:
+                continue
+            seqs = wanted.setdefault(topic.device_id, set())
+            if topic.channel != "event" or len(message.payload) > SEQ_SCAN_LIMIT:
+                continue
+            try:
+                data = json.loads(message.payload)
+            except ValueError:
+                continue
+            seq = readable_seq(data) if isinstance(data, dict) else None
+            if seq is not None:
+                seqs.add(seq)
+        if not wanted:
+            return
+        self._keep.extend(repos.devices_by_id(session, list(wanted)))
+        self._looked_up = {(device_id, seq) for device_id, seqs in wanted.items() for seq in seqs}
+        self._known = repos.processed_feedback(session, self._looked_up)
+
     def _stored(self, session: Session, device_id: str, seq: int) -> str | None:
         """The feedback already given to (device, seq), in this batch or before."""
         seen = self._seen.get((device_id, seq))
         if seen is not None:
             return seen
+        if self._fast and (device_id, seq) in self._looked_up:
+            # A key stored by a racing worker since then makes the batch's INSERT fail: the fallback asks again.
+            return self._known.get((device_id, seq))
         row = repos.processed_event(session, device_id, seq)
         return row.feedback if row is not None else None
 

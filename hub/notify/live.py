@@ -128,10 +128,23 @@ class LiveBus:
         with contextlib.suppress(RuntimeError):  # the loop closed during shutdown: nobody is listening
             loop.call_soon_threadsafe(self._deliver, item)
 
+    def publish_many(self, events: list[tuple[int, str, dict[str, Any]]]) -> None:
+        """`publish` for several changes at once: one wake-up of the loop for all of them."""
+        loop = self._loop
+        if loop is None or not self._subscribers or not events:
+            return
+        items = [LiveEvent(household_id, kind, data) for household_id, kind, data in events]
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown: nobody is listening
+            loop.call_soon_threadsafe(self._deliver_all, items)
+
     def _deliver(self, item: LiveEvent) -> None:
         for key in (item.household_id, None):
             for sub in self._subscribers.get(key, ()):
                 sub.put(item)
+
+    def _deliver_all(self, items: list[LiveEvent]) -> None:
+        for item in items:
+            self._deliver(item)
 
     @contextlib.contextmanager
     def subscribe(self, household_id: int | None) -> Iterator[Subscription]:
@@ -232,8 +245,8 @@ def _after_commit(session: Session) -> None:
     bus = _buses.get(session.bind) if isinstance(session.bind, Engine) else None
     if bus is None:
         return
-    for (household_id, kind, _key), data in pending.items():
-        bus.publish(household_id, kind, data)
+    # A batch of ingest commits hundreds of changes: they reach the loop in one hand-over, not one each.
+    bus.publish_many([(household_id, kind, data) for (household_id, kind, _key), data in pending.items()])
 
 
 def _after_rollback(session: Session) -> None:

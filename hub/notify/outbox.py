@@ -11,16 +11,25 @@ broken channel neither blocks nor delays another.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import insert, update
+from sqlmodel import Session, col
 
 from hub.domain.money import Money, MoneyError
 from hub.domain.press import OrderStatus
 from hub.store import repos
-from hub.store.models import Device, Notification, NotificationDelivery, NotifyChannel, Order, OrderEvent
+from hub.store.models import (
+    Device,
+    Notification,
+    NotificationDelivery,
+    NotifyChannel,
+    Order,
+    OrderEvent,
+)
 
 # Order timeline steps that the household hears about, and the notification kind of each.
 ORDER_KINDS: dict[str, str] = {
@@ -99,7 +108,11 @@ def _text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
 
 def order_payload(session: Session, order: Order, event: OrderEvent, kind: str) -> dict[str, Any]:
     """The notification body of one order step: product, total and what happened."""
-    lines = repos.order_lines(session, order.id)
+    return _order_payload(order, repos.order_lines(session, order.id), event, kind)
+
+
+def _order_payload(order: Any, lines: Sequence[Any], event: Any, kind: str) -> dict[str, Any]:
+    # `order`, `lines` and `event` are rows or objects with the columns of Order, OrderLine and OrderEvent.
     product = lines[0].name if len(lines) == 1 else f"{len(lines)} products"
     return {
         "kind": kind,
@@ -141,23 +154,73 @@ def add(
     return note
 
 
-def pump_order_events(session: Session, now: datetime, limit: int = 200) -> list[Notification]:
-    """Turn order steps not yet notified into notifications; returns the new ones."""
-    created = []
-    for event in repos.unnotified_order_events(session, limit):
-        event.notified = True
-        session.add(event)
+# What the notifier announces on the live bus: (household, the notification's payload with its id).
+Announcement = tuple[int, dict[str, Any]]
+
+
+def pump_order_events(session: Session, now: datetime, limit: int = 200) -> list[Announcement]:
+    """Turn order steps not yet notified into notifications; returns the new ones.
+
+    Under load this runs next to ingest in the same process, so it works per batch of steps and on plain
+    rows: one query each for the steps, their orders, their lines, the keys told before and the channels,
+    one INSERT of the notifications and one of their deliveries, one UPDATE marking the steps.
+    """
+    events = repos.unnotified_order_steps(session, limit)
+    if not events:
+        return []
+    session.execute(update(OrderEvent).where(col(OrderEvent.id).in_([event.id for event in events]))
+                    .values(notified=True), execution_options={"synchronize_session": False})
+    steps: list[tuple[Any, str]] = []
+    for event in events:
         kind = ORDER_KINDS.get(event.status)
-        order = session.get(Order, event.order_id)
-        if kind is None or order is None:
+        if kind is None:
             continue
         if kind == "order.placed" and event.note and event.note.startswith("substitute"):
             kind = "order.substituted"
-        payload = order_payload(session, order, event, kind)
-        note = add(session, order.household_id, kind, f"order-event:{event.id}", payload, now)
-        if note is not None:
-            created.append(note)
-    return created
+        steps.append((event, kind))
+    if not steps:
+        return []
+    orders = repos.order_rows(session, {event.order_id for event, _ in steps})
+    lines = repos.line_rows(session, list(orders))
+    rows: list[dict[str, Any]] = []
+    for event, kind in steps:
+        order = orders.get(event.order_id)
+        if order is None:
+            continue
+        payload = _order_payload(order, lines.get(order.id, []), event, kind)
+        rows.append(_notification_row(order.household_id, kind, f"order-event:{event.id}", payload))
+    return _add_many(session, rows, now)
+
+
+def _notification_row(household_id: int, kind: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"household_id": household_id, "kind": kind, "key": key[:120],
+            "payload": {**payload, "kind": kind, "household_id": household_id}}
+
+
+def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[Announcement]:
+    """`add` for many notifications at once: those told before are skipped, the rest inserted in one go."""
+    told = repos.notification_keys(session, {(row["household_id"], row["key"]) for row in rows})
+    fresh: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in rows:
+        fresh.setdefault((row["household_id"], row["key"]), row)
+    new_rows = [row for key, row in fresh.items() if key not in told]
+    if not new_rows:
+        return []
+    values = [{"household_id": row["household_id"], "kind": row["kind"], "key": row["key"], "created_at": now,
+               "payload": json.dumps(row["payload"], separators=(",", ":"), default=str)} for row in new_rows]
+    ids = session.scalars(insert(Notification).returning(col(Notification.id), sort_by_parameter_order=True),
+                          values).all()
+    channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})
+    deliveries = [
+        {"notification_id": note_id, "channel_id": channel.id, "next_at": now}
+        for note_id, row in zip(ids, new_rows, strict=True)
+        for channel in channels.get(row["household_id"], [])
+    ]
+    if deliveries:
+        session.execute(insert(NotificationDelivery), deliveries)
+    # The announced payload is what was stored, read back as JSON (dates as text).
+    return [(row["household_id"], {"id": note_id, **json.loads(value["payload"])})
+            for note_id, row, value in zip(ids, new_rows, values, strict=True)]
 
 
 def device_checks(session: Session, now: datetime, offline_after: timedelta, low_battery_mv: int) -> list[Notification]:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -20,7 +21,7 @@ from sqlmodel import Session
 
 from hub.notify import outbox
 from hub.notify.channels import ChannelError, SmtpConfig, send_email, send_webhook
-from hub.notify.live import ORDER, LiveBus
+from hub.notify.live import LiveBus, Subscription
 from hub.store.models import Notification
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,26 @@ class Notifier:
                             await self._turn(client)
                         except Exception:
                             log.exception("notifier turn failed; retrying")
-                        hint = await hints.get(within=self.poll_s)
-                        # Drain a burst of hints: one turn covers them all.
-                        while hint is not None and hint.kind != ORDER:
-                            hint = await hints.get(within=0)
+                        await self._wait_for_news(hints)
             finally:
                 for task in list(self._tasks):
                     task.cancel()
+
+    async def _wait_for_news(self, hints: Subscription) -> None:
+        """Until a change is hinted (or the poll interval passes); then drain the burst, one turn covers it.
+
+        Under load every committed order is a hint: a turn per hint would be a turn per order, most of them
+        finding nothing left to do. The notifier's own announcements are no news to it.
+        """
+        deadline = time.monotonic() + self.poll_s
+        while (left := deadline - time.monotonic()) > 0:
+            hint = await hints.get(within=left)
+            if hint is None:
+                return
+            if hint.kind != NOTIFICATION:
+                break
+        while await hints.get(within=0) is not None:
+            pass
 
     async def _turn(self, client: httpx.AsyncClient) -> None:
         created = await asyncio.to_thread(self._pump)
@@ -89,16 +103,16 @@ class Notifier:
             task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    def _announce(notes: list[Notification]) -> list[tuple[int, dict[str, object]]]:
+    def _announce(notes: list[Notification]) -> list[tuple[int, dict[str, Any]]]:
         return [(n.household_id, {"id": n.id, **json.loads(n.payload)}) for n in notes]
 
-    def _pump(self) -> list[tuple[int, dict[str, object]]]:
+    def _pump(self) -> list[tuple[int, dict[str, Any]]]:
         with Session(self.engine, expire_on_commit=False) as session:
-            notes = outbox.pump_order_events(session, self.now())
+            told = outbox.pump_order_events(session, self.now())
             session.commit()
-        return self._announce(notes)
+        return told
 
-    def _check_devices(self) -> list[tuple[int, dict[str, object]]]:
+    def _check_devices(self) -> list[tuple[int, dict[str, Any]]]:
         with Session(self.engine, expire_on_commit=False) as session:
             notes = outbox.device_checks(session, self.now(), self.offline_after, self.low_battery_mv)
             session.commit()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import func, or_
+from sqlalchemy import Row, func, or_, text
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -47,6 +47,39 @@ def processed_event(session: Session, device_id: str, seq: int) -> ProcessedEven
 def device(session: Session, device_id: str) -> Device | None:
     """A device by id."""
     return session.get(Device, device_id)
+
+
+def devices_by_id(session: Session, device_ids: Sequence[str]) -> Sequence[Device]:
+    """Several devices by id (those that exist)."""
+    if not device_ids:
+        return []
+    return session.exec(select(Device).where(col(Device.id).in_(list(device_ids)))).all()
+
+
+def processed_feedback(session: Session, keys: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The stored feedback of those (device, seq) keys that were seen before: one query for a whole batch.
+
+    Each device's seqs are looked up on the unique (device_id, seq) index; `device IN … AND seq IN …` would
+    match every seq of every device in the batch, thousands of rows once the fleet's counters overlap. The
+    SQL is written out because compiling a differently shaped expression for every batch cost more than
+    running it.
+    """
+    if not keys:
+        return {}
+    by_device: dict[str, list[int]] = {}
+    for device_id, seq in keys:
+        by_device.setdefault(device_id, []).append(seq)
+    params: dict[str, object] = {}
+    terms = []
+    for n, (device_id, seqs) in enumerate(by_device.items()):
+        params[f"d{n}"] = device_id
+        names = []
+        for m, seq in enumerate(seqs):
+            params[f"s{n}_{m}"] = int(seq)
+            names.append(f":s{n}_{m}")
+        terms.append(f"(device_id = :d{n} AND seq IN ({', '.join(names)}))")
+    query = text(f"SELECT device_id, seq, feedback FROM {ProcessedEvent.__tablename__} WHERE " + " OR ".join(terms))
+    return {(device_id, seq): feedback for device_id, seq, feedback in session.execute(query, params).all()}
 
 
 def household_devices(session: Session, household_id: int) -> Sequence[Device]:
@@ -104,6 +137,31 @@ def month_spending(session: Session, household_id: int, month_start: datetime) -
 def order_lines(session: Session, order_id: str) -> Sequence[OrderLine]:
     """Lines of one order."""
     return session.exec(select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.id))).all()
+
+
+def order_rows(session: Session, order_ids: set[str]) -> dict[str, Row[Any]]:
+    """Several orders by id, as plain rows (the columns a notification shows)."""
+    if not order_ids:
+        return {}
+    columns = [col(c) for c in (Order.id, Order.household_id, Order.device_id, Order.status, Order.total,
+                                Order.currency, Order.reason, Order.cancel_until, Order.tracking, Order.carrier)]
+    query = select(*columns).where(col(Order.id).in_(order_ids))
+    return {row.id: row for row in session.execute(query).all()}
+
+
+def line_rows(session: Session, order_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+    """Lines of several orders as plain rows, by order, each list by line id."""
+    found: dict[str, list[Row[Any]]] = {}
+    if not order_ids:
+        return found
+    query = (
+        select(OrderLine.order_id, OrderLine.name, OrderLine.qty, OrderLine.unit_price)
+        .where(col(OrderLine.order_id).in_(list(order_ids)))
+        .order_by(col(OrderLine.id))
+    )
+    for row in session.execute(query).all():
+        found.setdefault(row.order_id, []).append(row)
+    return found
 
 
 def order_timeline(session: Session, order_id: str) -> Sequence[OrderEvent]:
@@ -355,6 +413,21 @@ def unnotified_order_events(session: Session, limit: int = 200) -> Sequence[Orde
     return session.exec(_skip_locked(session, query)).all()
 
 
+def unnotified_order_steps(session: Session, limit: int = 200) -> Sequence[Row[Any]]:
+    """`unnotified_order_events` as plain rows (id, order_id, status, at, actor, note)."""
+    columns = [col(c) for c in (OrderEvent.id, OrderEvent.order_id, OrderEvent.status, OrderEvent.at,
+                                OrderEvent.actor, OrderEvent.note)]
+    query = (
+        select(*columns)
+        .where(col(OrderEvent.notified).is_(False))
+        .order_by(col(OrderEvent.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.execute(query).all()
+
+
 def notification_by_key(session: Session, household_id: int, key: str) -> Notification | None:
     """A notification by its dedupe key."""
     return session.exec(
@@ -369,6 +442,34 @@ def active_channels(session: Session, household_id: int) -> Sequence[NotifyChann
         .where(NotifyChannel.household_id == household_id, col(NotifyChannel.active).is_(True))
         .order_by(col(NotifyChannel.id))
     ).all()
+
+
+def notification_keys(session: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (household, key) pairs were told before."""
+    if not keys:
+        return set()
+    households = {household for household, _ in keys}
+    names = {key[:120] for _, key in keys}
+    rows = session.exec(
+        select(Notification.household_id, Notification.key).where(
+            col(Notification.household_id).in_(households), col(Notification.key).in_(names)
+        )
+    ).all()
+    return {(household, key) for household, key in rows} & keys
+
+
+def active_channels_of(session: Session, household_ids: set[int]) -> dict[int, list[NotifyChannel]]:
+    """Active notification channels of several households, by household, each list by id."""
+    if not household_ids:
+        return {}
+    found: dict[int, list[NotifyChannel]] = {}
+    for channel in session.exec(
+        select(NotifyChannel)
+        .where(col(NotifyChannel.household_id).in_(household_ids), col(NotifyChannel.active).is_(True))
+        .order_by(col(NotifyChannel.id))
+    ).all():
+        found.setdefault(channel.household_id, []).append(channel)
+    return found
 
 
 def household_channel(session: Session, household_id: int, channel_id: int) -> NotifyChannel | None:
