@@ -191,7 +191,11 @@ def report(results: list[Result]) -> None:
     console.print(table)
     for devices in sorted({r.devices for r in results}):
         echo = next((r for r in results if r.consumer == "echo" and r.devices == devices), None)
-        hub = next((r for r in results if r.consumer == "hub" and r.devices == devices), None)
+        # Compare like with like: the hub run offered the same load as the echo run.
+        hub = next(
+            (r for r in results if r.consumer == "hub" and r.devices == devices and echo and r.offered == echo.offered),
+            None,
+        )
         if echo and hub and echo.stats.completed_per_s:
             ratio = hub.stats.completed_per_s / echo.stats.completed_per_s
             console.print(f"{devices} devices: hub ÷ echo = {ratio:.0%} (target >= 70%)")
