@@ -118,6 +118,14 @@ class Hub:
             self.lookups.start()
         log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None})
 
+    def device_revoked(self, device_id: str) -> None:
+        """After a revoke is committed: no cached broker login and no mosquitto password may outlive it."""
+        # provisioning writes the mosquitto files; imported here because it builds on the hub, not the reverse.
+        from provisioning import broker as broker_files
+
+        self.credentials.forget(device_id)
+        broker_files.revoke_if_configured(self.settings.data_dir, device_id)
+
     async def stop(self) -> None:
         """Cancel the loops, stop the broker, close the database pool."""
         for task in self._tasks:

@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import CallerDep, SessionDep, not_found
+from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
 from hub.api.presenters import device_out
 from hub.api.schemas import BindingIn, DeviceCreate, DeviceCreated, DeviceOut, DevicePatch
 from hub.services import devices as device_service
@@ -114,15 +114,14 @@ def claim_device(body: ClaimIn, caller: CallerDep, session: SessionDep) -> Devic
 
 
 @router.post("/{device_id}/revoke", response_model=DeviceOut)
-def revoke_device(device_id: str, request: Request, caller: CallerDep, session: SessionDep) -> DeviceOut:
+def revoke_device(
+    device_id: str, request: Request, caller: CallerDep, session: SessionDep, clock: ClockDep
+) -> DeviceOut:
     """Revoke a device: its broker login goes at once, its events are rejected, its orders stay."""
-    from provisioning import broker as broker_files  # mosquitto files, when this hub runs with them
-
     device = _own(session, caller, device_id)
-    device_service.revoke(session, device)
+    device_service.revoke(session, device, clock.now())
     session.commit()
     hub = getattr(request.app.state, "hub", None)
     if hub is not None:
-        hub.credentials.forget(device.id)  # the embedded broker must not accept a cached login
-        broker_files.revoke_if_configured(hub.settings.data_dir, device.id)
+        hub.device_revoked(device.id)
     return device_out(session, device)

@@ -198,13 +198,8 @@ def pair(
 @router.post("/devices/{device_id}/revoke")
 def revoke(device_id: str, request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep) -> Response:
     """Revoke a device for good: its logins and events are refused, its orders and readings stay."""
-    from provisioning import broker as broker_files  # mosquitto password files, when the hub runs with them
-
     device = _own_device(session, user, device_id)
     device_service.revoke(session, device, clock.now())
     session.commit()
-    # The same follow-up as the REST API's revoke: no cached broker login may outlive the revocation.
-    hub = request.app.state.hub
-    hub.credentials.forget(device.id)
-    broker_files.revoke_if_configured(hub.settings.data_dir, device.id)
+    request.app.state.hub.device_revoked(device.id)
     return RedirectResponse(f"/web/devices?done=revoked#device-{device_id}", status_code=303)
