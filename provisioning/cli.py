@@ -194,9 +194,10 @@ def device_revoke(device_id: Annotated[str, typer.Argument(help="The device to r
         state = "reloaded" if brokerfiles.reload(files) else "not running"
         console.print(f"{device_id} revoked; mosquitto login removed ({state})")
     else:
-        # The embedded broker checks the database on each login; its 60 s login cache is dropped by the
-        # API's revoke route, and ingest rejects a revoked device's events whatever the broker does.
-        console.print(f"{device_id} revoked (embedded broker: the hub refuses its logins and events)")
+        # The embedded broker checks the database on each login, and the running hub's revoke sweep cuts a
+        # connected device off; ingest rejects a revoked device's events whatever the broker does.
+        console.print(f"{device_id} revoked (embedded broker: the hub refuses its logins and events and "
+                      f"disconnects it within {settings.revoke_sweep_seconds:g} s)")
 
 
 def _mqtt_url(url: str | None, console: Console) -> str:
@@ -351,8 +352,12 @@ def flash_command(
     chip: Annotated[str, typer.Option(help="esptool chip.")] = fwflash.CHIP,
     baud: Annotated[int, typer.Option(help="esptool baud rate.")] = 460800,
     reset: Annotated[bool, typer.Option("--reset/--no-reset", help="Hard-reset the device at the end.")] = True,
+    layout: Annotated[str, typer.Option(help="Where the modules go: 'romfs' (the image's ROM partition: code runs "
+                                             "from flash, far less heap), 'files', or 'auto' (romfs when the "
+                                             "device has one).")] = "auto",
 ) -> None:
-    """Flash a device: [MicroPython image via esptool], .mpy build (mpy-cross), lib+app+config (mpremote), reset."""
+    """Flash a device: [MicroPython image via esptool], .mpy build (mpy-cross), modules as ROMFS or files, config
+    (mpremote), reset."""
     console = Console()
     folder = (bundles or _settings().data_dir / "devices") / device_id
     if not (folder / "config.json").exists():
@@ -365,12 +370,26 @@ def flash_command(
                 if subprocess.run(step.argv).returncode != 0:
                     raise fwflash.FlashError(f"esptool failed: {step.label}")
             time.sleep(2)  # the fresh image boots and creates its filesystem before the REPL answers
-        with fwflash.built_app(kind, None if march == "none" else march) as app_files:
+        if layout not in fwflash.LAYOUTS:
+            raise fwflash.FlashError(f"--layout must be one of {', '.join(fwflash.LAYOUTS)}, not {layout!r}")
+        if layout != "files":
+            romfs = fwflash.has_romfs(port)
+            if layout == "romfs" and not romfs:
+                raise fwflash.FlashError("this device's MicroPython has no ROM partition: flash an image built "
+                                         "with ROMFS (see docs/hardware.md) or use --layout files")
+            layout = "romfs" if romfs else "files"
+        with fwflash.built_bundle(kind, None if march == "none" else march) as bundle:
+            app_files = dict(bundle.files)
+            if layout == "romfs" and bundle.romfs is not None:
+                console.print(f"[bold]mpremote[/bold] romfs deploy {bundle.romfs.name}")
+                fwflash.run_mpremote(fwflash.romfs_argv(port, bundle.romfs))
+                app_files = {p: f for p, f in app_files.items() if p == "main.py"}
             files = fwflash.device_layout(app_files, folder)
-            argv = fwflash.mpremote_argv(port, files, reset=reset)
+            argv = fwflash.mpremote_argv(port, files, reset=reset, romfs=layout == "romfs")
             with _progress(console, "mpremote") as progress:
                 task = progress.add_task("", total=len(files))
                 fwflash.run_mpremote(argv, lambda p: progress.update(task, advance=1, description=p))
     except fwflash.FlashError as e:
         raise _fail(console, str(e), EXIT_FAILED) from e
-    console.print(f"{device_id} flashed: {len(files)} files ({kind})" + ("; reset" if reset else ""))
+    done = f"{device_id} flashed: modules as {layout}, {len(files)} files ({kind})"
+    console.print(done + ("; reset" if reset else ""))

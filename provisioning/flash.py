@@ -61,11 +61,59 @@ def device_layout(app_files: dict[str, Path], bundle: Path) -> dict[str, Path]:
     return files
 
 
-def mpremote_argv(port: str, files: dict[str, Path], reset: bool = True) -> list[str]:
+LAYOUTS = ("auto", "romfs", "files")
+# Run on the device before copying. config.ok is the device's record of a checked config.json: new firmware
+# checks it again. With the modules in ROMFS, .mpy files of an earlier flash would only waste flash.
+_FORGET = """
+try:
+    os.remove('config.ok')
+except OSError:
+    pass
+"""
+_DROP_MPY = """
+for d in ('.', 'lib'):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        continue
+    for n in names:
+        if n.endswith('.mpy'):
+            os.remove(d + '/' + n)
+"""
+_PROBE = """
+import vfs
+try:
+    n = vfs.rom_ioctl(1)
+except Exception:
+    n = 0
+print('romfs-segments', n)
+"""
+
+
+def has_romfs(port: str, timeout: float = 60) -> bool:
+    """Whether the device's MicroPython has a ROM partition to deploy an image to (vfs.rom_ioctl)."""
+    try:
+        out = subprocess.run([mpremote_binary(), "connect", port, "resume", "exec", _PROBE], capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FlashError("mpremote timed out asking the device about ROMFS") from None
+    if out.returncode != 0:
+        raise FlashError(f"mpremote exited {out.returncode}: {(out.stderr or out.stdout).strip()[-500:]}")
+    m = re.search(r"romfs-segments (-?\d+)", out.stdout)
+    return bool(m and int(m.group(1)) > 0)
+
+
+def romfs_argv(port: str, image: Path) -> list[str]:
+    """Write the modules' ROMFS image to the device's ROM partition (mpremote checks that it fits)."""
+    return [mpremote_binary(), "connect", port, "resume", "romfs", "deploy", str(image)]
+
+
+def mpremote_argv(port: str, files: dict[str, Path], reset: bool = True, romfs: bool = False) -> list[str]:
     """One mpremote session (resume: no soft reset in between) that makes folders, copies, then resets."""
     dirs = sorted({str(Path(p).parent) for p in files if "/" in p})
     mkdirs = f"import os\nfor d in {dirs!r}:\n    try:\n        os.mkdir(d)\n    except OSError:\n        pass"
-    argv = [mpremote_binary(), "connect", port, "resume", "exec", mkdirs]
+    prepare = "\n".join([mkdirs, _FORGET] + ([_DROP_MPY] if romfs else []))
+    argv = [mpremote_binary(), "connect", port, "resume", "exec", prepare]
     for dev_path in sorted(files):
         argv += ["+", "fs", "cp", str(files[dev_path]), f":{dev_path}"]
     if reset:
@@ -96,8 +144,8 @@ def run_mpremote(argv: list[str], on_copied: Callable[[str], None] | None = None
 
 
 @contextmanager
-def built_app(kind: str, march: str | None) -> Iterator[dict[str, Path]]:
-    """Compile the firmware (mpy-cross) into a temp folder; yield the app's files (device path -> file)."""
+def built_bundle(kind: str, march: str | None) -> Iterator[fwbuild.Bundle]:
+    """Compile the firmware (mpy-cross) into a temp folder; yield the app's bundle (files and ROMFS image)."""
     if kind not in fwbuild.APPS:
         raise FlashError(f"unknown device kind {kind!r}")
     with tempfile.TemporaryDirectory(prefix="restock-flash-") as tmp:
@@ -105,4 +153,11 @@ def built_app(kind: str, march: str | None) -> Iterator[dict[str, Path]]:
             bundles = fwbuild.build(Path(tmp), march=march)
         except fwbuild.CompileError as e:
             raise FlashError(f"compile failed: {e}") from e
-        yield dict(bundles[kind].files)
+        yield bundles[kind]
+
+
+@contextmanager
+def built_app(kind: str, march: str | None) -> Iterator[dict[str, Path]]:
+    """The app's files (device path -> compiled file) of a fresh build."""
+    with built_bundle(kind, march) as bundle:
+        yield dict(bundle.files)

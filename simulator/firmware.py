@@ -68,6 +68,7 @@ class FirmwareProcess:
     heapsize: str | None = None
     path: list[Path] | None = None  # module folders; default: firmware/lib and firmware/<app> sources
     main: Path | None = None
+    romfs: bytes | None = None  # boot with these modules in a ROM partition (see firmware/lib/sim_romfs.py)
     port: int = 0
     setup_port: int = 0
     notes: list[Note] = field(default_factory=list)
@@ -98,7 +99,9 @@ class FirmwareProcess:
             self.port = free_port()
         if not self.setup_port:
             self.setup_port = free_port()
-        dirs = self.path or [FIRMWARE / "lib", FIRMWARE / self.app]
+        dirs = [] if self.romfs is not None else self.path or [FIRMWARE / "lib", FIRMWARE / self.app]
+        if self.romfs is not None:
+            (self.flash / "romfs.img").write_bytes(self.romfs)
         env = dict(os.environ)
         env["MICROPYPATH"] = ":".join([str(d) for d in dirs] + [".frozen"])
         env["RESTOCK_SIM_FLASH"] = str(self.flash)
@@ -108,6 +111,8 @@ class FirmwareProcess:
         cmd = [micropython_binary()]
         if self.heapsize:
             cmd += ["-X", f"heapsize={self.heapsize}"]
+        if self.romfs is not None:
+            cmd.append(str(FIRMWARE / "lib" / "sim_romfs.py"))
         cmd.append(str(self.main or FIRMWARE / self.app / "main.py"))
         with open(self.console_path, "ab") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.flash)

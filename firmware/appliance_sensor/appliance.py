@@ -2,6 +2,7 @@
 # change (min_change of full scale) or when report_every_h has passed, then sleep again.
 import json
 import time
+from micropython import const
 
 import clicks
 import device
@@ -10,8 +11,8 @@ import sensors
 from link import Link
 from log import debug, warn
 
-KIND = "appliance_sensor"
-TUNABLE = (("report_every_h", 0.0001, 720.0), ("min_change", 0.0, 1.0), ("sample_s", 0.05, 86400.0))
+_KIND = const("appliance_sensor")
+_TUNABLE = const((("report_every_h", 0.0001, 720.0), ("min_change", 0.0, 1.0), ("sample_s", 0.05, 86400.0)))
 
 
 def _load(board, name):
@@ -44,7 +45,7 @@ def _on_cmd(board, cfg, sensor, msg):
             sensor.calibrate(known)
         elif t == "config":
             settings = _load(board, "settings.json")
-            for key, lo, hi in TUNABLE:
+            for key, lo, hi in _TUNABLE:
                 v = msg.get(key)
                 if v is not None:
                     if _number(v) and lo <= v <= hi:
@@ -65,7 +66,7 @@ def _on_cmd(board, cfg, sensor, msg):
 
 
 def run(board):
-    cfg = device.boot(board, KIND)
+    cfg = device.boot(board, _KIND)
     if cfg is None:
         board.deepsleep(None, button=True)
         return

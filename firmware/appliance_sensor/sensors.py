@@ -4,7 +4,7 @@ import json
 
 from micropython import const
 
-HX_READY_MS = const(600)  # the HX711 converts at 10 Hz; longer than this means it is unpowered
+_HX_READY_MS = const(600)  # the HX711 converts at 10 Hz; longer than this means it is unpowered
 
 
 def trimmed_mean(xs):
@@ -30,7 +30,7 @@ class HX711:
     def raw(self):
         t = 0
         while self.dout.value():
-            if t >= HX_READY_MS:
+            if t >= _HX_READY_MS:
                 raise OSError("hx711 not ready")
             self.board.sleep_ms(10)
             t += 10

@@ -1,5 +1,6 @@
 # Dash button: wake on the button, classify the press, publish it, show the hub's answer, sleep.
 import time
+from micropython import const
 
 import clicks
 import device
@@ -7,11 +8,11 @@ import feedback
 from link import Link
 from log import debug
 
-KIND = "dash_button"
+_KIND = const("dash_button")
 
 
 def run(board):
-    cfg = device.boot(board, KIND)
+    cfg = device.boot(board, _KIND)
     if cfg is None:
         board.deepsleep(None, button=True)
         return

@@ -89,12 +89,10 @@ def validate(cfg, kind=None):
     return cfg
 
 
-def load(path, kind=None):
-    """Read and validate config.json; raises ConfigError with a message fit for the log."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
+def parse(text, path, kind=None):
+    """Validate the text of config.json at path (None: no such file); raises ConfigError with a message
+    fit for the log."""
+    if text is None:
         raise ConfigError("no config file at %s" % path)
     try:
         cfg = json.loads(text)

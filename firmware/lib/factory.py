@@ -6,8 +6,8 @@ from hmacsha import mac_hex, same
 from log import warn
 
 TAG = b"restock-factory-reset-v1\n"
-_FILES = ("config.json", "ca.pem", "ca.der", "seq", "seq.tmp", "calib.json", "calib.json.tmp", "outbox",
-          "fw/stage")
+_FILES = ("config.json", "config.ok", "ca.pem", "ca.der", "seq", "seq.tmp", "calib.json", "calib.json.tmp",
+          "outbox", "fw/stage")
 
 
 def wipe(board, cfg=None):

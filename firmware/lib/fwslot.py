@@ -1,15 +1,16 @@
 # Firmware slots. What `restock flash` wrote is the factory firmware; a verified update lives in
 # fw/<version>/ (lib/ and app modules) and goes first on sys.path. A new slot is "pending" until it
 # connects to the broker; after MAX_BOOTS boots or MAX_FAILS failed connects without that, the previous
-# slot comes back. main.py imports this before any other firmware module, so the slot's modules win;
-# this module and main.py themselves are never replaced by an update.
+# slot comes back. main.py imports this before any other firmware module and calls run(), so the slot's
+# modules win; this module and main.py themselves are never replaced by an update.
 import json
 import os
 import sys
+from micropython import const
 
-MAX_BOOTS = 3
-MAX_FAILS = 3
-STATE = "fw.json"
+_MAX_BOOTS = const(3)
+_MAX_FAILS = const(3)
+_STATE = const("fw.json")
 
 
 def root():
@@ -24,7 +25,7 @@ def path(name):
 
 def load():
     try:
-        with open(path(STATE)) as f:
+        with open(path(_STATE)) as f:
             st = json.load(f)
         if isinstance(st, dict):
             return st
@@ -34,10 +35,10 @@ def load():
 
 
 def save(st):
-    tmp = path(STATE + ".tmp")
+    tmp = path(_STATE + ".tmp")
     with open(tmp, "w") as f:
         f.write(json.dumps(st))
-    os.rename(tmp, path(STATE))  # atomic: a power cut leaves the old state or the new one
+    os.rename(tmp, path(_STATE))  # atomic: a power cut leaves the old state or the new one
 
 
 def floor(st=None):
@@ -64,7 +65,7 @@ def select():
     st = load()
     if st.get("pending"):
         st["boots"] = st.get("boots", 0) + 1
-        if st["boots"] > MAX_BOOTS:
+        if st["boots"] > _MAX_BOOTS:
             rollback(st, "boot")
         else:
             save(st)
@@ -74,6 +75,23 @@ def select():
         sys.path.insert(0, base + "/lib")
         sys.path.insert(0, base)
     return st
+
+
+def run(app):
+    """main.py's whole job, kept here so main.py stays a two-line file the device compiles at boot."""
+    select()  # first: a verified update's modules go ahead of the factory ones on the path
+    try:
+        import gc
+
+        import board
+
+        b = board.load()
+        mod = __import__(app)  # after the board, so a config or import error can still reach the LED
+        gc.collect()
+        while True:
+            mod.run(b)  # ends in deep sleep: a reset on the ESP32; the sim board returns on wake
+    except Exception as e:  # a crash reboots, so a broken update uses up its boots and is rolled back
+        crashed(e)
 
 
 def rollback(st, why):
@@ -86,6 +104,7 @@ def rollback(st, why):
     st["pending"] = False
     st["boots"] = st["fails"] = 0
     save(st)
+    rmtree(path("config.ok"))  # other firmware: its checks see config.json again
     if bad:
         rmtree(path(bad))
     print("WARN firmware rolled back to", st["version"], "after", why)
@@ -106,6 +125,7 @@ def activate(version, slot):
     st["boots"] = st["fails"] = 0
     st.pop("rolled_back", None)
     save(st)
+    rmtree(path("config.ok"))  # the new firmware checks config.json itself
 
 
 def confirm(board):
@@ -130,7 +150,7 @@ def connect_failed(board):
     if not st.get("pending"):
         return
     st["fails"] = st.get("fails", 0) + 1
-    if st["fails"] >= MAX_FAILS:
+    if st["fails"] >= _MAX_FAILS:
         rollback(st, "connect")
         reset()
     else:

@@ -13,9 +13,9 @@ from seqno import Seq
 from version import FW_VERSION
 from wifi import Wifi
 
-REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
-LINGER_MS = const(60000)  # an update in progress keeps the device awake this long before it sleeps
-SYSTEM_CMDS = ("update", "update_data", "factory_reset")  # handled here for every app (issue 5)
+_REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
+_LINGER_MS = const(60000)  # an update in progress keeps the device awake this long before it sleeps
+_SYSTEM_CMDS = const(("update", "update_data", "factory_reset"))  # handled here for every app (issue 5)
 
 
 def _tls(path):
@@ -97,7 +97,7 @@ class Link:
         now = time.ticks_ms()
         for seq in self.outbox.seqs[:]:
             t = self._sent.get(seq)
-            if t is not None and time.ticks_diff(now, t) < REPLAY_MS:
+            if t is not None and time.ticks_diff(now, t) < _REPLAY_MS:
                 continue
             data = self.outbox.get(seq)
             if data is None:
@@ -154,7 +154,7 @@ class Link:
 
     def _linger(self):
         # the rest of an update is queued at the broker: take it now rather than a chunk per wake
-        deadline = time.ticks_add(time.ticks_ms(), LINGER_MS)
+        deadline = time.ticks_add(time.ticks_ms(), _LINGER_MS)
         while self._upd.busy() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
             if not self.pump(200):
                 break
@@ -181,7 +181,7 @@ class Link:
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             warn("cmd ignored: not a JSON object with a type:", payload[:80])
             return
-        if msg["type"] in SYSTEM_CMDS:
+        if msg["type"] in _SYSTEM_CMDS:
             self._system(msg)
             return
         if msg["type"] != "feedback":

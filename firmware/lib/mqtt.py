@@ -6,8 +6,8 @@ from micropython import const
 import mqtt_codec as c
 from log import warn
 
-BODY_MAX = const(2048)  # largest incoming packet we parse; bigger ones are drained and ignored
-HEAD_KEEP = const(256)  # of an oversize PUBLISH, enough to read topic and packet id for the ack
+_BODY_MAX = const(2048)  # largest incoming packet we parse; bigger ones are drained and ignored
+_HEAD_KEEP = const(256)  # of an oversize PUBLISH, enough to read topic and packet id for the ack
 
 
 class MQTTError(Exception):
@@ -247,9 +247,9 @@ class MQTTClient:
             self.close()
             raise MQTTError("bad length")
         self._last_rx = time.ticks_ms()
-        if n > BODY_MAX:
-            self._head = self._read(HEAD_KEEP)
-            n -= HEAD_KEEP
+        if n > _BODY_MAX:
+            self._head = self._read(_HEAD_KEEP)
+            n -= _HEAD_KEEP
             while n:
                 k = min(n, 512)
                 self._read(k)

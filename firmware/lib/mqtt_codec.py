@@ -20,7 +20,7 @@ SUBACK = const(0x90)
 PINGREQ = b"\xc0\x00"
 PINGRESP = const(0xD0)
 DISCONNECT = b"\xe0\x00"
-MAX_REMAINING = const(268435455)
+_MAX_REMAINING = const(268435455)
 
 
 class ProtocolError(Exception):
@@ -29,7 +29,7 @@ class ProtocolError(Exception):
 
 def varlen(n):
     """Encode a remaining length (1 to 4 bytes)."""
-    if n < 0 or n > MAX_REMAINING:
+    if n < 0 or n > _MAX_REMAINING:
         raise ProtocolError("length")
     out = bytearray()
     while True:

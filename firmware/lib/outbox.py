@@ -1,8 +1,9 @@
 # Flash outbox: one file per event, named by seq, kept until the hub's feedback for that seq.
 # One file per event makes add and remove atomic without rewriting a journal on every press.
 import os
+from micropython import const
 
-SUFFIX = ".ev"
+_SUFFIX = const(".ev")
 
 
 def _mkdir(path):
@@ -19,9 +20,9 @@ class Outbox:
         _mkdir(path)
         seqs = []
         for name in os.listdir(path):
-            if name.endswith(SUFFIX):
+            if name.endswith(_SUFFIX):
                 try:
-                    seqs.append(int(name[: -len(SUFFIX)]))
+                    seqs.append(int(name[: -len(_SUFFIX)]))
                 except ValueError:
                     pass
             elif name.endswith(".tmp"):
@@ -39,7 +40,7 @@ class Outbox:
         return len(self.seqs)
 
     def _file(self, seq):
-        return "%s/%010d%s" % (self.path, seq, SUFFIX)
+        return "%s/%010d%s" % (self.path, seq, _SUFFIX)
 
     def add(self, seq, payload):
         """Store an event; when full, drop (and count) the oldest first."""

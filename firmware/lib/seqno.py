@@ -1,8 +1,9 @@
 # The per-device event counter, persisted before use so a seq is never handed out twice,
 # even when power fails between taking it and storing the event.
 import os
+from micropython import const
 
-SEQ_MAX = 2147483647
+_SEQ_MAX = const(2147483647)
 
 
 class Seq:
@@ -16,7 +17,7 @@ class Seq:
             self.last = 0
 
     def next(self):
-        n = self.last % SEQ_MAX + 1
+        n = self.last % _SEQ_MAX + 1
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             f.write(str(n))

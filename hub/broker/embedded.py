@@ -225,6 +225,33 @@ class _GatedBroker(Broker):  # type: ignore[misc]
         if any(s.client_id == session.client_id for s, _ in holders):
             await super()._publish_retained_messages_for_subscription(subscription, session)
 
+    def connected_devices(self) -> list[str]:
+        """Device ids with a live connection."""
+        devices = []
+        for client_id, (session, _) in self._sessions.items():
+            who = session.attributes.get(_PRINCIPAL)
+            if isinstance(who, Principal) and who.kind == "device" and session.transitions.is_connected():
+                devices.append(client_id)
+        return devices
+
+    async def drop_client(self, client_id: str) -> bool:
+        """Cut a client's connection (its will goes out) and delete its persistent session; False if unknown."""
+        entry = self._sessions.get(client_id)  # amqtt keeps (session, handler) per client id, no public accessor
+        if entry is None:
+            return False
+        session, handler = entry
+        writer = getattr(handler, "writer", None)
+        if writer is not None and session.transitions.is_connected():
+            with contextlib.suppress(Exception):
+                await writer.close()
+            for _ in range(int(STOP_GRACE / 0.05)):  # amqtt's connection task sees the close and sends the will
+                if not session.transitions.is_connected():
+                    break
+                await asyncio.sleep(0.05)
+        # queued commands and the cmd subscription must not wait for a login that will never come
+        await self._delete_session(client_id)
+        return True
+
     async def drain_connections(self) -> None:
         """Close sockets still waiting for their CONNECT, then wait for every connection task to end."""
         for writer in list(self._pending):
@@ -320,6 +347,19 @@ class EmbeddedBroker:
         with contextlib.suppress(AttributeError, KeyError, IndexError, OSError):
             return int(broker._servers["default"].instance.sockets[0].getsockname()[1])
         return None
+
+    def connected_devices(self) -> list[str]:
+        """Devices connected right now."""
+        return self._broker.connected_devices() if self._broker is not None else []
+
+    async def disconnect(self, client_id: str) -> bool:
+        """Drop a client now (a revoked device): connection closed, will sent, session deleted."""
+        if self._broker is None:
+            return False
+        dropped = await self._broker.drop_client(client_id)
+        if dropped:
+            log.info("MQTT client %r disconnected by the hub", client_id)
+        return dropped
 
     async def stop(self) -> None:
         """Disconnect every client, close the listener and wait for amqtt's tasks to end."""

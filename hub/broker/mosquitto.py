@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -16,11 +17,42 @@ from pathlib import Path
 MAX_QUEUED_MESSAGES = 100_000
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Return a TCP port on 127.0.0.1 that is free now and stays ours for the life of this process.
+
+    The port comes from below the kernel's ephemeral range: a port the kernel picked for us
+    (``bind(0)``) is in that range, so any outgoing connection could take it before our server binds
+    it. A port is never handed out twice in one process, so a broker restarted on its port keeps it.
+    """
+    low = 10000
+    high = min(_ephemeral_range()[0], 65536) - 1
+    if high - low < 1000:  # an unusual kernel setting: fall back to the kernel's choice
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    for _ in range(200):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise OSError("no free TCP port found below the ephemeral range")
 
 
 @dataclass(frozen=True)
@@ -56,6 +88,9 @@ class MosquittoConfig:
             "log_type notice",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             "max_inflight_messages 100",
+            # An event's PUBACK and its feedback are small packets: with Nagle's algorithm each waits for the
+            # previous one's ACK, which the receiver delays up to 40 ms. That would be most of a press's latency.
+            "set_tcp_nodelay true",
             "per_listener_settings false",
             f"listener {self.port} 127.0.0.1",
         ]

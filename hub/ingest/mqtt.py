@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,9 +22,12 @@ EVENT_FILTER = "restock/v1/+/event"
 STATUS_FILTER = "restock/v1/+/status"
 SHARE_GROUP = "$share/restock/"
 # One transaction for up to this many messages: group commit is what lets SQLite keep up with a burst.
-MAX_BATCH = 256
+MAX_BATCH = 512
 # Feedback publishes waiting for their PUBACK; past this the consumer waits, so memory stays bounded.
 MAX_INFLIGHT_FEEDBACK = 2000
+# Small packets (an event's PUBACK, a feedback) must leave at once: with Nagle's algorithm a packet waits
+# for the ACK of the previous one, which the peer's delayed ACK holds back for up to 40 ms.
+NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
 
@@ -87,6 +91,7 @@ class Ingest:
         self.processed = 0
         self._client: aiomqtt.Client | None = None
         self._inflight: deque[mqtt.MQTTMessageInfo] = deque()
+        self._size = 0  # messages in the batch being applied
 
     def _client_for(self) -> aiomqtt.Client:
         # A shared-subscription worker must use a clean session (DESIGN §6); a single hub keeps its
@@ -102,6 +107,7 @@ class Ingest:
             timeout=10,
             max_inflight_messages=1000,
             logger=_client_log,
+            socket_options=[NO_DELAY],
         )
 
     async def run(self) -> None:
@@ -132,25 +138,48 @@ class Ingest:
     async def _consume(self, client: aiomqtt.Client) -> None:
         self._inflight = deque()  # what was in flight on an earlier connection is never acknowledged now
         messages = client.messages
-        while True:
-            batch = [await anext(messages)]
-            while len(messages) > 0 and len(batch) < MAX_BATCH:
-                batch.append(await anext(messages))
-            received = self.clock()
-            converted = [
-                Message(str(m.topic), m.payload if isinstance(m.payload, bytes) else str(m.payload).encode(), received)
-                for m in batch
-            ]
-            try:
-                replies = await asyncio.to_thread(self.processor.handle_batch, converted)
-            except Exception:
-                # Nothing was committed, so no feedback goes out and every device keeps its events in its
-                # outbox and replays them: nothing is lost. Pause so a dead database is not hammered.
-                log.exception("batch failed; devices will replay", extra={"messages": len(batch)})
-                await asyncio.sleep(1.0)
-                continue
-            self.processed += len(batch)
-            await self._publish(client, replies)
+        work: asyncio.Task[list[Reply]] | None = None  # the batch being applied in a worker thread
+        try:
+            while True:
+                if work is None:
+                    work = await self._start(messages)
+                size = self._size
+                try:
+                    # Shielded: a batch that has started is applied to the end, even when ingest stops.
+                    replies = await asyncio.shield(work)
+                except Exception:
+                    # Nothing was committed, so no feedback goes out and every device keeps its events in its
+                    # outbox and replays them: nothing is lost. Pause so a dead database is not hammered.
+                    log.exception("batch failed; devices will replay", extra={"messages": size})
+                    work = None
+                    await asyncio.sleep(1.0)
+                    continue
+                self.processed += size
+                # What arrived meanwhile is applied while this batch's feedback goes out: publishing is the
+                # event loop's work and applying the worker thread's, so neither waits for the other. When
+                # nothing is queued the feedback goes out at once.
+                work = await self._start(messages) if len(messages) > 0 else None
+                await self._publish(client, replies)
+        finally:
+            if work is not None:
+                # Whatever ends this connection, a batch still being applied finishes before another connection
+                # applies more. Its feedback is not sent: the devices replay and get the stored one.
+                await asyncio.wait([work])
+                if not work.cancelled() and work.exception() is not None:
+                    log.warning("batch failed; devices will replay", extra={"messages": self._size})
+
+    async def _start(self, messages: aiomqtt.MessagesIterator) -> asyncio.Task[list[Reply]]:
+        """Take the next batch (waiting for its first message) and start applying it in a worker thread."""
+        batch = [await anext(messages)]
+        while len(messages) > 0 and len(batch) < MAX_BATCH:
+            batch.append(await anext(messages))
+        received = self.clock()
+        converted = [
+            Message(m.topic.value, m.payload if isinstance(m.payload, bytes) else str(m.payload).encode(), received)
+            for m in batch
+        ]
+        self._size = len(converted)
+        return asyncio.create_task(asyncio.to_thread(self.processor.handle_batch, converted))
 
     async def _publish(self, client: aiomqtt.Client, replies: Sequence[Reply]) -> None:
         # Feedback goes out without waiting for its PUBACK, so the next batch is applied meanwhile;

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from hub.notify.live import DEVICE, READING, LiveBus
+from hub.notify.live import DEVICE, READING, LiveBus, LiveEvent
 from hub.store import repos
 from hub.store.models import Device
 
@@ -28,6 +28,8 @@ CLICKS = {"single": "button_short_press", "double": "button_double_press", "long
 # Our level units in Home Assistant's spelling; `count` and `fraction` have none.
 UNITS = {"g": "g", "ml": "mL"}
 Publish = Callable[[str, str, int, bool], Awaitable[bool]]
+# (household, name, active, firmware): what a device's discovery configs depend on besides its kind and slots.
+Signature = tuple[int | None, str | None, bool | None, str | None]
 
 
 def node(device_id: str) -> str:
@@ -130,6 +132,8 @@ class HomeAssistantSync:
         self.connected = connected
         # What is on the broker now, per device: config topic → payload text.
         self._published: dict[str, dict[str, str]] = {}
+        # Per device, the fields its configs depend on, as they were when they were published.
+        self._published_for: dict[str, Signature] = {}
 
     async def remove(self, device_id: str) -> None:
         """Clear a device's configs (empty retained payloads) so Home Assistant forgets it."""
@@ -137,6 +141,7 @@ class HomeAssistantSync:
             device = repos.device(session, device_id)
             slots = repos.device_slots(session, device_id) if device is not None else {}
         topics = set(self._published.pop(device_id, {}))
+        self._published_for.pop(device_id, None)
         if device is not None:
             topics |= set(discovery(device, slots))
         for topic in sorted(topics):
@@ -169,7 +174,14 @@ class HomeAssistantSync:
                 if have.get(topic) != payload and not await self.publish(topic, payload, 1, True):
                     return False
             self._published[device.id] = wanted
+            self._published_for[device.id] = (device.household_id, device.name, device.active, device.firmware)
         return True
+
+    def _unchanged(self, event: LiveEvent) -> bool:
+        """Whether a device change leaves its configs as published (most changes are last_seen and battery)."""
+        data = event.data
+        seen = (event.household_id, data.get("name"), data.get("active"), data.get("firmware"))
+        return self._published_for.get(str(data.get("id"))) == seen
 
     async def _level(self, data: dict[str, Any]) -> None:
         device_id, slot = str(data.get("device_id")), str(data.get("slot"))
@@ -180,20 +192,24 @@ class HomeAssistantSync:
 
     async def run(self) -> None:
         """Sync everything whenever the hub's MQTT connection (re)appears, then follow device changes."""
-        with self.bus.subscribe(None) as changes:
+        # Only what discovery depends on: under load every order is a live event, none of them news here.
+        with self.bus.subscribe(None, frozenset({DEVICE, READING})) as changes:
             was_connected = False
             while True:
                 now_connected = self.connected()
                 if now_connected and not was_connected:
                     # A broker without persistence forgets retained configs on restart: publish them again.
                     self._published.clear()
+                    self._published_for.clear()
                     now_connected = await self.sync()
                 was_connected = now_connected
                 event = await changes.get(within=1.0)
                 if event is None or not was_connected:
                     continue
                 try:
-                    if event.kind == DEVICE:
+                    # Every event a device sends changes its row (last_seen); under load, a database read per
+                    # device per batch only to find the same configs cost the ingest loop more than the events.
+                    if event.kind == DEVICE and not self._unchanged(event):
                         was_connected = await self.sync(str(event.data.get("id")))
                     elif event.kind == READING:
                         await self._level(event.data)

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 # Event kinds. `data` is a small JSON-able dict; its keys are listed next to each kind.
 ORDER = "order"  # id, status, device_id, total, currency
-DEVICE = "device"  # id, name, online, battery_mv, last_seen
+DEVICE = "device"  # id, name, online, battery_mv, last_seen, active, firmware
 CART = "cart"  # product_id, qty (0 = removed)
 INBOX = "inbox"  # gtin, count, resolved
 READING = "reading"  # device_id, slot, value, unit, at
@@ -66,8 +66,9 @@ class LiveEvent:
 class Subscription:
     """A consumer's bounded queue; only touched on the event loop thread."""
 
-    def __init__(self, household_id: int | None, size: int) -> None:
+    def __init__(self, household_id: int | None, size: int, kinds: frozenset[str] | None = None) -> None:
         self.household_id = household_id
+        self.kinds = kinds
         self.dropped = 0
         self._queue: deque[LiveEvent] = deque(maxlen=size)
         self._ready = asyncio.Event()
@@ -140,16 +141,20 @@ class LiveBus:
     def _deliver(self, item: LiveEvent) -> None:
         for key in (item.household_id, None):
             for sub in self._subscribers.get(key, ()):
-                sub.put(item)
+                if sub.kinds is None or item.kind in sub.kinds:
+                    sub.put(item)
 
     def _deliver_all(self, items: list[LiveEvent]) -> None:
         for item in items:
             self._deliver(item)
 
     @contextlib.contextmanager
-    def subscribe(self, household_id: int | None) -> Iterator[Subscription]:
-        """Receive a household's events (None: every household's) while the block runs; call on the loop."""
-        sub = Subscription(household_id, self.queue_size)
+    def subscribe(self, household_id: int | None, kinds: frozenset[str] | None = None) -> Iterator[Subscription]:
+        """Receive a household's events (None: every household's), only `kinds` if given, while the block runs.
+
+        Call on the loop.
+        """
+        sub = Subscription(household_id, self.queue_size, kinds)
         self._subscribers.setdefault(household_id, set()).add(sub)
         try:
             yield sub
@@ -200,7 +205,8 @@ def _describe(session: Session, target: object, deleted: bool) -> tuple[int, str
         if target.household_id is None:
             return None
         data = {"id": target.id, "name": target.name, "online": target.online,
-                "battery_mv": target.battery_mv, "last_seen": _iso(target.last_seen)}
+                "battery_mv": target.battery_mv, "last_seen": _iso(target.last_seen), "active": target.active,
+                "firmware": target.firmware}
         return target.household_id, DEVICE, target.id, data
     if isinstance(target, CartLine):
         data = {"product_id": target.product_id, "qty": 0 if deleted else target.qty}

@@ -29,6 +29,7 @@ from hub.store.models import (
     NotifyChannel,
     Order,
     OrderEvent,
+    table_of,
 )
 
 # Order timeline steps that the household hears about, and the notification kind of each.
@@ -158,18 +159,25 @@ def add(
 Announcement = tuple[int, dict[str, Any]]
 
 
-def pump_order_events(session: Session, now: datetime, limit: int = 200) -> list[Announcement]:
+def pump_order_events(session: Session, now: datetime, limit: int = 500) -> list[Announcement]:
     """Turn order steps not yet notified into notifications; returns the new ones.
 
     Under load this runs next to ingest in the same process, so it works per batch of steps and on plain
     rows: one query each for the steps, their orders, their lines, the keys told before and the channels,
-    one INSERT of the notifications and one of their deliveries, one UPDATE marking the steps.
+    one INSERT of the notifications and one of their deliveries, one UPDATE marking the steps. The writes
+    come last: on SQLite the first write takes the database's only write lock until the commit, and ingest
+    must not wait for this function's reads and payloads to get it.
     """
     events = repos.unnotified_order_steps(session, limit)
     if not events:
         return []
+    told = _notify_steps(session, events, now)
     session.execute(update(OrderEvent).where(col(OrderEvent.id).in_([event.id for event in events]))
                     .values(notified=True), execution_options={"synchronize_session": False})
+    return told
+
+
+def _notify_steps(session: Session, events: Sequence[Any], now: datetime) -> list[Announcement]:
     steps: list[tuple[Any, str]] = []
     for event in events:
         kind = ORDER_KINDS.get(event.status)
@@ -208,19 +216,20 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
         return []
     values = [{"household_id": row["household_id"], "kind": row["kind"], "key": row["key"], "created_at": now,
                "payload": json.dumps(row["payload"], separators=(",", ":"), default=str)} for row in new_rows]
-    ids = session.scalars(insert(Notification).returning(col(Notification.id), sort_by_parameter_order=True),
-                          values).all()
     channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})
+    # The table, not the class: the ORM's bulk path costs more per row than the INSERT itself.
+    ids = session.scalars(insert(table_of(Notification)).returning(col(Notification.id),
+                                                                    sort_by_parameter_order=True), values).all()
     deliveries = [
         {"notification_id": note_id, "channel_id": channel.id, "next_at": now}
         for note_id, row in zip(ids, new_rows, strict=True)
         for channel in channels.get(row["household_id"], [])
     ]
     if deliveries:
-        session.execute(insert(NotificationDelivery), deliveries)
-    # The announced payload is what was stored, read back as JSON (dates as text).
-    return [(row["household_id"], {"id": note_id, **json.loads(value["payload"])})
-            for note_id, row, value in zip(ids, new_rows, values, strict=True)]
+        session.execute(insert(table_of(NotificationDelivery)), deliveries)
+    # The announced payload is what was stored: order payloads hold JSON types only (dates already as text).
+    return [(row["household_id"], {"id": note_id, **row["payload"]})
+            for note_id, row in zip(ids, new_rows, strict=True)]
 
 
 def device_checks(session: Session, now: datetime, offline_after: timedelta, low_battery_mv: int) -> list[Notification]:

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import insert
@@ -16,7 +17,17 @@ from hub.domain.press import CANCELLABLE_STATUSES, SPENDING_STATUSES, Limits, Mo
 from hub.merchants.base import Merchant, Transition
 from hub.merchants.webhook import Job, JobKind, Outcome, Prepared, RetryPolicy, idempotency_key, request_body
 from hub.store import repos
-from hub.store.models import Device, Household, MerchantAccount, MerchantCallback, Order, OrderEvent, OrderLine, Product
+from hub.store.models import (
+    Device,
+    Household,
+    MerchantAccount,
+    MerchantCallback,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Product,
+    table_of,
+)
 
 # Issue 8: statuses beyond the domain's lifecycle. A return is requested, then the merchant says returned.
 RETURN_REQUESTED = "return_requested"
@@ -32,10 +43,9 @@ REMOTE_JOBS: dict[str, JobKind] = {
 }
 
 
-# A session whose `info` holds this key (a dict) collects new order lines and timeline steps as plain rows
-# instead of ORM objects; its owner inserts them after flushing the orders (ingest's batch does, see
-# `insert_deferred`). Nobody reads them back before the commit, so rows are all they need to be.
-DEFERRED_ROWS = "restock.deferred_rows"
+# A session whose `info` holds `repos.DEFERRED_ROWS` collects new order lines and timeline steps as plain
+# rows instead of ORM objects; its owner inserts them after flushing the orders (ingest's batch does, see
+# `insert_deferred`). Only `repos.order_lines` reads lines back before the commit, and it looks at these rows.
 
 
 class OrderError(Exception):
@@ -71,7 +81,7 @@ def limits_of(household: Household) -> Limits:
 
 
 def _add_row(session: Session, model: type[OrderLine] | type[OrderEvent], values: dict[str, Any]) -> None:
-    deferred: dict[type[Any], list[dict[str, Any]]] | None = session.info.get(DEFERRED_ROWS)
+    deferred: dict[type[Any], list[dict[str, Any]]] | None = session.info.get(repos.DEFERRED_ROWS)
     if deferred is None:
         session.add(model(**values))
     else:
@@ -85,16 +95,17 @@ def _add_step(session: Session, order_id: str, status: str, at: datetime, actor:
 
 def defer_rows(session: Session) -> None:
     """Collect new order lines and timeline steps of this session as rows, for `insert_deferred`."""
-    session.info[DEFERRED_ROWS] = {}
+    session.info[repos.DEFERRED_ROWS] = {}
 
 
 def insert_deferred(session: Session) -> None:
     """Insert the collected rows (after the flush that wrote their orders): one INSERT per table."""
-    deferred: dict[type[Any], list[dict[str, Any]]] = session.info.pop(DEFERRED_ROWS, None) or {}
+    deferred: dict[type[Any], list[dict[str, Any]]] = session.info.pop(repos.DEFERRED_ROWS, None) or {}
     for model in (OrderLine, OrderEvent):
         rows = deferred.get(model)
         if rows:
-            session.execute(insert(model), rows)
+            # The table, not the class: the ORM bulk path costs more per row than the INSERT itself.
+            session.execute(insert(table_of(model)), rows)
 
 
 def record(session: Session, order: Order, status: str, actor: str, now: datetime, note: str | None = None) -> None:
@@ -103,6 +114,15 @@ def record(session: Session, order: Order, status: str, actor: str, now: datetim
     order.updated_at = now
     session.add(order)
     _add_step(session, order.id, status, now, actor, note)
+
+
+@cache
+def _order_defaults() -> tuple[dict[str, Any], tuple[str, ...]]:
+    """An order's constant field defaults, and the fields whose default is made anew each time."""
+    fields = Order.model_fields
+    factories = tuple(name for name, info in fields.items() if info.default_factory is not None)
+    static = {name: info.get_default() for name, info in fields.items() if name not in factories}
+    return static, factories
 
 
 def _new_order(values: dict[str, Any]) -> Order:
@@ -115,8 +135,9 @@ def _new_order(values: dict[str, Any]) -> Order:
     """
     with partial_init():
         order = Order()  # type: ignore[call-arg]  # the fields follow below
-    fields = {name: values[name] if name in values else info.get_default(call_default_factory=True)
-              for name, info in Order.model_fields.items()}
+    static, factories = _order_defaults()
+    fields = {**static, **{name: Order.model_fields[name].get_default(call_default_factory=True)
+                           for name in factories if name not in values}, **values}
     order.__dict__.update(fields)
     object.__setattr__(order, "__pydantic_fields_set__", set(values))
     return order

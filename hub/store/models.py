@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.store.types import UTCDateTime, utcnow
@@ -336,3 +336,10 @@ class Slot(SQLModel, table=True):
     run_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for bulk INSERTs that skip the ORM's per-row bookkeeping."""
+    table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models; stubs lack it
+    assert isinstance(table, Table)
+    return table

@@ -69,3 +69,18 @@ def test_check_digits_on_the_unix_port(code, ok):
 
     out = run_micropython(f"import barcode; print(barcode.valid({code!r}))", "barcode_wand")
     assert out.strip() == str(ok)
+
+
+def test_scan_while_the_last_one_is_being_answered_is_not_lost(mosquitto, firmware, hub_double):
+    """A household scans the next item as soon as the wand beeps: that scan must not be dropped."""
+    hub = hub_double(mosquitto.port, feedback_for("feedback_in_cart.json"))
+    fw = firmware("barcode_wand", "wand-quick", mosquitto.port, scan_idle_s=0.3)
+    fw.wait("sleep")
+    m = fw.mark()
+    fw.scan(VALID)
+    fw.wait("event", since=m)  # the first session ended; the wand now waits for the hub's answer
+    fw.scan(OTHER)
+    events = hub.wait_events(2)
+    assert [(e["code"], e["qty"]) for e in events] == [(VALID, 1), (OTHER, 1)]
+    assert fw.count("pattern", "in_cart", since=m) >= 1
+    fw.wait("sleep", since=m)

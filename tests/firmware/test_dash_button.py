@@ -116,3 +116,23 @@ def test_bad_config_shows_error_pattern_and_names_the_key(mosquitto, firmware):
     fw.wait("sleep")  # after the error pattern has played
     assert fw.state()["asleep"] is True  # waits for a button press, does not crash or loop
 
+
+
+def test_config_is_checked_once_and_again_when_it_changes(mosquitto, firmware, hub_double):
+    hub_double(mosquitto.port, feedback_for("feedback_ordered.json"))
+    fw = firmware("dash_button", "btn-cfgcache", mosquitto.port)
+    fw.wait("sleep")
+    assert fw.console.count("config.json checked") == 1
+    fw.restart()  # a wake from deep sleep is a boot: an unchanged config.json is not checked again
+    fw.wait("sleep")
+    m = fw.mark()
+    fw.press("single")
+    fw.wait("pattern", "ordered", since=m)
+    assert fw.console.count("config.json checked") == 1
+    fw.kill()
+    cfg = json.loads((fw.flash / "config.json").read_text())
+    cfg["broker"]["port"] = "1883"
+    (fw.flash / "config.json").write_text(json.dumps(cfg))
+    fw.restart()  # a changed file (setup mode, a re-flash) is checked before it is used
+    assert "broker.port" in fw.wait("error").detail
+    assert fw.console.count("config.json checked") == 1

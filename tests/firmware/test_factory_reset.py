@@ -16,7 +16,7 @@ from tests.firmware.hubdouble import HubDouble
 pytestmark = [pytest.mark.firmware, pytest.mark.broker]
 
 KEY = bytes(range(32, 64))
-WIPED = ("config.json", "seq", "outbox")
+WIPED = ("config.json", "config.ok", "seq", "outbox")  # config.ok holds the checked config, secret too
 
 
 def _with_pending_event(firmware: Callable[..., FirmwareProcess], port: int, device_id: str) -> FirmwareProcess:

@@ -8,8 +8,12 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 import pytest
+from sqlmodel import Session
 
 from hub.broker.mosquitto import free_port
+from hub.services import devices as device_service
+from hub.store import repos
+from hub.store.db import make_engine
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import HubServer, add_button, sign_up
 
@@ -60,3 +64,49 @@ def test_embedded_broker_uses_device_credentials_and_topic_rules(start_hub: Call
     finally:
         a.close()
         b.close()
+
+
+def test_revoke_cuts_a_connected_device_off(start_hub: Callable[..., HubServer]) -> None:
+    """A revoked device is disconnected at once, not at its next login: it cannot even try to order."""
+    server = start_hub(mqtt_url=None, embedded_mqtt_port=free_port())
+    assert server.hub.broker is not None
+    port = server.hub.broker.port
+    api = sign_up(server.url)
+    secret = add_button(api, "btn-lost")
+    device = ProtocolDevice("btn-lost", port, secret)
+    device.connect()
+    try:
+        assert device.wait_feedback(device.press())["code"] == "ordered"
+        api.ok("POST", "/api/v1/devices/btn-lost/revoke")
+        deadline = time.monotonic() + 10
+        while device.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not device.connected.is_set()
+        assert _connect_result(port, "btn-lost", secret) != 0
+    finally:
+        device.close()
+
+
+def test_revoke_from_another_process_cuts_the_device_off_within_a_sweep(
+    start_hub: Callable[..., HubServer],
+) -> None:
+    """`restock device revoke` commits in its own process: the hub's sweep still disconnects the device."""
+    server = start_hub(mqtt_url=None, embedded_mqtt_port=free_port(), revoke_sweep_seconds=0.2)
+    assert server.hub.broker is not None
+    api = sign_up(server.url)
+    secret = add_button(api, "btn-cli")
+    device = ProtocolDevice("btn-cli", server.hub.broker.port, secret)
+    device.connect()
+    try:
+        assert device.wait_feedback(device.press())["code"] == "ordered"
+        with Session(make_engine(server.hub.settings.resolved_database_url())) as session:  # as the CLI does
+            found = repos.device(session, "btn-cli")
+            assert found is not None
+            device_service.revoke(session, found)
+            session.commit()
+        deadline = time.monotonic() + 10
+        while device.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not device.connected.is_set()
+    finally:
+        device.close()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, func, select
 
-from hub.ingest.processor import Message, Processor
+from hub.ingest.processor import LAST_SEEN_STEP, Message, Processor
 from hub.merchants.catalog import seed_demo_catalog
 from hub.services import accounts, devices
 from hub.store import repos
@@ -71,6 +71,8 @@ def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_
     assert replies[0].payload == replies[1].payload
     feedback = [json.loads(r.payload) for r in replies]
     assert feedback[9]["qty"] == 2 and feedback[11]["qty"] == 3
+    # Answers about an order created earlier in the batch name its product, like answers in a later batch.
+    assert [feedback[n]["product"] for n in (2, 3)] == ["Coffee beans 1 kg"] * 2
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(ProcessedEvent)).one() == 11
         assert len(session.exec(select(InboxEntry)).all()) == 1
@@ -81,4 +83,39 @@ def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_
     [reply] = Processor(engine).handle_batch([_msg("btn-other", {"seq": 4, "type": "press"})])
     answer = json.loads(reply.payload)
     assert (answer["code"], answer["reason"]) == ("awaiting_approval", "month_cap")
+    engine.dispose()
+
+
+def test_last_seen_follows_events_in_steps_and_status_at_once(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate(database_url)
+    with Session(engine) as session:
+        seed_demo_catalog(session)
+        user = accounts.create_household(session, "h", "seen@example.org", "password123")
+        devices.register(session, "appliance_sensor", "", user.household_id, "sens-seen")
+        session.commit()
+
+    def event(seq: int, at: datetime) -> Message:
+        body = {"seq": seq, "type": "level", "slot": "beans", "value": 500 - seq, "unit": "g"}
+        return Message("restock/v1/sens-seen/event", json.dumps(body).encode(), at)
+
+    def last_seen() -> datetime | None:
+        with Session(engine) as session:
+            device = repos.device(session, "sens-seen")
+            assert device is not None
+            return device.last_seen
+
+    processor = Processor(engine)
+    processor.handle_batch([event(1, NOW)])
+    assert last_seen() == NOW
+    # A busy device's events move it on at most every LAST_SEEN_STEP, not with each event.
+    processor.handle_batch([event(2, NOW + LAST_SEEN_STEP / 2)])
+    assert last_seen() == NOW
+    later = NOW + LAST_SEEN_STEP
+    processor.handle_batch([event(3, later)])
+    assert last_seen() == later
+    # A status message is recorded as it comes.
+    status = Message("restock/v1/sens-seen/status", b'{"online": true}', later + LAST_SEEN_STEP / 10)
+    processor.handle_batch([status])
+    assert last_seen() == later + LAST_SEEN_STEP / 10
     engine.dispose()

@@ -60,8 +60,13 @@ def test_flash_lands_files_and_firmware_boots_with_its_config(
                                 "--broker-port", str(gb.port), "--no-tls"], env=_env(gb))
     assert added.exit_code == 0, added.output
     assert "claim code" in added.output
+    (root / "config.ok").write_text("stale check of an older firmware")
+    refused = runner.invoke(app, ["flash", "btn-hall", "--port", pty, "--no-reset", "--layout", "romfs"], env=_env(gb))
+    assert refused.exit_code == 1 and "no ROM partition" in refused.output, refused.output
     flashed = runner.invoke(app, ["flash", "btn-hall", "--port", pty, "--no-reset"], env=_env(gb))
     assert flashed.exit_code == 0, flashed.output
+    assert "modules as files" in flashed.output  # the Unix port has no ROM partition: auto falls back
+    assert not (root / "config.ok").exists()  # new firmware checks config.json again
     landed = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert {"main.py", "dash.mpy", "config.json", "lib/link.mpy", "lib/fwslot.mpy"} <= landed
     assert not any(name.startswith("claim") for name in landed)  # the claim code stays off the device

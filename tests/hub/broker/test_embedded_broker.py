@@ -255,3 +255,25 @@ def test_device_publish_rule(topic: str, allowed: bool) -> None:
 )
 def test_hub_subscribe_rule(topic_filter: str, allowed: bool) -> None:
     assert may_subscribe(Principal("hub", HUB_USERNAME), topic_filter) is allowed
+
+
+async def test_disconnect_cuts_a_revoked_device_off_at_once(
+    mqtt_connect: Connect, expect_refused: Refused
+) -> None:
+    store = MemoryStore()
+    online, offline = b'{"online": true}', b'{"online": false}'
+    async with EmbeddedBroker(store, hub_password=HUB_PASSWORD, port=0) as broker:
+        hub = await mqtt_connect(broker.port, HUB_USERNAME, HUB_PASSWORD, client_id="restock-hub")
+        assert await hub.subscribe("restock/v1/+/status")
+        a = await mqtt_connect(broker.port, "dev-a", "secret-a", clean_session=False,
+                               will=aiomqtt.Will("restock/v1/dev-a/status", offline, qos=1, retain=True))
+        assert await a.subscribe("restock/v1/dev-a/cmd")
+        await a.publish("restock/v1/dev-a/status", online, retain=True)
+        await hub.wait_for("restock/v1/dev-a/status", online)
+        store.revoked.add("dev-a")  # the revoke is committed: no new login from here on
+        assert await broker.disconnect("dev-a")
+        await hub.wait_for("restock/v1/dev-a/status", offline)  # the will: the household sees it offline
+        with pytest.raises(aiomqtt.MqttError):
+            await a.publish("restock/v1/dev-a/event", b'{"seq": 9, "type": "press", "click": "single"}')
+        await expect_refused(broker.port, "dev-a", "secret-a", clean_session=False)
+        assert not await broker.disconnect("dev-zz")  # nobody by that id: nothing to do
