@@ -185,6 +185,8 @@ gc.collect()
 a = gc.mem_alloc()
 import board_sim
 b = board_sim.Board()
+if PARTS:
+    b.buzzes  # loads the parts only the wand and the sensor use (board_sim_io)
 gc.collect()
 print("share", gc.mem_alloc() - a)
 """
@@ -195,7 +197,7 @@ def sim_board_share(build: Build, row: Row, work: Path) -> int:
     flash = work / f"share-{row.app}-{row.layout}"
     flash.mkdir()
     script = flash / "share.py"
-    script.write_text(SIM_SHARE)
+    script.write_text(f"PARTS = {row.app != 'dash_button'}\n" + SIM_SHARE)
     env = dict(os.environ, RESTOCK_SIM_FLASH=str(flash), RESTOCK_SIM_PORT=str(free_port()), MICROPYPATH=".frozen")
     cmd = [micropython_binary(), str(script)]
     if row.layout == "romfs":

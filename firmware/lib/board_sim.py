@@ -1,6 +1,9 @@
-# The simulated board of the Unix port (docs/sim-board.md). Input, LEDs, buzzer, Wi-Fi and the
-# sensor pins are driven over a line-based TCP control channel; flash is a folder. The channel is
-# served whenever the firmware waits (wait, sleep_ms, next_edge, deepsleep), like hardware events.
+# The simulated board of the Unix port (docs/sim-board.md). Input, LEDs, Wi-Fi and time are driven
+# over a line-based TCP control channel; flash is a folder. The channel is served whenever the firmware
+# waits (wait, sleep_ms, next_edge, deepsleep), like hardware events.
+# Kept small on purpose: bench/firmware measures the firmware's heap with this board in the place of
+# board_esp32, so its every name and object counts against the firmware. What only some devices use
+# (load cell, pulse input, scanner UART, buzzer, setup AP) is in board_sim_io, loaded on first use.
 import gc
 import json
 import os
@@ -11,20 +14,15 @@ import time
 
 from micropython import const
 
-from board_sim_io import SimPin, SimWLAN
-from log import debug
-
-_IN = const(0)
-_CLICKS = {"single": (80,), "double": (80, 90), "long": (2000,), "setup": (7000,), "factory": (16000,)}
 _GAP_MS = const(150)  # between the two presses of a synthetic double click
-
-
-def _addr(host, port):
-    return socket.getaddrinfo(host, port)[0][-1]
+_OFF = const(0)  # Wi-Fi interface states
+_ON = const(1)
+_JOINED = const(2)
 
 
 class Board:
     name = "sim"
+    _io = None  # board_sim_io.Parts once a device uses one of them
 
     def __init__(self):
         self.flash = os.getenv("RESTOCK_SIM_FLASH") or "flash"
@@ -32,53 +30,51 @@ class Board:
             os.mkdir(self.flash)
         except OSError:
             pass
-        self.state = {"level": 0.0, "noise": 0.0, "battery_mv": 3000, "rssi": -55, "wifi": True,
-                      "hx_offset": 8000, "hx_scale": 420.0, "ssid": ""}
+        s = {"battery_mv": 3000, "rssi": -55, "wifi": True, "ssid": ""}
         try:
             with open(self.path("sim.json")) as f:
-                self.state.update(json.load(f))
+                s.update(json.load(f))
         except (OSError, ValueError):
             pass
-        s = self.state
-        self.wifi_on = s["wifi"]
+        self.sim = s  # the starting state; board_sim_io takes the load cell's part of it
+        self.wifi = s["wifi"]  # the radio link exists (the `wifi` command cuts and restores it)
         self.rssi = s["rssi"]
         self.ssid = s["ssid"]
+        self.mv = s["battery_mv"]
         self._t0 = time.ticks_ms()
         self._offset = 0  # virtual ms added by synthetic presses and LED patterns
         self._edges = []  # (level, tick) of the button, oldest first
         self._level = 0
-        self._lines = []  # scanner UART lines
-        self._pulses = 0  # pulses not yet delivered to an irq handler
-        self.irqs = {}
-        self._socks = []
-        self._wlan = None
+        self._wl = _OFF
+        self._sock = None
         self._rtc = b""
         self._wake = "power"
         self._asleep = False
-        self.led_colour = "off"
+        self._led = "off"
         self.pattern = ""
-        self.patterns = 0
-        self.buzzes = 0
-        self._hx = 0  # clock pulses into the current HX711 conversion
-        self._hx_word = 0
-        self._hx_dout = 0
-        self._seed = 12345
+        self._patterns = 0
         self._heap_base = None
+        port = int(os.getenv("RESTOCK_SIM_PORT") or 7780)
         self._srv = socket.socket()
         self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._srv.bind(_addr("127.0.0.1", int(os.getenv("RESTOCK_SIM_PORT") or 7780)))
+        self._srv.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
         self._srv.listen(2)
         self._poll = select.poll()
         self._poll.register(self._srv, select.POLLIN)
         self._clients = {}  # socket -> bytearray of unread input
         self._rx = bytearray(256)
-        self._rxv = memoryview(self._rx)
-        self.setup_port = int(os.getenv("RESTOCK_SIM_SETUP_PORT") or 0) or int(os.getenv("RESTOCK_SIM_PORT") or 7780) + 1
-        debug("sim board: flash", self.flash)
         if os.getenv("RESTOCK_SIM_WAIT"):  # a driver wants every notification from boot on
             t = time.ticks_ms()
             while not self._clients and time.ticks_diff(time.ticks_ms(), t) < 10000:
                 self._serve(100)
+
+    def __getattr__(self, name):
+        # only for names Board lacks: the parts some devices use (board_sim_io)
+        if self._io is None:
+            from board_sim_io import Parts
+
+            self._io = Parts(self)
+        return getattr(self._io, name)
 
     # -- time and paths ---------------------------------------------------------------------
     def path(self, name):
@@ -98,7 +94,7 @@ class Board:
     def wake_reason(self):
         return self._wake
 
-    # -- inputs -----------------------------------------------------------------------------
+    # -- button -----------------------------------------------------------------------------
     def next_edge(self, deadline):
         """Next debounced-or-not button edge (level, tick) at or before deadline, else None."""
         while True:
@@ -115,74 +111,32 @@ class Board:
         self._serve(0)
         return bool(self._edges)
 
-    def pressed(self):
-        return self._level
-
-    def uart_line(self):
-        self._serve(0)
-        return self._lines.pop(0) if self._lines else None
-
-    def wake_pulses(self):
-        return 0  # pulses that arrived in sleep reach the irq handler once it is registered
-
-    def pin(self, name, mode=_IN, pull=None):
-        return SimPin(self, name)
-
-    def hold(self, name, value):
-        self.pin_write(name, value)
-
-    def pin_write(self, name, v):
-        if name == "hx_sck":
-            if v and self._hx < 32:
-                if self._hx == 0:
-                    self._hx_word = self._hx711_raw() & 0xFFFFFF
-                self._hx += 1
-                self._hx_dout = (self._hx_word >> (24 - self._hx)) & 1 if self._hx <= 24 else 1
-            elif not v and self._hx >= 25:
-                self._hx = 0  # conversion done; the model has the next one ready at once
-                self._hx_dout = 0
-
-    def pin_read(self, name):
-        if name == "hx_dout":
-            return self._hx_dout
-        return 0
-
-    def _rand(self):
-        self._seed = (self._seed * 1103515245 + 12345) & 0x7FFFFFFF
-        return self._seed / 0x7FFFFFFF
-
-    def _hx711_raw(self):
-        s = self.state
-        g = s["level"] + (self._rand() * 2 - 1) * s["noise"]
-        return int(s["hx_offset"] + g * s["hx_scale"])
-
-    def fire_pulses(self):
-        h = self.irqs.get("pulse")
-        while h is not None and self._pulses and not self._asleep:
-            self._pulses -= 1
-            h(None)
+    def _hold(self, holds):
+        """Queue a synthetic press sequence (with contact bounce) in virtual time."""
+        t = self.ticks_ms()
+        for hold in holds:
+            for lv, dt in ((1, 0), (0, 2), (1, 4), (0, hold), (1, hold + 3), (0, hold + 5)):
+                self._edges.append((lv, time.ticks_add(t, dt)))
+            t = time.ticks_add(t, hold + 5 + _GAP_MS)
+        self._offset += time.ticks_diff(t, self.ticks_ms()) - _GAP_MS
+        self._level = 0
 
     # -- outputs ----------------------------------------------------------------------------
     def led(self, colour):
-        if colour != self.led_colour:
-            self.led_colour = colour
+        if colour != self._led:
+            self._led = colour
             self.note("led", colour)
 
-    def buzz(self, freq, ms):
-        self.buzzes += 1
-        self.note("buzz", "%d %d" % (freq, ms))
-        self.sleep_ms(ms)
+    def note(self, kind, msg):
+        """Tell the control clients what happened: '* kind msg'."""
+        if kind == "pattern":
+            self.pattern = msg
+            self._patterns += 1
+        self._send("* %s %s\n" % (kind, msg))
 
-    def note(self, what, detail):
-        """Tell the control clients what happened: '* what detail'."""
-        if what == "pattern":
-            self.pattern = detail
-            self.patterns += 1
-        self._send_all("* %s %s\n" % (what, detail))
-
-    # -- power and radio --------------------------------------------------------------------
+    # -- power ------------------------------------------------------------------------------
     def battery_mv(self):
-        return self.state["battery_mv"]
+        return self.mv
 
     def rtc_read(self):
         return self._rtc
@@ -193,32 +147,53 @@ class Board:
     def use_pins(self, pins):
         pass  # the sim's pins are named, not numbered
 
-    def setup_ap(self, ssid, key=None):
-        self.note("ap", ssid or "off")  # the sim has no radio: the setup server is on 127.0.0.1
-
+    # -- Wi-Fi: the board is its own network.WLAN ---------------------------------------------
     def wlan(self):
-        if self._wlan is None:
-            self._wlan = SimWLAN(self)
-        return self._wlan
+        return self
+
+    def active(self, v=None):
+        if v is not None:
+            self._wl = _ON if v else _OFF
+        return self._wl != _OFF
+
+    def connect(self, ssid, key=None, bssid=None):
+        if self._wl == _OFF:
+            raise OSError(5)
+        self.note("wifi", "connect bssid=%s" % ("cached" if bssid else "scan"))
+        self._wl = _JOINED if self.wifi else _ON
+
+    def isconnected(self):
+        return self._wl == _JOINED and self.wifi
+
+    def disconnect(self):
+        if self._wl == _JOINED:
+            self._wl = _ON
+
+    def status(self, what=None):
+        if what == "rssi":
+            return self.rssi
+        return 1010 if self.isconnected() else 1001
+
+    def scan(self):
+        return [(self.ssid.encode(), b"\x02\x00\x00\x5e\x00\x01", 6, self.rssi, 3, False)] if self.wifi else []
 
     def tcp(self, host, port, timeout_ms):
-        if not (self.wifi_on and self._wlan and self._wlan.isconnected()):
+        if not self.isconnected():
             raise OSError(113)  # EHOSTUNREACH: no radio link
         s = socket.socket()
         s.settimeout(timeout_ms / 1000)
-        s.connect(_addr(host, port))
-        self._socks = [s]
+        s.connect(socket.getaddrinfo(host, port)[0][-1])
+        self._sock = s
         return s
 
     def _cut(self):
-        for s in self._socks:
+        if self._sock:
             try:
-                s.close()
+                self._sock.close()
             except OSError:
                 pass
-        self._socks = []
-        if self._wlan:
-            self._wlan.disconnect()
+            self._sock = None
+        self.disconnect()
 
     def wait(self, sock, ms):
         """Wait until sock is readable (True) or ms passed (False), serving the control channel."""
@@ -242,7 +217,7 @@ class Board:
         while reason is None:
             if button and self._edges:
                 reason = "button"
-            elif pulse and self._pulses:
+            elif pulse and self._io and self._io.pulses:
                 reason = "pulse"
             elif deadline is not None and time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 reason = "timer"
@@ -250,15 +225,15 @@ class Board:
                 left = 500 if deadline is None else time.ticks_diff(deadline, time.ticks_ms())
                 self._serve(max(0, min(left, 500)))
         self._asleep = False
-        self.irqs = {}
-        self._hx = self._hx_dout = 0  # the HX711 restarts when its clock line comes out of power-down
+        if self._io:
+            self._io.woke()
         self._wake = reason
         self.note("wake", reason)
         if self._heap_base is None:
             gc.collect()
 
     # -- control channel --------------------------------------------------------------------
-    def _send_all(self, text):
+    def _send(self, text):
         for c in list(self._clients):
             try:
                 c.write(text)
@@ -297,10 +272,10 @@ class Board:
                 self._clients[c] = bytearray()
                 self._poll.register(c, select.POLLIN)
             elif obj in self._clients:
-                self._read_client(obj)
+                self._read(obj)
         return hit
 
-    def _read_client(self, c):
+    def _read(self, c):
         # into one buffer kept for the whole run: the channel allocates nothing per read, so the sim
         # board does not add to the heap peaks the benchmark measures
         try:
@@ -315,14 +290,14 @@ class Board:
             self._drop(c)
             return
         buf = self._clients[c]
-        buf.extend(self._rxv[:n])
+        buf.extend(memoryview(self._rx)[:n])
         while b"\n" in buf:
             i = buf.index(b"\n")
             line = bytes(buf[:i]).decode().strip()
             buf[: i + 1] = b""
             if line:
                 try:
-                    reply = "ok " + self._command(line)
+                    reply = "ok " + self._handle(line)
                 except SystemExit:
                     raise
                 except Exception as e:
@@ -333,58 +308,35 @@ class Board:
                     self._drop(c)
                     return
 
-    def _hold(self, holds):
-        """Queue a synthetic press sequence (with contact bounce) in virtual time."""
-        t = self.ticks_ms()
-        for hold in holds:
-            for lv, dt in ((1, 0), (0, 2), (1, 4), (0, hold), (1, hold + 3), (0, hold + 5)):
-                self._edges.append((lv, time.ticks_add(t, dt)))
-            t = time.ticks_add(t, hold + 5 + _GAP_MS)
-        self._offset += time.ticks_diff(t, self.ticks_ms()) - _GAP_MS
-        self._level = 0
-
-    def _command(self, line):
-        parts = line.split()
-        cmd = parts[0]
-        arg = parts[1] if len(parts) > 1 else ""
-        s = self.state
+    def _handle(self, line):
+        cmd, _, arg = line.partition(" ")
+        arg = arg.strip()
         if cmd == "press":
-            if arg.startswith("ms="):
-                self._hold((int(arg[3:]),))
+            k, _, v = arg.partition("=")
+            if k == "ms":
+                self._hold((int(v),))
             else:
-                self._hold(_CLICKS[arg[6:] if arg.startswith("click=") else (arg or "single")])
+                clicks = {"single": (80,), "double": (80, 90), "long": (2000,), "setup": (7000,), "factory": (16000,)}
+                self._hold(clicks[v if k == "click" else (k or "single")])
         elif cmd == "down" or cmd == "up":
             self._level = 1 if cmd == "down" else 0
             self._edges.append((self._level, self.ticks_ms()))
-        elif cmd == "scan" or cmd == "trigger":
-            self._hold((50,))
-            if cmd == "scan":
-                self._lines.append(arg.encode())
-        elif cmd == "uart":
-            self._lines.append(line[5:].encode())
-        elif cmd == "level" or cmd == "noise":
-            s[cmd] = float(arg)
-        elif cmd == "pulse":
-            self._pulses += int(arg or 1)
-            self.fire_pulses()
-        elif cmd == "battery":
-            s["battery_mv"] = None if arg == "none" else int(arg)
-        elif cmd == "rssi":
-            self.rssi = int(arg)
         elif cmd == "wifi":
-            self.wifi_on = arg == "on"
-            if not self.wifi_on:
+            self.wifi = arg == "on"
+            if not self.wifi:
                 self._cut()
         elif cmd == "state":
-            return json.dumps({"led": self.led_colour, "pattern": self.pattern, "patterns": self.patterns,
-                               "buzzes": self.buzzes, "asleep": self._asleep, "wake": self._wake,
-                               "wifi": self.wifi_on, "queued": len(self._edges) + len(self._lines)})
+            io = self._io
+            v = (self._led, self.pattern, self._patterns, io.buzzes if io else 0, self._asleep, self._wake,
+                 self.wifi, len(self._edges) + (len(io.lines) if io else 0))
+            return ('{"led": %s, "pattern": %s, "patterns": %s, "buzzes": %s, "asleep": %s, "wake": %s, '
+                    '"wifi": %s, "queued": %s}') % tuple(json.dumps(x) for x in v)
         elif cmd == "heap":
             return self._heap(arg)
         elif cmd == "exit":
             sys.exit(int(arg or 0))
         else:
-            raise ValueError("unknown command " + cmd)
+            return self.command(cmd, arg, line)  # the parts' commands (board_sim_io)
         return cmd
 
     def _heap(self, arg):
