@@ -23,3 +23,10 @@ def load_codec() -> ModuleType:
 
 
 codec = load_codec()
+
+# The packet types the fleet compares (MQTT 3.1.1 section 2.2.1). The firmware keeps them as private
+# const() names, which cost the device no RAM but are not module attributes there.
+CONNACK = 0x20
+PUBLISH = 0x30
+PUBACK = 0x40
+DISCONNECT = b"\xe0\x00"

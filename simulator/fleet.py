@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from simulator.codec import codec
+from simulator.codec import CONNACK, DISCONNECT, PUBACK, PUBLISH, codec
 
 REPLAY_AFTER_S = 10.0
 
@@ -84,7 +84,7 @@ class FleetDevice:
         await writer.drain()
         self._reader = reader
         first, body = await asyncio.wait_for(self._read_packet(), timeout)
-        if first & 0xF0 != codec.CONNACK or codec.parse_connack(body)[1] != 0:
+        if first & 0xF0 != CONNACK or codec.parse_connack(body)[1] != 0:
             writer.close()
             raise ConnectionRefusedError(f"{self.device_id}: broker refused the connection")
         self._writer = writer
@@ -108,10 +108,10 @@ class FleetDevice:
         try:
             while True:
                 first, body = await self._read_packet()
-                if first & 0xF0 == codec.PUBLISH:
+                if first & 0xF0 == PUBLISH:
                     _topic, payload, qos, pid, _retain, _dup = codec.parse_publish(first, body)
                     if qos == 1:
-                        self._writer.write(codec.ack(codec.PUBACK, pid))
+                        self._writer.write(codec.ack(PUBACK, pid))
                     self._on_cmd(payload)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             return
@@ -162,7 +162,7 @@ class FleetDevice:
         """DISCONNECT cleanly."""
         if self._writer is not None:
             try:
-                self._writer.write(codec.DISCONNECT)
+                self._writer.write(DISCONNECT)
                 await self._writer.drain()
             except (ConnectionError, OSError):
                 pass

@@ -46,7 +46,7 @@ def run(board):
                 break
     if mine:
         code = link.answers.get(mine[-1])
-        debug("press", mine[-1], "->", code)
+        debug("press", mine[-1], code)
         feedback.show(board, code or "offline")
     elif not link.connected():
         feedback.show(board, "offline")

@@ -111,10 +111,10 @@ class Board:
         self._serve(0)
         return bool(self._edges)
 
-    def _hold(self, holds):
-        """Queue a synthetic press sequence (with contact bounce) in virtual time."""
+    def _hold(self, seq):
+        """Queue a synthetic press sequence (hold times, with contact bounce) in virtual time."""
         t = self.ticks_ms()
-        for hold in holds:
+        for hold in seq:
             for lv, dt in ((1, 0), (0, 2), (1, 4), (0, hold), (1, hold + 3), (0, hold + 5)):
                 self._edges.append((lv, time.ticks_add(t, dt)))
             t = time.ticks_add(t, hold + 5 + _GAP_MS)
@@ -122,10 +122,10 @@ class Board:
         self._level = 0
 
     # -- outputs ----------------------------------------------------------------------------
-    def led(self, colour):
-        if colour != self._led:
-            self._led = colour
-            self.note("led", colour)
+    def led(self, c):
+        if c != self._led:
+            self._led = c
+            self.note("led", c)
 
     def note(self, kind, msg):
         """Tell the control clients what happened: '* kind msg'."""
@@ -169,8 +169,8 @@ class Board:
         if self._wl == _JOINED:
             self._wl = _ON
 
-    def status(self, what=None):
-        if what == "rssi":
+    def status(self, kind=None):
+        if kind == "rssi":
             return self.rssi
         return 1010 if self.isconnected() else 1001
 
@@ -332,26 +332,23 @@ class Board:
             return ('{"led": %s, "pattern": %s, "patterns": %s, "buzzes": %s, "asleep": %s, "wake": %s, '
                     '"wifi": %s, "queued": %s}') % tuple(json.dumps(x) for x in v)
         elif cmd == "heap":
-            return self._heap(arg)
+            # A ROM image read into the heap by sim_romfs stands for memory-mapped flash: left out here.
+            rom = sys.modules.get("_sim_rom_bytes", 0)
+            if arg == "start":  # GC off until stop: what is allocated meanwhile bounds the peak from above
+                gc.collect()
+                self._heap_base = gc.mem_alloc() - rom
+                gc.disable()
+            elif arg == "stop" and self._heap_base is not None:
+                used = gc.mem_alloc() - rom - self._heap_base
+                gc.enable()
+                gc.collect()
+                base, self._heap_base = self._heap_base, None
+                return "base=%d peak=%d alloc=%d" % (base, base + used, used)
+            else:
+                gc.collect()
+            return "alloc=%d free=%d rom=%d" % (gc.mem_alloc() - rom, gc.mem_free(), rom)
         elif cmd == "exit":
             sys.exit(int(arg or 0))
         else:
             return self.command(cmd, arg, line)  # the parts' commands (board_sim_io)
         return cmd
-
-    def _heap(self, arg):
-        # A ROM image read into the heap by sim_romfs stands for memory-mapped flash: left out here.
-        rom = sys.modules.get("_sim_rom_bytes", 0)
-        if arg == "start":  # GC off until stop: what is allocated meanwhile bounds the peak from above
-            gc.collect()
-            self._heap_base = gc.mem_alloc() - rom
-            gc.disable()
-        elif arg == "stop" and self._heap_base is not None:
-            used = gc.mem_alloc() - rom - self._heap_base
-            gc.enable()
-            gc.collect()
-            base, self._heap_base = self._heap_base, None
-            return "base=%d peak=%d alloc=%d" % (base, base + used, used)
-        else:
-            gc.collect()
-        return "alloc=%d free=%d rom=%d" % (gc.mem_alloc() - rom, gc.mem_free(), rom)

@@ -5,17 +5,16 @@ import time
 from micropython import const
 
 import fwslot
-import status
 from log import debug, warn
 from mqtt import MQTTClient, MQTTError
-from outbox import Outbox
-from seqno import Seq
+from outbox import Outbox, Seq
 from version import FW_VERSION
 from wifi import Wifi
 
 _REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
 _LINGER_MS = const(60000)  # an update in progress keeps the device awake this long before it sleeps
 _SYSTEM_CMDS = const(("update", "update_data", "factory_reset"))  # handled here for every app (issue 5)
+_OFFLINE = const(b'{"online": false}')  # retained status (docs/protocol.md §4), also the last will
 
 
 def _tls(path):
@@ -50,11 +49,10 @@ class Link:
         self.wifi = Wifi(board, w["ssid"], w["password"])
         b = cfg["broker"]
         ctx = _tls(board.path(b["ca"])) if b["tls"] else None
+        # The session outlives deep sleep (clean=False), so feedback sent while we slept is delivered on wake.
         self.mqtt = MQTTClient(did, b["host"], b["port"], did, cfg["secret"], cfg["keepalive"],
-                               clean=False, timeout_ms=int(cfg["timeout_s"] * 1000),
-                               tcp=board.tcp, wait=board.wait, ssl_ctx=ctx)
-        # The session outlives deep sleep, so feedback sent while we slept is delivered on wake.
-        self.mqtt.set_will(self.t_status, status.OFFLINE, 1, True)
+                               (self.t_status, _OFFLINE, 1, True), board.tcp, board.wait,
+                               False, int(cfg["timeout_s"] * 1000), ctx)
         self.mqtt.on_message = self._on_message
         self.answers = {}  # seq -> feedback code received since this wake
         self.on_cmd = None  # app hook for non-feedback commands: fn(msg dict)
@@ -111,12 +109,23 @@ class Link:
         ob = self.outbox
         mv = self.board.battery_mv()
         dropped = ob.dropped
-        self.mqtt.publish(self.t_status, status.online(self.kind, FW_VERSION, mv, self.wifi.rssi(),
-                                                       self.board.uptime_s(), len(ob), dropped), 1, True)
+        self.mqtt.publish(self.t_status, json.dumps({
+            "online": True, "kind": self.kind, "fw": FW_VERSION, "battery_mv": mv, "rssi": self.wifi.rssi(),
+            "uptime": self.board.uptime_s(), "outbox": len(ob), "dropped": dropped}), 1, True)
         if dropped:
             ob.reported(dropped)
         self._last_status = (mv, len(ob))
         self._status_due = False
+
+    def _status_changed(self):
+        """Whether a new status is worth a publish: a drop to report, 100 mV, or 4 events more or fewer."""
+        if self.outbox.dropped or self._last_status is None:
+            return True
+        pb, po = self._last_status
+        mv = self.board.battery_mv()
+        if (pb is None) != (mv is None) or (pb is not None and abs(pb - mv) >= 100):
+            return True
+        return abs(po - len(self.outbox)) >= 4
 
     def pump(self, ms=0):
         """Publish what is due, serve incoming commands for up to ms; False when the link is down."""
@@ -124,8 +133,7 @@ class Link:
             return False
         try:
             self._flush()
-            if self._status_due or status.significant(self._last_status, self.board.battery_mv(),
-                                                      len(self.outbox), self.outbox.dropped):
+            if self._status_due or self._status_changed():
                 self.publish_status()
             self.mqtt.check(ms)
             return True

@@ -6,6 +6,16 @@ from micropython import const
 import mqtt_codec as c
 from log import warn
 
+# packet types (mqtt_codec.py says why each module keeps private copies)
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_PUBREC = const(0x50)
+_PUBREL = const(0x60)
+_PUBCOMP = const(0x70)
+_SUBACK = const(0x90)
+_PINGREQ = const(b"\xc0\x00")
+_TRIES = const(3)  # sends of a QoS 1 publish before the connection is given up
 _BODY_MAX = const(2048)  # largest incoming packet we parse; bigger ones are drained and ignored
 _HEAD_KEEP = const(256)  # of an oversize PUBLISH, enough to read topic and packet id for the ack
 
@@ -14,30 +24,21 @@ class MQTTError(Exception):
     pass
 
 
-def _poll_wait(sock, ms):
-    import select
-
-    p = select.poll()
-    p.register(sock, select.POLLIN)
-    return bool(p.poll(ms))
-
-
 class MQTTClient:
-    def __init__(self, client_id, host, port=1883, user=None, password=None, keepalive=60,
-                 clean=True, timeout_ms=5000, retries=2, tcp=None, wait=None, ssl_ctx=None):
+    def __init__(self, client_id, host, port, user, password, keepalive, will, tcp, wait,
+                 clean=True, timeout_ms=5000, ssl_ctx=None):
         self.client_id = client_id
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.keepalive = keepalive
+        self.will = will  # (topic, msg, qos, retain) or None
+        self.tcp = tcp  # (host, port, timeout_ms) -> connected socket; the board supplies it
+        self.wait = wait  # (sock, ms) -> readable; the sim board also serves its channel here
         self.clean = clean
         self.timeout_ms = timeout_ms
-        self.retries = retries
-        self.tcp = tcp  # (host, port, timeout_ms) -> connected socket; the board supplies it
-        self.wait = wait or _poll_wait  # (sock, ms) -> readable; the sim board also serves its channel here
         self.ssl_ctx = ssl_ctx
-        self.will = None
         self.on_message = None  # (topic, payload bytes)
         self.sock = None
         self._pid = 0
@@ -46,9 +47,6 @@ class MQTTClient:
         self._last_tx = 0
         self._last_rx = 0
         self._head = b""
-
-    def set_will(self, topic, msg, qos=1, retain=True):
-        self.will = (topic, msg, qos, retain)
 
     def connect(self):
         """Open the connection; return session_present. Raises MQTTError."""
@@ -68,7 +66,7 @@ class MQTTClient:
         self._send(c.connect(self.client_id, self.keepalive, self.clean, self.user, self.password,
                              w[0], w[1], w[2], w[3]))
         first, body = self._read_packet(time.ticks_add(time.ticks_ms(), self.timeout_ms))
-        if first is None or first & 0xF0 != c.CONNACK:
+        if first is None or first & 0xF0 != _CONNACK:
             self.close()
             raise MQTTError("no connack")
         try:
@@ -93,38 +91,25 @@ class MQTTClient:
                 pass
             self.sock = None
 
-    def disconnect(self):
-        """Clean DISCONNECT: the broker discards the last will."""
-        if self.sock is not None:
-            try:
-                self._send(c.DISCONNECT)
-            except MQTTError:
-                pass
-            self.close()
-
-    def _next_pid(self):
-        self._pid = self._pid % 65535 + 1
-        return self._pid
-
     def publish(self, topic, payload, qos=0, retain=False):
         """Publish; for qos 1 wait for PUBACK, retransmitting with DUP. Raises MQTTError."""
         if qos == 0:
             self._send(c.publish(topic, payload, 0, retain))
             return
-        pid = self._next_pid()
+        self._pid = pid = self._pid % 65535 + 1
         pkt = bytearray(c.publish(topic, payload, 1, retain, pid))
-        for _ in range(self.retries + 1):
+        for _ in range(_TRIES):
             self._send(pkt)
-            if self._await(c.PUBACK, pid):
+            if self._await(_PUBACK, pid):
                 return
             pkt[0] |= 8  # DUP on retransmission
         self.close()
         raise MQTTError("no puback")
 
     def subscribe(self, topic, qos=1):
-        pid = self._next_pid()
+        self._pid = pid = self._pid % 65535 + 1
         self._send(c.subscribe(pid, topic, qos))
-        if not self._await(c.SUBACK, pid):
+        if not self._await(_SUBACK, pid):
             self.close()
             raise MQTTError("no suback")
         if not self._granted or self._granted[0] == 0x80:
@@ -160,20 +145,20 @@ class MQTTClient:
             self.close()
             raise MQTTError("keepalive timeout")
         if time.ticks_diff(now, self._last_tx) > self.keepalive * 500:
-            self._send(c.PINGREQ)
+            self._send(_PINGREQ)
 
     def _handle(self, first, body):
         t = first & 0xF0
-        if t == c.PUBLISH:
+        if t == _PUBLISH:
             self._on_publish(first, body)
-        elif t == c.PUBACK or t == c.PUBCOMP:
+        elif t == _PUBACK or t == _PUBCOMP:
             self._acked = c.parse_pid(body)
-        elif t == c.SUBACK:
+        elif t == _SUBACK:
             self._acked, self._granted = c.parse_suback(body)
-        elif t == c.PUBREC:
-            self._send(c.ack(c.PUBREL, c.parse_pid(body)))
-        elif t == c.PUBREL:
-            self._send(c.ack(c.PUBCOMP, c.parse_pid(body)))
+        elif t == _PUBREC:
+            self._send(c.ack(_PUBREL, c.parse_pid(body)))
+        elif t == _PUBREL:
+            self._send(c.ack(_PUBCOMP, c.parse_pid(body)))
         # PINGRESP and anything unexpected: _last_rx was updated, nothing else to do
 
     def _on_publish(self, first, body):
@@ -189,9 +174,9 @@ class MQTTClient:
             self.close()
             raise MQTTError("bad publish: %s" % e)
         if qos == 1:
-            self._send(c.ack(c.PUBACK, pid))
+            self._send(c.ack(_PUBACK, pid))
         elif qos == 2:
-            self._send(c.ack(c.PUBREC, pid))
+            self._send(c.ack(_PUBREC, pid))
         if truncated:
             warn("mqtt: oversize message on", topic, "ignored")
             return

@@ -8,18 +8,13 @@ except ImportError:  # CPython
         return x
 
 
-CONNECT = const(0x10)
-CONNACK = const(0x20)
-PUBLISH = const(0x30)
-PUBACK = const(0x40)
-PUBREC = const(0x50)
-PUBREL = const(0x60)
-PUBCOMP = const(0x70)
-SUBSCRIBE = const(0x82)  # reserved flag bits 0010 are mandatory for SUBSCRIBE
-SUBACK = const(0x90)
-PINGREQ = b"\xc0\x00"
-PINGRESP = const(0xD0)
-DISCONNECT = b"\xe0\x00"
+# Packet types (MQTT 3.1.1 section 2.2.1). Private const() names cost the device no RAM, where a public
+# name would be a module global and an interned string on every boot: modules that compare packet types
+# keep their own private copies (mqtt.py; simulator/codec.py names them for CPython).
+_CONNECT = const(0x10)
+_PUBLISH = const(0x30)
+_PUBREL = const(0x60)
+_SUBSCRIBE = const(0x82)  # reserved flag bits 0010 are mandatory for SUBSCRIBE
 _MAX_REMAINING = const(268435455)
 
 
@@ -86,14 +81,14 @@ def connect(client_id, keepalive=60, clean=True, user=None, password=None,
     if not 0 <= keepalive <= 65535:
         raise ProtocolError("keepalive")
     body = b"\x00\x04MQTT\x04" + bytes((flags,)) + keepalive.to_bytes(2, "big") + payload
-    return packet(CONNECT, body)
+    return packet(_CONNECT, body)
 
 
 def publish(topic, payload, qos=0, retain=False, pid=0, dup=False):
     """PUBLISH packet; pid is required for qos 1 and 2."""
     if isinstance(payload, str):
         payload = payload.encode()
-    first = PUBLISH | (qos & 3) << 1 | (1 if retain else 0) | (8 if dup else 0)
+    first = _PUBLISH | (qos & 3) << 1 | (1 if retain else 0) | (8 if dup else 0)
     body = mqtt_str(topic)
     if qos:
         if not 0 < pid < 65536:
@@ -103,12 +98,12 @@ def publish(topic, payload, qos=0, retain=False, pid=0, dup=False):
 
 
 def subscribe(pid, topic, qos=1):
-    return packet(SUBSCRIBE, pid.to_bytes(2, "big") + mqtt_str(topic) + bytes((qos,)))
+    return packet(_SUBSCRIBE, pid.to_bytes(2, "big") + mqtt_str(topic) + bytes((qos,)))
 
 
 def ack(kind, pid):
     """PUBACK / PUBREC / PUBREL / PUBCOMP for pid."""
-    return bytes((kind | (2 if kind == PUBREL else 0), 2)) + pid.to_bytes(2, "big")
+    return bytes((kind | (2 if kind == _PUBREL else 0), 2)) + pid.to_bytes(2, "big")
 
 
 def parse_connack(body):

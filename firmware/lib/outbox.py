@@ -1,9 +1,33 @@
-# Flash outbox: one file per event, named by seq, kept until the hub's feedback for that seq.
-# One file per event makes add and remove atomic without rewriting a journal on every press.
+# The device's durable events: the seq counter, and the flash outbox that keeps each event (one file,
+# named by seq) until the hub's feedback for that seq. One file per event makes add and remove atomic
+# without rewriting a journal on every press.
 import os
 from micropython import const
 
 _SUFFIX = const(".ev")
+_SEQ_MAX = const(2147483647)
+
+
+class Seq:
+    """The per-device event counter, persisted before use so a seq is never handed out twice, even
+    when power fails between taking it and storing the event."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            with open(path) as f:
+                self.last = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            self.last = 0
+
+    def next(self):
+        n = self.last % _SEQ_MAX + 1
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(n))
+        os.rename(tmp, self.path)  # atomic on LittleFS and POSIX: old or new value, never half
+        self.last = n
+        return n
 
 
 def _mkdir(path):

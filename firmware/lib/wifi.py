@@ -19,9 +19,6 @@ class Backoff:
         self.n += 1
         return d + (time.ticks_ms() * 7919) % (d // 8 + 1)
 
-    def reset(self):
-        self.n = 0
-
 
 class Wifi:
     def __init__(self, board, ssid, password):

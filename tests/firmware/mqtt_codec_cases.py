@@ -68,8 +68,8 @@ def case_large_publish_uses_multibyte_length():
 
 def case_subscribe_and_acks():
     assert c.subscribe(10, "restock/v1/btn-1/cmd", 1) == b"\x82\x19\x00\x0a\x00\x14restock/v1/btn-1/cmd\x01"
-    assert c.ack(c.PUBACK, 258) == b"\x40\x02\x01\x02"
-    assert c.ack(c.PUBREL, 1) == b"\x62\x02\x00\x01"
+    assert c.ack(0x40, 258) == b"\x40\x02\x01\x02"
+    assert c.ack(0x60, 1) == b"\x62\x02\x00\x01"
     assert c.parse_suback(b"\x00\x0a\x01") == (10, b"\x01")
     assert c.parse_suback(b"\x00\x0a\x80")[1] == b"\x80"
     assert c.parse_connack(b"\x01\x00") == (True, 0)
