@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 
+import micropython
 from micropython import const
 
 _GAP_MS = const(150)  # between the two presses of a synthetic double click
@@ -346,6 +347,7 @@ class Board:
                 return "base=%d peak=%d alloc=%d" % (base, base + used, used)
             else:
                 gc.collect()
+                micropython.qstr_info()  # on the console: how many names are interned (bench/firmware)
             return "alloc=%d free=%d rom=%d" % (gc.mem_alloc() - rom, gc.mem_free(), rom)
         elif cmd == "exit":
             sys.exit(int(arg or 0))
