@@ -11,6 +11,7 @@ from micropython import const
 _MAX_BOOTS = const(3)
 _MAX_FAILS = const(3)
 _STATE = const("fw.json")
+_GC_EVERY = const(2048)
 
 
 def root():
@@ -88,6 +89,11 @@ def run(app):
         b = board.load()
         mod = __import__(app)  # after the board, so a config or import error can still reach the LED
         gc.collect()
+        # Collect after every 2 KB allocated rather than only when the heap is full: a press makes about
+        # 24 KB of short-lived garbage, and sweeping it early keeps live objects from being scattered
+        # across the heap. The dash button then needs 2 KB less heap (bench/firmware) for about a
+        # dozen collections of a millisecond or so per press on the ESP32.
+        gc.threshold(_GC_EVERY)
         while True:
             mod.run(b)  # ends in deep sleep: a reset on the ESP32; the sim board returns on wake
     except Exception as e:  # a crash reboots, so a broken update uses up its boots and is rolled back
