@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from hub.ingest.processor import LAST_SEEN_STEP, Message, Processor
@@ -12,7 +13,7 @@ from hub.merchants.catalog import seed_demo_catalog
 from hub.services import accounts, devices
 from hub.store import repos
 from hub.store.db import make_engine, migrate
-from hub.store.models import InboxEntry, Order, ProcessedEvent
+from hub.store.models import InboxEntry, Order, ProcessedEvent, User
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -21,12 +22,23 @@ def _msg(device: str, body: dict[str, object]) -> Message:
     return Message(f"restock/v1/{device}/event", json.dumps(body).encode(), NOW)
 
 
-def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_url: str) -> None:
+def _catalog_and_household(session: Session, email: str) -> User:
+    """The demo catalog and one household; its first user."""
+    seed_demo_catalog(session)
+    return accounts.create_household(session, "h", email, "password123")
+
+
+def _engine(database_url: str) -> Engine:
+    """An engine on a migrated database."""
     engine = make_engine(database_url)
     migrate(database_url)
+    return engine
+
+
+def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_url: str) -> None:
+    engine = _engine(database_url)
     with Session(engine) as session:
-        seed_demo_catalog(session)
-        user = accounts.create_household(session, "h", "batch@example.org", "password123")
+        user = _catalog_and_household(session, "batch@example.org")
         household = repos.household(session, user.household_id)
         assert household is not None
         coffee = repos.product_by_sku(session, "demo", "COF-1KG")
@@ -87,11 +99,9 @@ def test_a_batch_sees_its_own_orders_cart_lines_inbox_entries_and_keys(database_
 
 
 def test_last_seen_follows_events_in_steps_and_status_at_once(database_url: str) -> None:
-    engine = make_engine(database_url)
-    migrate(database_url)
+    engine = _engine(database_url)
     with Session(engine) as session:
-        seed_demo_catalog(session)
-        user = accounts.create_household(session, "h", "seen@example.org", "password123")
+        user = _catalog_and_household(session, "seen@example.org")
         devices.register(session, "appliance_sensor", "", user.household_id, "sens-seen")
         session.commit()
 
