@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from hub.domain.events import MAX_SEQ
 from simulator.codec import CONNACK, DISCONNECT, PUBACK, PUBLISH, codec
 
 REPLAY_AFTER_S = 10.0
+FIRST_SEQ_ROOM = 2**24  # seqs a device may use in one run above a random first one
 
 
 @dataclass
@@ -50,11 +52,11 @@ class FleetStats:
 class FleetDevice:
     """One emulated device connection."""
 
-    def __init__(self, device_id: str, secret: str | None, stats: FleetStats) -> None:
+    def __init__(self, device_id: str, secret: str | None, stats: FleetStats, first_seq: int = 1) -> None:
         self.device_id = device_id
         self.secret = secret
         self.stats = stats
-        self.seq = 0
+        self.seq = first_seq - 1
         self.pid = 0
         self.pending: dict[int, tuple[bytes, float, float]] = {}  # seq → (payload, first sent, last sent)
         self.done = asyncio.Event()
@@ -182,12 +184,20 @@ async def run_fleet(
     replay_after: float = REPLAY_AFTER_S,
     progress: Callable[[FleetStats, float], None] | None = None,
     seed: int = 1,
+    first_seq: int | None = None,
 ) -> FleetStats:
-    """Connect every device, offer `rate` events/s spread over random devices for `duration` s, then wait."""
+    """Connect every device, offer `rate` events/s spread over random devices for `duration` s, then wait.
+
+    A device's seqs start at `first_seq`; by default at a random point, so a second run with the same
+    device ids sends new events and not replays of the first run's (which the hub answers from its
+    store, far faster). A real device persists its counter; an emulated fleet does not.
+    """
     stats = FleetStats()
     rng = random.Random(seed)
     make_event = event or (lambda _r: {"type": "press", "click": "single"})
-    fleet = [FleetDevice(device_id, secret, stats) for device_id, secret in credentials]
+    if first_seq is None:
+        first_seq = random.SystemRandom().randrange(1, MAX_SEQ - FIRST_SEQ_ROOM)
+    fleet = [FleetDevice(device_id, secret, stats, first_seq) for device_id, secret in credentials]
     for batch_start in range(0, len(fleet), 100):
         batch = fleet[batch_start : batch_start + 100]
         results = await asyncio.gather(*(d.connect(host, port) for d in batch), return_exceptions=True)

@@ -105,7 +105,9 @@ class Ingest:
             clean_session=self.shared,
             keepalive=30,
             timeout=10,
-            max_inflight_messages=1000,
+            # unlimited: paho scans every message in flight on each PUBACK when there is a limit, and the
+            # consumer already bounds what is in flight itself (MAX_INFLIGHT_FEEDBACK)
+            max_inflight_messages=0,
             logger=_client_log,
             socket_options=[NO_DELAY],
         )

@@ -26,3 +26,9 @@ def test_fleet_of_40_devices_every_event_answered(start_hub: Callable[..., HubSe
     assert stats.codes == {"in_cart": 400}
     cart = api.ok("GET", "/api/v1/cart")
     assert cart["lines"][0]["qty"] == 400
+
+    # A second run with the same device ids sends new events: were its seqs the first run's again, the hub
+    # would answer them from its store as replays and the cart would stay at 400.
+    again = asyncio.run(run_fleet("127.0.0.1", broker.port, [(d, None) for d in ids], rate=200, duration=1))
+    assert again.feedback == 200 and again.codes == {"in_cart": 200}
+    assert api.ok("GET", "/api/v1/cart")["lines"][0]["qty"] == 600
