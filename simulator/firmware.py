@@ -111,9 +111,15 @@ class FirmwareProcess:
         cmd = [micropython_binary()]
         if self.heapsize:
             cmd += ["-X", f"heapsize={self.heapsize}"]
-        if self.romfs is not None:
-            cmd.append(str(FIRMWARE / "lib" / "sim_romfs.py"))
-        cmd.append(str(self.main or FIRMWARE / self.app / "main.py"))
+        main = self.main or FIRMWARE / self.app / "main.py"
+        if self.romfs is None:
+            cmd.append(str(main))
+        else:
+            # Like a device: main.py in the flash root, run from there. Relative names also keep the
+            # checkout's location out of the interned strings, so heap figures do not depend on it.
+            shutil.copyfile(FIRMWARE / "lib" / "sim_romfs.py", self.flash / "sim_romfs.py")
+            shutil.copyfile(main, self.flash / "main.py")
+            cmd += ["sim_romfs.py", "main.py"]
         with open(self.console_path, "ab") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.flash)
         deadline = time.monotonic() + timeout
