@@ -15,7 +15,7 @@ from hub.services import devices as device_service
 from hub.store import repos
 from hub.store.db import make_engine
 from simulator.protocol_device import ProtocolDevice
-from tests.hub.conftest import HubServer, add_button, sign_up
+from tests.hub.conftest import Api, HubServer, add_button, sign_up
 
 pytestmark = pytest.mark.broker
 
@@ -35,11 +35,15 @@ def _connect_result(port: int, device_id: str, secret: str) -> int:
     return result[0] if result else -1
 
 
-def test_embedded_broker_uses_device_credentials_and_topic_rules(start_hub: Callable[..., HubServer]) -> None:
+def _embedded_hub(start_hub: Callable[..., HubServer]) -> tuple[HubServer, int, Api]:
+    """A hub on its embedded broker, with a signed-up household: the hub, the broker's port, the API."""
     server = start_hub(mqtt_url=None, embedded_mqtt_port=free_port())
     assert server.hub.broker is not None
-    port = server.hub.broker.port
-    api = sign_up(server.url)
+    return server, server.hub.broker.port, sign_up(server.url)
+
+
+def test_embedded_broker_uses_device_credentials_and_topic_rules(start_hub: Callable[..., HubServer]) -> None:
+    server, port, api = _embedded_hub(start_hub)
     secret_a = add_button(api, "btn-a")
     secret_b = add_button(api, "btn-b")
 
@@ -68,10 +72,7 @@ def test_embedded_broker_uses_device_credentials_and_topic_rules(start_hub: Call
 
 def test_revoke_cuts_a_connected_device_off(start_hub: Callable[..., HubServer]) -> None:
     """A revoked device is disconnected at once, not at its next login: it cannot even try to order."""
-    server = start_hub(mqtt_url=None, embedded_mqtt_port=free_port())
-    assert server.hub.broker is not None
-    port = server.hub.broker.port
-    api = sign_up(server.url)
+    server, port, api = _embedded_hub(start_hub)
     secret = add_button(api, "btn-lost")
     device = ProtocolDevice("btn-lost", port, secret)
     device.connect()
