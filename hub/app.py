@@ -26,6 +26,7 @@ from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
 from hub.ingest.mqtt import BrokerTarget, Ingest
 from hub.ingest.processor import Processor
+from hub.ingest.workers import IngestWorkers
 from hub.merchants.base import Merchant
 from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
@@ -67,6 +68,7 @@ class Hub:
         self.processor = Processor(self.engine, on_unknown=self.lookups.submit if self.lookups else None)
         self.scheduler = Scheduler(self.engine, self.merchants, self.clock, settings.scheduler_poll_seconds)
         self.ingest: Ingest | None = None
+        self.workers: IngestWorkers | None = None
         # Live events: every commit on this engine (ingest, scheduler, API, dashboard) is announced here.
         self.bus = live.LiveBus()
         live.watch(self.engine, self.bus)
@@ -89,6 +91,11 @@ class Hub:
 
     async def start(self) -> None:
         """Start broker (when embedded), ingest and scheduler."""
+        if self.settings.ingest_workers > 1 and not self.settings.mqtt_url:
+            raise ValueError(
+                "RESTOCK_INGEST_WORKERS > 1 needs an external broker with shared subscriptions (set RESTOCK_MQTT_URL, "
+                "e.g. to a mosquitto); the embedded broker has none"
+            )
         self._loop = asyncio.get_running_loop()
         self.bus.attach(self._loop)
         if self.settings.mqtt_url:
@@ -107,7 +114,7 @@ class Hub:
         self.ingest = Ingest(
             target,
             self.processor,
-            shared=self.settings.shared_subscription,
+            shared=self.settings.shared_subscription or self.settings.ingest_workers > 1,
             client_id=self.settings.mqtt_client_id,
             clock=self.clock.now,
         )
@@ -121,6 +128,11 @@ class Hub:
         if self.broker is not None:
             self._tasks.append(asyncio.create_task(self._sweep_revoked(self.broker), name="revoke-sweep"))
         self._tasks += self.after_press.start(self.ingest)
+        if self.settings.ingest_workers > 1:
+            self.workers = IngestWorkers(
+                self.settings, self.settings.ingest_workers - 1, self.bus, self.lookups.submit if self.lookups else None
+            )
+            await asyncio.to_thread(self.workers.start)
         if self.lookups is not None:
             self.lookups.start()
         log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None})
@@ -169,6 +181,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.stop)
         if self.broker is not None:
             await self.broker.stop()
         if self.lookups is not None:
@@ -221,6 +235,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         """Liveness and whether ingest is connected to the broker."""
         hub: Hub = app.state.hub
         connected = hub.ingest is not None and hub.ingest.connected.is_set()
-        return {"ok": True, "mqtt_connected": connected}
+        # Ingest processes subscribed now, this one included; RESTOCK_INGEST_WORKERS says how many there should be.
+        workers = int(connected) + (hub.workers.connected() if hub.workers is not None else 0)
+        return {"ok": True, "mqtt_connected": connected, "ingest_workers": workers}
 
     return app

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     shared_subscription: bool = Field(
         default=False, description="Subscribe through $share/restock/ so several hub workers split the stream"
     )
+    ingest_workers: int = Field(
+        default=1, ge=1, le=32,
+        description="Processes applying device events (the hub and N - 1 children on a shared subscription); "
+        "more than 1 needs an external broker (RESTOCK_MQTT_URL) with shared subscriptions, such as mosquitto",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     merchant_step_seconds: float = Field(

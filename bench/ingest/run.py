@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
@@ -40,7 +41,7 @@ from hub.store.db import make_engine, migrate
 from hub.store.models import Device, Household
 from simulator.fleet import FleetStats, run_fleet
 
-console = Console(width=160)
+console = Console(width=220)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,45 @@ class Result:
     devices: int
     offered: float
     stats: FleetStats  # of the median run
+    cpu: Cpu
     spread: tuple[float, float] | None = None  # slowest and fastest run, completed/s, when repeated
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds each process used during one run: what explains a figure on a machine the three share."""
+
+    consumer: float
+    broker: float
+    fleet: float
+    wall: float
+
+    def share(self, seconds: float) -> str:
+        """Cores used on average, as a percentage of one core."""
+        return f"{seconds / self.wall:.0%}" if self.wall > 0 else "–"
+
+
+class CpuMeter:
+    """Reads the consumer's, the broker's and this process's CPU time around a run."""
+
+    def __init__(self, consumer: int, broker: int) -> None:
+        root = psutil.Process(consumer)
+        # The hub's ingest workers are its children: the consumer's figure is theirs and its own together.
+        self.consumer = [root, *root.children(recursive=True)]
+        self.procs = [psutil.Process(broker), psutil.Process()]
+
+    def _now(self) -> list[float]:
+        consumer = sum(sum(p.cpu_times()[:2]) for p in self.consumer)
+        return [consumer] + [sum(p.cpu_times()[:2]) for p in self.procs] + [time.perf_counter()]
+
+    def start(self) -> None:
+        """Mark the start of a run."""
+        self._start = self._now()
+
+    def stop(self) -> Cpu:
+        """CPU seconds used since `start`."""
+        used = [b - a for a, b in zip(self._start, self._now(), strict=True)]
+        return Cpu(*used)
 
 
 def start_echo(port: int, hub_password: str) -> subprocess.Popen[str]:
@@ -91,8 +130,10 @@ def prepare_database(url: str, device_ids: list[str]) -> None:
     engine.dispose()
 
 
-def start_hub(data: Path, db_url: str, mqtt_port: int, hub_password: str) -> tuple[subprocess.Popen[bytes], str]:
-    """The real hub as a separate process, as it runs in production."""
+def start_hub(
+    data: Path, db_url: str, mqtt_port: int, hub_password: str, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The real hub as a separate process, as it runs in production, with `workers` ingest processes."""
     http_port = free_port()
     env = {
         **os.environ,
@@ -103,6 +144,7 @@ def start_hub(data: Path, db_url: str, mqtt_port: int, hub_password: str) -> tup
         "RESTOCK_HTTP_PORT": str(http_port),
         "RESTOCK_LOG_LEVEL": "WARNING",
         "RESTOCK_DEMO_CATALOG": "false",
+        "RESTOCK_INGEST_WORKERS": str(workers),
     }
     log = open(data / "hub.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "hub"], env=env, stdout=log, stderr=log)
@@ -110,7 +152,8 @@ def start_hub(data: Path, db_url: str, mqtt_port: int, hub_password: str) -> tup
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).json().get("mqtt_connected"):
+            health = httpx.get(url, timeout=1).json()
+            if health.get("mqtt_connected") and health.get("ingest_workers") == workers:
                 return proc, url
         if proc.poll() is not None:
             raise RuntimeError((data / "hub.log").read_text()[-3000:])
@@ -119,24 +162,32 @@ def start_hub(data: Path, db_url: str, mqtt_port: int, hub_password: str) -> tup
 
 
 async def measure(
-    consumer: str, port: int, creds: list[tuple[str, str | None]], rate: float, duration: float
+    consumer: str, port: int, creds: list[tuple[str, str | None]], rate: float, duration: float, meter: CpuMeter
 ) -> Result:
     """Offer `rate` events/s from the devices for `duration` s and wait for the feedback."""
     with console.status(f"{consumer}: {len(creds)} devices, {rate:.0f} events/s offered for {duration:.0f} s"):
+        meter.start()
         stats = await run_fleet("127.0.0.1", port, creds, rate, duration, settle=60)
-    return Result(consumer, len(creds), rate, stats)
+        cpu = meter.stop()
+    return Result(consumer, len(creds), rate, stats, cpu)
 
 
 async def measure_median(
-    consumer: str, port: int, creds: list[tuple[str, str | None]], rate: float, duration: float, repeat: int
+    consumer: str,
+    port: int,
+    creds: list[tuple[str, str | None]],
+    rate: float,
+    duration: float,
+    repeat: int,
+    meter: CpuMeter,
 ) -> Result:
     """`measure` repeat times; the median run, with the spread. On two shared cores one run varies by ±10 %."""
-    runs = [await measure(consumer, port, creds, rate, duration) for _ in range(repeat)]
+    runs = [await measure(consumer, port, creds, rate, duration, meter) for _ in range(repeat)]
     runs.sort(key=lambda r: r.stats.completed_per_s)
     median = runs[len(runs) // 2]
     if repeat == 1:
         return median
-    return Result(consumer, median.devices, rate, median.stats,
+    return Result(consumer, median.devices, rate, median.stats, median.cpu,
                   (runs[0].stats.completed_per_s, runs[-1].stats.completed_per_s))
 
 
@@ -145,7 +196,7 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="restock-bench-"))
     hub_password = secrets.token_urlsafe(16)
     most = max(args.devices)
-    creds = [(f"fleet-{n:05d}", secrets.token_urlsafe(12)) for n in range(most)]
+    creds: list[tuple[str, str | None]] = [(f"fleet-{n:05d}", secrets.token_urlsafe(12)) for n in range(most)]
     passwords = {HUB_USERNAME: hub_password, **{d: s for d, s in creds if s}}
     with console.status("writing broker credentials"):
         write_password_file(work / "passwd", passwords)
@@ -158,13 +209,17 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
         )
     )
     broker.start()
+    assert broker.pid is not None
     results: list[Result] = []
     try:
         for devices in args.devices:
             echo = start_echo(broker.port, hub_password)
+            meter = CpuMeter(echo.pid, broker.pid)
             try:
                 results.append(
-                    await measure_median("echo", broker.port, creds[:devices], args.rate, args.duration, args.repeat)
+                    await measure_median(
+                        "echo", broker.port, creds[:devices], args.rate, args.duration, args.repeat, meter
+                    )
                 )
             finally:
                 echo.terminate()
@@ -174,20 +229,25 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
             data.mkdir()
             db_url = f"sqlite:///{data / 'restock.db'}"
             prepare_database(db_url, [d for d, _ in creds[:devices]])
-            proc, _ = start_hub(data, db_url, broker.port, hub_password)
+            proc, _ = start_hub(data, db_url, broker.port, hub_password, args.hub_workers)
+            meter = CpuMeter(proc.pid, broker.pid)
             try:
                 if args.warmup:
                     # A fresh hub's first batches build SQL statements, caches and connections: a few seconds
                     # of load first, not counted, so the figures are those of a hub that has been running.
-                    await measure("hub", broker.port, creds[:devices], args.latency_rate or args.rate, args.warmup)
+                    await measure(
+                        "hub", broker.port, creds[:devices], args.latency_rate or args.rate, args.warmup, meter
+                    )
                 # The latency run goes first, on a hub with nothing queued: after an overload run the hub is
                 # still answering that run's replays, which would be measured instead.
                 if devices == args.devices[0] and args.latency_rate:
                     results.append(
-                        await measure("hub", broker.port, creds[:devices], args.latency_rate, args.duration)
+                        await measure("hub", broker.port, creds[:devices], args.latency_rate, args.duration, meter)
                     )
                 results.append(
-                    await measure_median("hub", broker.port, creds[:devices], args.rate, args.duration, args.repeat)
+                    await measure_median(
+                        "hub", broker.port, creds[:devices], args.rate, args.duration, args.repeat, meter
+                    )
                 )
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -201,7 +261,8 @@ def report(results: list[Result]) -> None:
     """Print the table and the hub ÷ echo ratios."""
     table = Table(title="restock ingest (mosquitto, SQLite, this machine)")
     for col in ("consumer", "devices", "offered/s", "sent", "feedback", "lost", "replays", "completed/s", "p50 ms",
-                "p99 ms", "connect failures", "runs: slowest – fastest/s"):
+                "p99 ms", "connect failures", "runs: slowest – fastest/s", "consumer CPU µs/event", "CPU: consumer",
+                "broker", "load generator"):
         table.add_column(col, justify="right")
     for r in results:
         s = r.stats
@@ -209,6 +270,8 @@ def report(results: list[Result]) -> None:
             r.consumer, str(r.devices), f"{r.offered:.0f}", str(s.sent), str(s.feedback), str(s.sent - s.feedback),
             str(s.replays), f"{s.completed_per_s:.0f}", f"{s.percentile(50):.1f}", f"{s.percentile(99):.1f}",
             str(s.connect_failures), f"{r.spread[0]:.0f} – {r.spread[1]:.0f}" if r.spread else "",
+            f"{r.cpu.consumer / s.feedback * 1e6:.0f}" if s.feedback else "–",
+            r.cpu.share(r.cpu.consumer), r.cpu.share(r.cpu.broker), r.cpu.share(r.cpu.fleet),
         )
     console.print(table)
     for devices in sorted({r.devices for r in results}):
@@ -231,6 +294,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, nargs="+", default=[100, 1000], help="fleet sizes")
     parser.add_argument("--latency-rate", type=float, default=500.0, help="events/s for the latency run (0 = skip)")
     parser.add_argument("--repeat", type=int, default=3, help="throughput runs per configuration (the median is shown)")
+    parser.add_argument(
+        "--hub-workers", type=int, default=2, help="the hub's ingest processes (RESTOCK_INGEST_WORKERS): one per core"
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of uncounted load on each fresh hub")
     args = parser.parse_args()
     # aiomqtt warns once per publish past its queue threshold: at a 3000/s offered load that is the point

@@ -145,6 +145,11 @@ class MosquittoProcess:
         return self.config.port
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def log_path(self) -> Path:
         """Where the broker's stderr goes."""
         return self.config.data_dir / "mosquitto.log"

@@ -15,14 +15,13 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+from hub.ingest.applier import Applier
 from hub.ingest.processor import Message, Processor, Reply
 
 log = logging.getLogger(__name__)
 EVENT_FILTER = "restock/v1/+/event"
 STATUS_FILTER = "restock/v1/+/status"
 SHARE_GROUP = "$share/restock/"
-# One transaction for up to this many messages: group commit is what lets SQLite keep up with a burst.
-MAX_BATCH = 512
 # Feedback publishes waiting for their PUBACK; past this the consumer waits, so memory stays bounded.
 MAX_INFLIGHT_FEEDBACK = 2000
 # Small packets (an event's PUBACK, a feedback) must leave at once: with Nagle's algorithm a packet waits
@@ -91,7 +90,6 @@ class Ingest:
         self.processed = 0
         self._client: aiomqtt.Client | None = None
         self._inflight: deque[mqtt.MQTTMessageInfo] = deque()
-        self._size = 0  # messages in the batch being applied
 
     def _client_for(self) -> aiomqtt.Client:
         # A shared-subscription worker must use a clean session (DESIGN §6); a single hub keeps its
@@ -139,49 +137,47 @@ class Ingest:
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         self._inflight = deque()  # what was in flight on an earlier connection is never acknowledged now
-        messages = client.messages
-        work: asyncio.Task[list[Reply]] | None = None  # the batch being applied in a worker thread
-        try:
-            while True:
-                if work is None:
-                    work = await self._start(messages)
-                size = self._size
-                try:
-                    # Shielded: a batch that has started is applied to the end, even when ingest stops.
-                    replies = await asyncio.shield(work)
-                except Exception:
-                    # Nothing was committed, so no feedback goes out and every device keeps its events in its
-                    # outbox and replays them: nothing is lost. Pause so a dead database is not hammered.
-                    log.exception("batch failed; devices will replay", extra={"messages": size})
-                    work = None
-                    await asyncio.sleep(1.0)
-                    continue
-                self.processed += size
-                # What arrived meanwhile is applied while this batch's feedback goes out: publishing is the
-                # event loop's work and applying the worker thread's, so neither waits for the other. When
-                # nothing is queued the feedback goes out at once.
-                work = await self._start(messages) if len(messages) > 0 else None
-                await self._publish(client, replies)
-        finally:
-            if work is not None:
-                # Whatever ends this connection, a batch still being applied finishes before another connection
-                # applies more. Its feedback is not sent: the devices replay and get the stored one.
-                await asyncio.wait([work])
-                if not work.cancelled() and work.exception() is not None:
-                    log.warning("batch failed; devices will replay", extra={"messages": self._size})
-
-    async def _start(self, messages: aiomqtt.MessagesIterator) -> asyncio.Task[list[Reply]]:
-        """Take the next batch (waiting for its first message) and start applying it in a worker thread."""
-        batch = [await anext(messages)]
-        while len(messages) > 0 and len(batch) < MAX_BATCH:
-            batch.append(await anext(messages))
-        received = self.clock()
-        converted = [
-            Message(m.topic.value, m.payload if isinstance(m.payload, bytes) else str(m.payload).encode(), received)
-            for m in batch
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Queue[tuple[list[Reply], int]] = asyncio.Queue()
+        applier = Applier(
+            self.processor, lambda replies, size: loop.call_soon_threadsafe(ready.put_nowait, (replies, size))
+        )
+        applier.start()
+        tasks = [
+            asyncio.create_task(self._feed(client, applier)),
+            asyncio.create_task(self._publish_ready(client, ready, applier)),
         ]
-        self._size = len(converted)
-        return asyncio.create_task(asyncio.to_thread(self.processor.handle_batch, converted))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # the error that ended this connection
+        finally:
+            for task in tasks:
+                task.cancel()
+            # Whatever ends this connection, a batch still being applied finishes before another connection
+            # applies more. Its feedback is not sent, and nor is anything queued behind it applied: the devices
+            # replay those events and get the stored feedback.
+            applier.stop()
+            await asyncio.shield(asyncio.to_thread(applier.join))
+
+    async def _feed(self, client: aiomqtt.Client, applier: Applier) -> None:
+        clock = self.clock
+        async for m in client.messages:
+            payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+            applier.put(Message(m.topic.value, payload, clock()))
+
+    async def _publish_ready(
+        self, client: aiomqtt.Client, ready: asyncio.Queue[tuple[list[Reply], int]], applier: Applier
+    ) -> None:
+        # Feedback goes out while the next batch is applied: publishing is the event loop's work and applying
+        # the apply thread's, so neither waits for the other.
+        while True:
+            replies, size = await ready.get()
+            self.processed += size
+            try:
+                await self._publish(client, replies)
+            finally:
+                applier.published()
 
     async def _publish(self, client: aiomqtt.Client, replies: Sequence[Reply]) -> None:
         # Feedback goes out without waiting for its PUBACK, so the next batch is applied meanwhile;
