@@ -1,12 +1,17 @@
 """Ingest benchmark: the hub against a bare echo consumer on the same mosquitto, in one run.
 
     python -m bench.ingest [--duration 10] [--rate 3000] [--devices 100 1000] [--latency-rate 500] [--warmup 3]
-                           [--repeat 3]
+                           [--repeat 3] [--hub-workers 2]
 
 Figures, never assertions: completed events per second (feedback received by the device), publish→feedback
 latency p50/p99, and hub ÷ echo, the echo consumer being the transport ceiling (receive an event, publish
 its feedback, nothing else). The hub and the echo consumer each run in a process of their own, apart from
-the load generator.
+the load generator. The hub runs as deployed on a machine of this size: `--hub-workers` ingest processes
+(RESTOCK_INGEST_WORKERS, by default one per core).
+
+Three processes share the machine, so each run also shows the CPU each used: the consumer's per completed
+event (the hub's with its worker processes) and, as a share of one core, the consumer's, the broker's and
+the load generator's.
 """
 
 from __future__ import annotations
@@ -257,9 +262,9 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
     return results
 
 
-def report(results: list[Result]) -> None:
+def report(results: list[Result], hub_workers: int) -> None:
     """Print the table and the hub ÷ echo ratios."""
-    table = Table(title="restock ingest (mosquitto, SQLite, this machine)")
+    table = Table(title=f"restock ingest (mosquitto, SQLite, this machine; hub with {hub_workers} ingest processes)")
     for col in ("consumer", "devices", "offered/s", "sent", "feedback", "lost", "replays", "completed/s", "p50 ms",
                 "p99 ms", "connect failures", "runs: slowest – fastest/s", "consumer CPU µs/event", "CPU: consumer",
                 "broker", "load generator"):
@@ -295,13 +300,14 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=500.0, help="events/s for the latency run (0 = skip)")
     parser.add_argument("--repeat", type=int, default=3, help="throughput runs per configuration (the median is shown)")
     parser.add_argument(
-        "--hub-workers", type=int, default=2, help="the hub's ingest processes (RESTOCK_INGEST_WORKERS): one per core"
+        "--hub-workers", type=int, default=os.cpu_count() or 1,
+        help="the hub's ingest processes (RESTOCK_INGEST_WORKERS); default one per core",
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of uncounted load on each fresh hub")
     args = parser.parse_args()
     # aiomqtt warns once per publish past its queue threshold: at a 3000/s offered load that is the point
     logging.getLogger("mqtt").setLevel(logging.ERROR)
-    report(asyncio.run(main_async(args)))
+    report(asyncio.run(main_async(args)), args.hub_workers)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def test_public_routes_answer_without_a_token(start_hub: Callable[..., HubServer
     public = {(m, e.path) for e in bearer_routes(server) for m in e.methods} & PUBLIC_ROUTES
     assert public == PUBLIC_ROUTES, "a public route is gone or renamed: update PUBLIC_ROUTES"
     anon = httpx.Client(base_url=server.url, timeout=20)
-    assert anon.get("/healthz").json() == {"ok": True, "mqtt_connected": True}
+    assert anon.get("/healthz").json() == {"ok": True, "mqtt_connected": True, "ingest_workers": 1}
     email = f"{secrets.token_hex(4)}@example.org"
     created = anon.post("/api/v1/signup", json={"household": "Anon", "email": email, "password": PASSWORD})
     assert created.status_code == 201 and created.json()["token_type"] == "bearer"
