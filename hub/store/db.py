@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from hub.store.sqlite_writers import connection_class
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,9 +31,13 @@ def make_engine(url: str) -> Engine:
     """An engine with WAL and a busy timeout on SQLite, pre-ping on servers."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+        database = url.removeprefix("sqlite:///").split("?")[0] if url.startswith("sqlite:///") else ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # Writers queue in the kernel, not in SQLite's sleeping busy handler (see sqlite_writers).
+            connect_args["factory"] = connection_class(database)
+        engine = create_engine(url, connect_args=connect_args)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
