@@ -8,14 +8,9 @@ import typer
 import uvicorn
 
 from hub.app import create_app
+from hub.ingest.mqtt import GIL_SWITCH_S
 from hub.logs import configure
 from hub.settings import Settings
-
-# The hub's two busy threads, the event loop (MQTT socket, API) and the worker applying ingest batches, share
-# one interpreter lock. At Python's default 5 ms switch interval they force it from each other hundreds of
-# times a second under load; at 20 ms ingest completes about 10 % more events (bench/ingest, 1,000 devices)
-# and the p99 at 500 events/s stays near 30 ms, because the worker gives the lock up at every SQLite call.
-GIL_SWITCH_S = 0.02
 
 
 def hub_command(

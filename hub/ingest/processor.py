@@ -157,9 +157,10 @@ class Processor:
                 reply = self._one(session, message, changes)
                 if reply is not None:
                     replies.append(reply)
-            session.flush()
             if fast:
-                order_service.insert_deferred(session)
+                order_service.write_deferred(session)
+            else:
+                session.flush()
             if self._keys:
                 # Event keys are write-only within a batch (reads go through `_seen`), so they skip the
                 # ORM and go in as one multi-row INSERT; the unique key still stops a racing worker. The

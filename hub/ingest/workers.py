@@ -17,6 +17,7 @@ import asyncio
 import logging
 import multiprocessing
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from hub.ingest.mqtt import BrokerTarget, Ingest
+from hub.ingest.mqtt import GIL_SWITCH_S, BrokerTarget, Ingest
 from hub.ingest.processor import Processor
 from hub.notify import live
 from hub.settings import Settings
@@ -71,6 +72,7 @@ def _child_main(settings: dict[str, Any], index: int, events: Connection, life: 
 
     config = Settings(**settings)
     configure(config.log_level, config.log_json)
+    sys.setswitchinterval(GIL_SWITCH_S)  # the same trade as the hub process's (hub/commands.py)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the hub, which stops its children in order
     lock = threading.Lock()
 

@@ -244,6 +244,19 @@ def _collect(deleted: bool) -> Any:
     return listener
 
 
+def written(session: Session, targets: list[Any]) -> None:
+    """Announce rows a session wrote with Core INSERTs, which the ORM's events do not see, at its commit."""
+    bus = _buses.get(session.bind) if isinstance(session.bind, Engine) else None
+    if bus is None or not bus.listening:
+        return
+    pending = session.info.setdefault(_PENDING, {})
+    for target in targets:
+        described = _describe(session, target, False)
+        if described is not None:
+            household_id, kind, key, data = described
+            pending[(household_id, kind, key)] = data
+
+
 def _after_commit(session: Session) -> None:
     pending: dict[tuple[int, str, str], dict[str, Any]] | None = session.info.pop(_PENDING, None)
     if not pending:

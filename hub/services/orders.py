@@ -16,6 +16,7 @@ from sqlmodel._compat import partial_init
 from hub.domain.press import CANCELLABLE_STATUSES, SPENDING_STATUSES, Limits, Mode, OrderStatus, check_order
 from hub.merchants.base import Merchant, Transition
 from hub.merchants.webhook import Job, JobKind, Outcome, Prepared, RetryPolicy, idempotency_key, request_body
+from hub.notify import live
 from hub.store import repos
 from hub.store.models import (
     Device,
@@ -44,8 +45,9 @@ REMOTE_JOBS: dict[str, JobKind] = {
 
 
 # A session whose `info` holds `repos.DEFERRED_ROWS` collects new order lines and timeline steps as plain
-# rows instead of ORM objects; its owner inserts them after flushing the orders (ingest's batch does, see
-# `insert_deferred`). Only `repos.order_lines` reads lines back before the commit, and it looks at these rows.
+# rows instead of ORM objects, and new orders (`repos.DEFERRED_ORDERS`) outside the session; its owner writes
+# them all with `write_deferred` (ingest's batch does). Reads before the commit look at them: `repos.order_lines`
+# at the rows, and every pending-order lookup at the orders.
 
 
 class OrderError(Exception):
@@ -94,12 +96,27 @@ def _add_step(session: Session, order_id: str, status: str, at: datetime, actor:
 
 
 def defer_rows(session: Session) -> None:
-    """Collect new order lines and timeline steps of this session as rows, for `insert_deferred`."""
+    """Collect this session's new orders, order lines and timeline steps for `write_deferred`."""
     session.info[repos.DEFERRED_ROWS] = {}
+    session.info[repos.DEFERRED_ORDERS] = []
 
 
-def insert_deferred(session: Session) -> None:
-    """Insert the collected rows (after the flush that wrote their orders): one INSERT per table."""
+def write_deferred(session: Session) -> None:
+    """Flush the session and insert what it collected: one INSERT per table, orders before their rows.
+
+    A collected order that a later step added to the session (a cancel, a replenishment linking its slot) is
+    taken out of it first: its INSERT carries its final state, and the ORM must not insert it a second time.
+    """
+    orders: list[Order] = session.info.pop(repos.DEFERRED_ORDERS, None) or []
+    for order in orders:
+        if order in session:
+            session.expunge(order)
+    session.flush()
+    if orders:
+        columns = [column.name for column in table_of(Order).columns]
+        session.execute(insert(table_of(Order)), [{name: getattr(order, name) for name in columns} for order in orders])
+        # The ORM's events never see these rows: the change feed is told here.
+        live.written(session, orders)
     deferred: dict[type[Any], list[dict[str, Any]]] = session.info.pop(repos.DEFERRED_ROWS, None) or {}
     for model in (OrderLine, OrderEvent):
         rows = deferred.get(model)
@@ -189,7 +206,13 @@ def create_order(
     if verdict.status == OrderStatus.PENDING:
         values["cancel_until"] = values["due_at"] = now + timedelta(seconds=household.cancel_window_s)
     order = _new_order(values)
-    session.add(order)
+    deferred = session.info.get(repos.DEFERRED_ORDERS)
+    if deferred is None:
+        session.add(order)
+    else:
+        # Ingest's batch writes its new orders with one INSERT (`write_deferred`): the ORM's flush of an
+        # order cost more than everything else an order costs.
+        deferred.append(order)
     for line in lines:
         assert line.product.id is not None
         _add_row(session, OrderLine, {"order_id": order.id, "product_id": line.product.id,

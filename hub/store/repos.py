@@ -113,15 +113,29 @@ def deferred_rows(session: Session, model: type[Any]) -> list[dict[str, Any]]:
     return deferred.get(model, []) if deferred is not None else []
 
 
-def _pending(session: Session, kind: type[T]) -> list[T]:
-    """Rows added to the session but not flushed yet.
+# And this one (a list of `Order` objects) collects new orders, written with one INSERT at the end of the batch.
+DEFERRED_ORDERS = "restock.deferred_orders"
 
-    Ingest applies a whole batch with autoflush off and writes it in one flush at commit; queries do not
+
+def deferred_orders(session: Session) -> list[Order]:
+    """Orders this session created for a later bulk INSERT (objects: a later step in the batch may change them)."""
+    orders: list[Order] = session.info.get(DEFERRED_ORDERS, [])
+    return orders
+
+
+def _pending(session: Session, kind: type[T]) -> list[T]:
+    """Rows added to the session, or collected for a later INSERT, but not written yet.
+
+    Ingest applies a whole batch with autoflush off and writes it in one go at commit; queries do not
     see what the batch added, so the lookups below also look at these.
     """
     if session.autoflush:
         return []
-    return [obj for obj in session.new if isinstance(obj, kind)]
+    found = [obj for obj in session.new if isinstance(obj, kind)]
+    if issubclass(Order, kind):
+        seen = {id(obj) for obj in found}
+        found += [order for order in deferred_orders(session) if id(order) not in seen]  # type: ignore[misc]
+    return found
 
 
 def newest_open_order(session: Session, device_id: str, cancellable_only: bool = False) -> Order | None:

@@ -62,6 +62,16 @@ class TurnConnection(sqlite3.Connection):
         """Cursors that take turns (SQLAlchemy asks for plain ones)."""
         return super().cursor(factory or WriterCursor)
 
+    def execute(self, sql: str, parameters: Any = (), /) -> WriterCursor:
+        """`sqlite3.Connection.execute` through a cursor that takes turns (the builtin one would not)."""
+        cursor: WriterCursor = self.cursor()
+        return cursor.execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> WriterCursor:
+        """`sqlite3.Connection.executemany` through a cursor that takes turns."""
+        cursor: WriterCursor = self.cursor()
+        return cursor.executemany(sql, seq_of_parameters)
+
     def take_turn(self) -> None:
         """Wait until no other connection on this database writes, then hold the turn."""
         if not self._holding:

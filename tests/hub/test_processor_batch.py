@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from hub.ingest.processor import LAST_SEEN_STEP, Message, Processor
 from hub.merchants.catalog import seed_demo_catalog
+from hub.notify import live
 from hub.services import accounts, devices
 from hub.store import repos
 from hub.store.db import make_engine, migrate
-from hub.store.models import InboxEntry, Order, ProcessedEvent, User
+from hub.store.models import InboxEntry, Order, OrderEvent, ProcessedEvent, User
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -128,4 +130,39 @@ def test_last_seen_follows_events_in_steps_and_status_at_once(database_url: str)
     status = Message("restock/v1/sens-seen/status", b'{"online": true}', later + LAST_SEEN_STEP / 10)
     processor.handle_batch([status])
     assert last_seen() == later + LAST_SEEN_STEP / 10
+    engine.dispose()
+
+
+async def test_orders_a_batch_writes_reach_the_live_bus_in_their_final_state(database_url: str) -> None:
+    engine = _engine(database_url)
+    with Session(engine) as session:
+        user = _catalog_and_household(session, "live@example.org")
+        coffee = repos.product_by_sku(session, "demo", "COF-1KG")
+        assert coffee is not None
+        button = devices.register(session, "dash_button", "", user.household_id, "btn-live").device
+        devices.bind(session, button, coffee, 1, "order")
+        household_id = user.household_id
+        session.commit()
+    bus = live.LiveBus()
+    bus.attach(asyncio.get_running_loop())
+    live.watch(engine, bus)
+    try:
+        with bus.subscribe(household_id, frozenset({live.ORDER})) as sub:
+            await asyncio.to_thread(
+                Processor(engine).handle_batch,
+                [
+                    _msg("btn-live", {"seq": 1, "type": "press"}),  # orders
+                    _msg("btn-live", {"seq": 2, "type": "press", "click": "long"}),  # cancels it, same batch
+                    _msg("btn-live", {"seq": 3, "type": "press"}),  # orders again
+                ],
+            )
+            announced = [await sub.get(within=10) for _ in range(2)]
+    finally:
+        live.unwatch(engine)
+    with Session(engine) as session:
+        stored = {o.id: o.status for o in session.exec(select(Order)).all()}
+        timeline = [e.status for e in session.exec(select(OrderEvent).order_by(col(OrderEvent.id))).all()]
+    assert sorted(stored.values()) == ["cancelled", "pending"]
+    assert {e.data["id"]: e.data["status"] for e in announced if e is not None} == stored
+    assert timeline == ["pending", "cancelled", "pending"]
     engine.dispose()
