@@ -28,8 +28,10 @@ from typing import Any
 
 from hub.ingest.mqtt import GIL_SWITCH_S, BrokerTarget, Ingest
 from hub.ingest.processor import Processor
+from hub.logs import configure
 from hub.notify import live
 from hub.settings import Settings
+from hub.store.db import make_engine
 
 log = logging.getLogger(__name__)
 # A child that died is started again after this long, doubling up to the maximum while it keeps dying.
@@ -68,19 +70,18 @@ class _ForwardingBus(live.LiveBus):
 
 def _child_main(settings: dict[str, Any], index: int, events: Connection, life: Connection) -> None:
     """A child's whole life: ingest on a shared subscription until `life` is closed."""
-    from hub.logs import configure
-
     config = Settings(**settings)
     configure(config.log_level, config.log_json)
-    sys.setswitchinterval(GIL_SWITCH_S)  # the same trade as the hub process's (hub/commands.py)
+    sys.setswitchinterval(GIL_SWITCH_S)  # the same trade as in the hub process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the hub, which stops its children in order
     lock = threading.Lock()
 
     def send(message: tuple[str, Any]) -> None:
-        with lock:  # the batch thread and the lookup hand-over may send at once
-            events.send(message)
-
-    from hub.store.db import make_engine
+        with lock:  # the batch thread and the connection reporter may send at once
+            try:
+                events.send(message)
+            except OSError:
+                pass  # the hub is gone: `life` ends this process too
 
     engine = make_engine(config.resolved_database_url())
     live.watch(engine, _ForwardingBus(send))
