@@ -14,6 +14,7 @@ so no child outlives it; a child that dies is started again.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import signal
@@ -113,6 +114,10 @@ def _child_main(settings: dict[str, Any], index: int, events: Connection, life: 
 
         threading.Thread(target=wait_for_close, name="life", daemon=True).start()
         reporter = asyncio.create_task(report_connection())
+        # As in the hub process (hub/app.py): what is loaded by now lives as long as the process, and a full
+        # collection walking all of it would stall ingest for ~100 ms.
+        gc.collect()
+        gc.freeze()
         try:
             await task
         except asyncio.CancelledError:
