@@ -2,9 +2,9 @@
 
 Messages arrive on the event loop and are handed over one by one; the thread takes whatever has arrived (up to
 `MAX_BATCH`) the moment it finishes a batch, so it never waits for the event loop to hand it the next one.
-Handing each batch to a pool thread from the loop instead left the database idle for a fifth of the time
-under load: between two batches the loop first had to be scheduled, collect the next batch and start a
-thread, all competing with the network work for the one interpreter lock.
+Handing each batch to a pool thread from the loop instead left the apply stage idle for 10 to 35 % of the
+time under load (measured at 1,000 devices): between two batches the loop first had to be scheduled, collect
+the next batch and start a thread, all competing with the network work for the one interpreter lock.
 """
 
 from __future__ import annotations

@@ -27,10 +27,11 @@ MAX_INFLIGHT_FEEDBACK = 2000
 # Small packets (an event's PUBACK, a feedback) must leave at once: with Nagle's algorithm a packet waits
 # for the ACK of the previous one, which the peer's delayed ACK holds back for up to 40 ms.
 NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-# The hub's two busy threads, the event loop (MQTT socket, API) and the thread applying ingest batches, share
+# An ingest process's two busy threads, the event loop (MQTT socket, API) and the thread applying batches, share
 # one interpreter lock. At Python's default 5 ms switch interval they force it from each other hundreds of
 # times a second under load; at 20 ms ingest completes about 10 % more events (bench/ingest, 1,000 devices)
-# and the p99 at 500 events/s stays near 30 ms, because the worker gives the lock up at every SQLite call.
+# and the p99 at 500 events/s stays low, because the apply thread gives the lock up at every SQLite call.
+# Set in the hub process and in each ingest worker.
 GIL_SWITCH_S = 0.02
 
 BACKOFF_START = 0.5
