@@ -5,9 +5,9 @@
 
 Figures, never assertions: completed events per second (feedback received by the device), publish→feedback
 latency p50/p99, and hub ÷ echo, the echo consumer being the transport ceiling (receive an event, publish
-its feedback, nothing else). The hub and the echo consumer each run in a process of their own, apart from
-the load generator. The hub runs as deployed on a machine of this size: `--hub-workers` ingest processes
-(RESTOCK_INGEST_WORKERS, by default one per core).
+its feedback, nothing else), measured at the latency run's rate too. The hub and the echo consumer each run
+in a process of their own, apart from the load generator. The hub runs as deployed on a machine of this
+size: `--hub-workers` ingest processes (RESTOCK_INGEST_WORKERS, by default one per core).
 
 Three processes share the machine, so each run also shows the CPU each used: the consumer's per completed
 event (the hub's with its worker processes) and, as a share of one core, the consumer's, the broker's and
@@ -221,6 +221,11 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
             echo = start_echo(broker.port, hub_password)
             meter = CpuMeter(echo.pid, broker.pid)
             try:
+                if devices == args.devices[0] and args.latency_rate:
+                    # The transport's own latency at the hub's latency-run rate, for the hub's to be read against.
+                    results.append(
+                        await measure("echo", broker.port, creds[:devices], args.latency_rate, args.duration, meter)
+                    )
                 results.append(
                     await measure_median(
                         "echo", broker.port, creds[:devices], args.rate, args.duration, args.repeat, meter
@@ -280,8 +285,10 @@ def report(results: list[Result], hub_workers: int) -> None:
         )
     console.print(table)
     for devices in sorted({r.devices for r in results}):
-        echo = next((r for r in results if r.consumer == "echo" and r.devices == devices), None)
-        # Compare like with like: the hub run offered the same load as the echo run.
+        # The throughput runs (the highest offered load), not the latency runs; like with like: the hub run
+        # offered the same load as the echo run.
+        echo = max((r for r in results if r.consumer == "echo" and r.devices == devices),
+                   key=lambda r: r.offered, default=None)
         hub = next(
             (r for r in results if r.consumer == "hub" and r.devices == devices and echo and r.offered == echo.offered),
             None,
