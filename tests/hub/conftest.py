@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -195,3 +197,28 @@ def devices(broker: MosquittoProcess) -> Iterator[Callable[..., ProtocolDevice]]
     yield make
     for device in made:
         device.close()
+
+
+def hub_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`restock hub` as a process of its own (in a new session), its output appended to `log`."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "hub"], env=env, stdout=out, stderr=out, start_new_session=True
+        )
+
+
+def wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30, workers: int = 1
+) -> None:
+    """Until the hub at `url` has `workers` ingest processes subscribed; fails if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"hub exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).json().get("ingest_workers") == workers:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"hub did not come up: {log.read_text()[-3000:]}")

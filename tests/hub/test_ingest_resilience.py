@@ -6,20 +6,18 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import Session, col, func, select
 
 from hub.broker.mosquitto import MosquittoProcess, free_port
 from hub.store.models import Order, OrderEvent, ProcessedEvent
 from simulator.protocol_device import ProtocolDevice
-from tests.hub.conftest import Api, HubServer, add_button, sign_up
+from tests.hub.conftest import Api, HubServer, add_button, hub_process, sign_up, wait_healthy
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -80,27 +78,6 @@ def test_broker_restart_mid_stream_loses_no_accepted_event(
     assert len({(o["device_id"]) for o in orders}) == 5
 
 
-def _hub_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "hub"], env=env, stdout=out, stderr=out, start_new_session=True
-        )
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"hub exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).json().get("mqtt_connected"):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"hub did not come up: {log.read_text()[-3000:]}")
-
-
 def test_hub_killed_inside_cancel_window_submits_once_on_time(
     database_url: str, broker: MosquittoProcess, devices: Callable[..., ProtocolDevice], tmp_path: Path
 ) -> None:
@@ -117,9 +94,9 @@ def test_hub_killed_inside_cancel_window_submits_once_on_time(
         "RESTOCK_MERCHANT_STEP_SECONDS": "3600",
     }
     log = tmp_path / "hub.log"
-    proc = _hub_process(env, log)
+    proc = hub_process(env, log)
     try:
-        _wait_http(url, proc, log)
+        wait_healthy(url, proc, log)
         api = sign_up(url)
         api.ok("PATCH", "/api/v1/household", json={"cancel_window_s": 4})
         add_button(api, "btn-kill")
@@ -131,8 +108,8 @@ def test_hub_killed_inside_cancel_window_submits_once_on_time(
         order = _order_row(database_url, feedback["order"])
         assert order.status == "pending", "the kill came inside the cancel window"
 
-        proc = _hub_process(env, log)
-        _wait_http(url, proc, log)
+        proc = hub_process(env, log)
+        wait_healthy(url, proc, log)
         api = Api(url, api.client.headers["Authorization"].split()[1])
         deadline = time.monotonic() + 30
         while api.ok("GET", f"/api/v1/orders/{feedback['order']}")["status"] == "pending":

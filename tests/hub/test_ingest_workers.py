@@ -1,9 +1,10 @@
 """Several ingest processes (RESTOCK_INGEST_WORKERS): one order per event, live events from every worker,
-a worker that dies comes back, and none outlives the hub."""
+a worker that dies comes back, and none outlives the hub, even a killed one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -16,11 +17,12 @@ import pytest
 from sqlmodel import Session, func, select
 
 from hub.app import Hub
+from hub.broker.mosquitto import MosquittoProcess, free_port
 from hub.notify import live
 from hub.settings import Settings
 from hub.store.models import Order, ProcessedEvent
 from simulator.protocol_device import ProtocolDevice
-from tests.hub.conftest import HubServer, add_button, sign_up
+from tests.hub.conftest import HubServer, add_button, hub_process, sign_up, wait_healthy
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -123,8 +125,34 @@ def test_a_worker_that_dies_is_started_again_and_nothing_is_lost(
 
 
 def test_more_than_one_worker_needs_a_broker_with_shared_subscriptions(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, ingest_workers=2, embedded_mqtt_port=0, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path, ingest_workers=2, embedded_mqtt_port=0, _env_file=None)
     hub = Hub(settings)
     with pytest.raises(ValueError, match="RESTOCK_MQTT_URL"):
         asyncio.run(hub.start())
     hub.engine.dispose()
+
+
+def test_no_worker_outlives_a_killed_hub(database_url: str, broker: MosquittoProcess, tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "RESTOCK_DATA_DIR": str(tmp_path / "data"),
+        "RESTOCK_DATABASE_URL": database_url,
+        "RESTOCK_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
+        "RESTOCK_MQTT_CLIENT_ID": f"hub-workers-{port}",
+        "RESTOCK_HTTP_PORT": str(port),
+        "RESTOCK_INGEST_WORKERS": "3",
+    }
+    log = tmp_path / "hub.log"
+    proc = hub_process(env, log)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=60, workers=3)
+        workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        os.kill(proc.pid, signal.SIGKILL)  # the hub alone: no chance to stop its children
+        proc.wait(10)
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert alive == [], f"workers outlived the hub: {log.read_text()[-2000:]}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
