@@ -199,6 +199,19 @@ def devices(broker: MosquittoProcess) -> Iterator[Callable[..., ProtocolDevice]]
         device.close()
 
 
+def hub_env(database_url: str, mqtt_port: int, data_dir: Path, http_port: int, **settings: str) -> dict[str, str]:
+    """The environment of a `restock hub` process on the test broker and database (`settings`: RESTOCK_ names)."""
+    return {
+        **os.environ,
+        "RESTOCK_DATA_DIR": str(data_dir),
+        "RESTOCK_DATABASE_URL": database_url,
+        "RESTOCK_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+        "RESTOCK_MQTT_CLIENT_ID": f"hub-{http_port}",
+        "RESTOCK_HTTP_PORT": str(http_port),
+        **{f"RESTOCK_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
 def hub_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`restock hub` as a process of its own (in a new session), its output appended to `log`."""
     with open(log, "ab") as out:

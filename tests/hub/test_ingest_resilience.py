@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 from hub.broker.mosquitto import MosquittoProcess, free_port
 from hub.store.models import Order, OrderEvent, ProcessedEvent
 from simulator.protocol_device import ProtocolDevice
-from tests.hub.conftest import Api, HubServer, add_button, hub_process, sign_up, wait_healthy
+from tests.hub.conftest import Api, HubServer, add_button, hub_env, hub_process, sign_up, wait_healthy
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -83,16 +83,9 @@ def test_hub_killed_inside_cancel_window_submits_once_on_time(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "RESTOCK_DATA_DIR": str(tmp_path / "data"),
-        "RESTOCK_DATABASE_URL": database_url,
-        "RESTOCK_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
-        "RESTOCK_MQTT_CLIENT_ID": f"hub-kill-{port}",
-        "RESTOCK_HTTP_PORT": str(port),
-        "RESTOCK_SCHEDULER_POLL_SECONDS": "0.2",
-        "RESTOCK_MERCHANT_STEP_SECONDS": "3600",
-    }
+    env = hub_env(
+        database_url, broker.port, tmp_path / "data", port, scheduler_poll_seconds="0.2", merchant_step_seconds="3600"
+    )
     log = tmp_path / "hub.log"
     proc = hub_process(env, log)
     try:

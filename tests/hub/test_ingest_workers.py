@@ -22,7 +22,7 @@ from hub.notify import live
 from hub.settings import Settings
 from hub.store.models import Order, ProcessedEvent
 from simulator.protocol_device import ProtocolDevice
-from tests.hub.conftest import HubServer, add_button, hub_process, sign_up, wait_healthy
+from tests.hub.conftest import HubServer, add_button, hub_env, hub_process, sign_up, wait_healthy
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -134,15 +134,7 @@ def test_more_than_one_worker_needs_a_broker_with_shared_subscriptions(tmp_path:
 
 def test_no_worker_outlives_a_killed_hub(database_url: str, broker: MosquittoProcess, tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "RESTOCK_DATA_DIR": str(tmp_path / "data"),
-        "RESTOCK_DATABASE_URL": database_url,
-        "RESTOCK_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
-        "RESTOCK_MQTT_CLIENT_ID": f"hub-workers-{port}",
-        "RESTOCK_HTTP_PORT": str(port),
-        "RESTOCK_INGEST_WORKERS": "3",
-    }
+    env = hub_env(database_url, broker.port, tmp_path / "data", port, ingest_workers="3")
     log = tmp_path / "hub.log"
     proc = hub_process(env, log)
     try:
