@@ -18,6 +18,7 @@ from simulator.codec import CONNACK, DISCONNECT, PUBACK, PUBLISH, codec
 
 REPLAY_AFTER_S = 10.0
 FIRST_SEQ_ROOM = 2**24  # seqs a device may use in one run above a random first one
+READ_SIZE = 65536
 
 
 @dataclass
@@ -47,6 +48,26 @@ class FleetStats:
         ordered = sorted(self.latencies_ms)
         k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
         return ordered[k]
+
+
+def next_packet(buffer: bytearray, pos: int) -> tuple[int, bytes, int] | None:
+    """The MQTT packet starting at `pos`: (first byte, body, where the next one starts); None if incomplete."""
+    length, multiplier, at = 0, 1, pos + 1
+    for _ in range(4):  # the remaining length takes at most 4 bytes
+        if at >= len(buffer):
+            return None
+        byte = buffer[at]
+        at += 1
+        length += (byte & 0x7F) * multiplier
+        if not byte & 0x80:
+            break
+        multiplier *= 128
+    else:
+        raise ConnectionError("malformed remaining length from the broker")
+    end = at + length
+    if end > len(buffer):
+        return None
+    return buffer[pos], bytes(buffer[at:end]), end
 
 
 class FleetDevice:
@@ -106,16 +127,23 @@ class FleetDevice:
         return head[0], body
 
     async def _read_loop(self) -> None:
-        assert self._writer is not None
+        # Whatever has arrived is read at once and cut into packets: a read per byte of header, as a device
+        # does it, made the load generator cost as much CPU as the consumer it measures.
+        assert self._writer is not None and self._reader is not None
+        buffer = bytearray()
         try:
-            while True:
-                first, body = await self._read_packet()
-                if first & 0xF0 == PUBLISH:
-                    _topic, payload, qos, pid, _retain, _dup = codec.parse_publish(first, body)
-                    if qos == 1:
-                        self._writer.write(codec.ack(PUBACK, pid))
-                    self._on_cmd(payload)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            while chunk := await self._reader.read(READ_SIZE):
+                buffer += chunk
+                pos = 0
+                while (packet := next_packet(buffer, pos)) is not None:
+                    first, body, pos = packet
+                    if first & 0xF0 == PUBLISH:
+                        _topic, payload, qos, pid, _retain, _dup = codec.parse_publish(first, body)
+                        if qos == 1:
+                            self._writer.write(codec.ack(PUBACK, pid))
+                        self._on_cmd(payload)
+                del buffer[:pos]
+        except (ConnectionError, OSError):
             return
 
     def _on_cmd(self, payload: bytes) -> None:
@@ -154,6 +182,8 @@ class FleetDevice:
 
     def replay_late(self, now: float, after: float) -> None:
         """Republish events whose feedback is overdue (the firmware's outbox behaviour)."""
+        if not self.pending:
+            return
         for seq, (payload, first, last) in list(self.pending.items()):
             if now - last > after:
                 self.pending[seq] = (payload, first, now)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from simulator.fleet import run_fleet
+from simulator.codec import PUBACK, PUBLISH, codec
+from simulator.fleet import next_packet, run_fleet
 from tests.hub.conftest import HubServer, add_button, sign_up
 
 pytestmark = [pytest.mark.broker]
@@ -32,3 +33,20 @@ def test_fleet_of_40_devices_every_event_answered(start_hub: Callable[..., HubSe
     again = asyncio.run(run_fleet("127.0.0.1", broker.port, [(d, None) for d in ids], rate=200, duration=1))
     assert again.feedback == 200 and again.codes == {"in_cart": 200}
     assert api.ok("GET", "/api/v1/cart")["lines"][0]["qty"] == 600
+
+
+def test_packets_are_cut_from_whatever_the_socket_gave() -> None:
+    feedback = codec.publish("restock/v1/btn/cmd", b'{"type":"feedback","seq":1}' * 10, qos=1, pid=7)
+    stream = feedback + codec.ack(PUBACK, 9) + feedback
+    got, buffer = [], bytearray()
+    for n in range(0, len(stream), 37):  # any split, also inside a header or its remaining length
+        buffer += stream[n : n + 37]
+        pos = 0
+        while (packet := next_packet(buffer, pos)) is not None:
+            first, body, pos = packet
+            got.append((first & 0xF0, body))
+        del buffer[:pos]
+    assert [kind for kind, _ in got] == [PUBLISH, PUBACK, PUBLISH] and buffer == b""
+    assert got[0][1] == got[2][1] == feedback[3:] and got[1][1] == b"\x00\x09"
+    with pytest.raises(ConnectionError):
+        next_packet(bytearray(b"\x30\xff\xff\xff\xff\x01"), 0)
