@@ -196,6 +196,22 @@ async def measure_median(
                   (runs[0].stats.completed_per_s, runs[-1].stats.completed_per_s))
 
 
+async def measure_runs(
+    consumer: str, port: int, creds: list[tuple[str, str | None]], args: argparse.Namespace, meter: CpuMeter,
+    latency: bool,
+) -> list[Result]:
+    """The latency run (when `latency` and a latency rate is set), then the throughput runs.
+
+    The latency run goes first, on a consumer with nothing queued: after an overload run the hub is still
+    answering that run's replays, which would be measured instead.
+    """
+    results = []
+    if latency and args.latency_rate:
+        results.append(await measure(consumer, port, creds, args.latency_rate, args.duration, meter))
+    results.append(await measure_median(consumer, port, creds, args.rate, args.duration, args.repeat, meter))
+    return results
+
+
 async def main_async(args: argparse.Namespace) -> list[Result]:
     """Run every configuration on one broker."""
     work = Path(tempfile.mkdtemp(prefix="restock-bench-"))
@@ -221,16 +237,9 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
             echo = start_echo(broker.port, hub_password)
             meter = CpuMeter(echo.pid, broker.pid)
             try:
-                if devices == args.devices[0] and args.latency_rate:
-                    # The transport's own latency at the hub's latency-run rate, for the hub's to be read against.
-                    results.append(
-                        await measure("echo", broker.port, creds[:devices], args.latency_rate, args.duration, meter)
-                    )
-                results.append(
-                    await measure_median(
-                        "echo", broker.port, creds[:devices], args.rate, args.duration, args.repeat, meter
-                    )
-                )
+                # With the transport's own latency at the latency run's rate, for the hub's to be read against.
+                results += await measure_runs("echo", broker.port, creds[:devices], args, meter,
+                                              latency=devices == args.devices[0])
             finally:
                 echo.terminate()
                 echo.wait(30)
@@ -248,17 +257,8 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
                     await measure(
                         "hub", broker.port, creds[:devices], args.latency_rate or args.rate, args.warmup, meter
                     )
-                # The latency run goes first, on a hub with nothing queued: after an overload run the hub is
-                # still answering that run's replays, which would be measured instead.
-                if devices == args.devices[0] and args.latency_rate:
-                    results.append(
-                        await measure("hub", broker.port, creds[:devices], args.latency_rate, args.duration, meter)
-                    )
-                results.append(
-                    await measure_median(
-                        "hub", broker.port, creds[:devices], args.rate, args.duration, args.repeat, meter
-                    )
-                )
+                results += await measure_runs("hub", broker.port, creds[:devices], args, meter,
+                                              latency=devices == args.devices[0])
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)

@@ -232,16 +232,20 @@ def _collect(deleted: bool) -> Any:
         if bus is None or not bus.listening:
             return  # the common case under load: nobody watching, so no bookkeeping on the ingest path
         session = object_session(target)
-        if session is None:
-            return
-        described = _describe(session, target, deleted)
-        if described is None:
-            return
-        household_id, kind, key, data = described
-        # Keyed per transaction so that 100 events of one device in a batch announce it once.
-        session.info.setdefault(_PENDING, {})[(household_id, kind, key)] = data
+        if session is not None:
+            _queue(session, target, deleted)
 
     return listener
+
+
+def _queue(session: Session, target: object, deleted: bool) -> None:
+    """Hold a changed row's event until the session commits."""
+    described = _describe(session, target, deleted)
+    if described is None:
+        return
+    household_id, kind, key, data = described
+    # Keyed per transaction so that 100 events of one device in a batch announce it once.
+    session.info.setdefault(_PENDING, {})[(household_id, kind, key)] = data
 
 
 def written(session: Session, targets: list[Any]) -> None:
@@ -249,12 +253,8 @@ def written(session: Session, targets: list[Any]) -> None:
     bus = _buses.get(session.bind) if isinstance(session.bind, Engine) else None
     if bus is None or not bus.listening:
         return
-    pending = session.info.setdefault(_PENDING, {})
     for target in targets:
-        described = _describe(session, target, False)
-        if described is not None:
-            household_id, kind, key, data = described
-            pending[(household_id, kind, key)] = data
+        _queue(session, target, False)
 
 
 def _after_commit(session: Session) -> None:

@@ -132,10 +132,8 @@ def _pending(session: Session, kind: type[T]) -> list[T]:
     if session.autoflush:
         return []
     found = [obj for obj in session.new if isinstance(obj, kind)]
-    if issubclass(Order, kind):
-        seen = {id(obj) for obj in found}
-        found += [order for order in deferred_orders(session) if id(order) not in seen]  # type: ignore[misc]
-    return found
+    seen = {id(obj) for obj in found}
+    return found + [obj for obj in deferred_orders(session) if isinstance(obj, kind) and id(obj) not in seen]
 
 
 def newest_open_order(session: Session, device_id: str, cancellable_only: bool = False) -> Order | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 # Statements that make a connection a writer, by their first keyword.
@@ -31,19 +32,18 @@ class WriterCursor(sqlite3.Cursor):
 
     def execute(self, sql: str, parameters: Any = (), /) -> WriterCursor:
         """`sqlite3.Cursor.execute`, in turn when it writes."""
-        if _writes(sql):
-            self.connection.take_turn()
-        try:
-            return super().execute(sql, parameters)
-        finally:
-            self.connection.end_turn_unless_in_transaction()
+        return self._in_turn(sql, lambda: super(WriterCursor, self).execute(sql, parameters))
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> WriterCursor:
         """`sqlite3.Cursor.executemany`, in turn when it writes."""
+        return self._in_turn(sql, lambda: super(WriterCursor, self).executemany(sql, seq_of_parameters))
+
+    def _in_turn(self, sql: str, run: Callable[[], sqlite3.Cursor]) -> WriterCursor:
         if _writes(sql):
             self.connection.take_turn()
         try:
-            return super().executemany(sql, seq_of_parameters)
+            run()
+            return self
         finally:
             self.connection.end_turn_unless_in_transaction()
 
