@@ -103,6 +103,10 @@ def import_command(
                 if found is None:
                     raise _usage(err, f"household {household} does not exist")
                 default_currency = currency or found.currency
+            try:
+                catalog_service.check_merchant(session, household, merchant)
+            except catalog_service.UnknownMerchantError as exc:
+                raise _usage(err, f"--merchant: {exc}") from None
             parsed = parse_catalog(text, default_currency=default_currency)
             if parsed.errors:
                 out.print(_error_table(parsed.errors))

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
-from hub.api.deps import CallerDep, SessionDep
+from hub.api.deps import CallerDep, SessionDep, not_found
 from hub.domain.catalog import RowError, parse_catalog
 from hub.services import catalog as catalog_service
 
@@ -101,11 +101,18 @@ async def import_catalog(
     dry_run: Annotated[bool, Query(description="Validate and count, write nothing")] = False,
     merchant: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Merchant of the SKUs")] = "demo",
 ) -> CatalogImportOut:
-    """Import products into the household's own catalog; any bad row imports nothing and is reported (422)."""
+    """Import products of the demo shop or one of the household's own shops into its catalog, all or nothing.
+
+    Any bad row imports nothing and is reported (422); a merchant that is not the household's gives 404.
+    """
     text = await _csv_text(request)
-    result = await run_in_threadpool(
-        _import, session, text, caller.household_id, caller.household.currency, merchant, dry_run
-    )
+    try:
+        result = await run_in_threadpool(
+            _import, session, text, caller.household_id, caller.household.currency, merchant, dry_run
+        )
+    except catalog_service.UnknownMerchantError:
+        # Another household's shop answers like a missing one: its name reveals nothing.
+        raise not_found(f"merchant {merchant}") from None
     if not result.ok:
         raise _invalid(f"{len(result.errors)} problem(s) in the file; nothing was imported", result.errors)
     return CatalogImportOut(

@@ -86,6 +86,8 @@ def _http(exc: inbox_service.InboxError) -> HTTPException:
         return HTTPException(status.HTTP_404_NOT_FOUND, "product not found")
     if isinstance(exc, inbox_service.EntryNotFoundError):
         return not_found("inbox entry")
+    if isinstance(exc, inbox_service.MerchantNotFoundError):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     return conflict(str(exc))
 
 

@@ -25,6 +25,7 @@ from hub.api.schemas import (
     SubstituteIn,
     SubstituteOut,
 )
+from hub.merchants.base import BUILT_IN
 from hub.merchants.signing import MERCHANT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from hub.services import orders as order_service
 from hub.store import repos
@@ -33,12 +34,11 @@ from hub.store.models import MerchantAccount, Product
 router = APIRouter(prefix="/api/v1/merchants", tags=["merchants"])
 substitutes = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 log = logging.getLogger(__name__)
-BUILT_IN = frozenset({"demo"})
 
 
 def _own(session: SessionDep, caller: CallerDep, name: str) -> MerchantAccount:
-    account = repos.merchant_account(session, name)
-    if account is None or account.household_id != caller.household_id or not account.active:
+    account = repos.household_merchant(session, caller.household_id, name)
+    if account is None or not account.active:
         raise not_found(f"merchant {name}")
     return account
 

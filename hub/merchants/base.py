@@ -11,6 +11,10 @@ from sqlmodel import Session
 
 from hub.store.models import Order, OrderLine
 
+# Merchants built into the hub and shared by every household; any other merchant is one household's own
+# webhook shop (MerchantAccount), usable by that household alone.
+BUILT_IN = frozenset({"demo"})
+
 
 @dataclass(frozen=True)
 class Transition:

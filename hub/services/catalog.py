@@ -1,7 +1,9 @@
 """Catalog import: validated CSV rows into products and GTIN mappings, all or nothing.
 
 Scope: `household_id` None writes the shared merchant catalog (the CLI, an operator's job); a household id
-writes that household's own catalog (the API: a household must not change what others see). Products are
+writes that household's own catalog (the API: a household must not change what others see). The merchant
+must fit the scope: a built-in one, or one of the household's own shops (never another household's, whose
+secret would sign this household's orders); the shared catalog takes no household's shop. Products are
 upserted by (merchant, SKU); listed GTINs are added to the product in the same scope, existing ones are
 kept (a file never silently unmaps a barcode households scan). This service owns its transaction: it
 commits only when every row went in, and rolls back on any problem or on a dry run.
@@ -17,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from hub.domain.catalog import CatalogParse, ProductRow, RowError
+from hub.merchants.base import BUILT_IN
 from hub.store import repos
 from hub.store.models import Product, ProductGtin
 
@@ -27,6 +30,26 @@ Progress = Callable[[int, int], None]
 
 class CatalogImportError(ValueError):
     """The import cannot start (bad merchant or scope); row problems are reported, not raised."""
+
+
+class UnknownMerchantError(CatalogImportError):
+    """The merchant is not one this catalog scope may use (APIs answer it like a missing one: 404)."""
+
+
+def check_merchant(session: Session, household_id: int | None, merchant: str) -> None:
+    """Raise UnknownMerchantError unless products of `merchant` may go into this catalog scope."""
+    if merchant in BUILT_IN:
+        return
+    if household_id is None:
+        # Every household orders from the shared catalog: one household's shop must not get their orders.
+        if repos.merchant_account(session, merchant) is not None:
+            raise UnknownMerchantError(
+                f"merchant {merchant} is a household's own shop: import into that household's catalog"
+            )
+        return
+    account = repos.household_merchant(session, household_id, merchant)
+    if account is None or not account.active:
+        raise UnknownMerchantError(f"merchant {merchant} is neither built in nor a shop of household {household_id}")
 
 
 @dataclass
@@ -66,6 +89,7 @@ def import_catalog(
         raise CatalogImportError(f"merchant must be 1 to 40 of a-z, 0-9, '-', '_', got {merchant[:40]!r}")
     if household_id is not None and repos.household(session, household_id) is None:
         raise CatalogImportError(f"household {household_id} does not exist")
+    check_merchant(session, household_id, merchant)
     result = ImportResult(rows=len(parsed.rows), dry_run=dry_run, errors=list(parsed.errors))
     if parsed.errors:
         # Nothing is written for a file with errors, so its rows need no database checks either.

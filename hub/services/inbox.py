@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from hub.services import cart as cart_service
+from hub.services import catalog as catalog_service
 from hub.store import repos
 from hub.store.models import CartLine, InboxEntry, Product, ProductGtin
 
@@ -32,6 +33,10 @@ class ProductNotFoundError(InboxError):
 
 class MappingConflictError(InboxError):
     """The barcode or the SKU already belongs to something else."""
+
+
+class MerchantNotFoundError(InboxError):
+    """The merchant is neither built in nor one of the household's shops."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,10 @@ def create_product(
 ) -> tuple[Product, CartLine | None]:
     """Create a household-private product for an unknown barcode, map it and move its scans into the cart."""
     entry = _open_entry(session, household_id, gtin)
+    try:
+        catalog_service.check_merchant(session, household_id, spec.merchant)
+    except catalog_service.UnknownMerchantError:
+        raise MerchantNotFoundError(f"merchant {spec.merchant} not found") from None
     # SKUs are unique per merchant across all catalogs; a generated one cannot collide with a real one.
     sku = spec.sku or f"h{household_id}-{gtin}"
     if repos.product_by_sku(session, spec.merchant, sku) is not None:

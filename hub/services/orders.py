@@ -278,7 +278,8 @@ def run_due(
     statuses = [str(s) for s in active] + [RETURN_REQUESTED, str(OrderStatus.CANCELLED)]
     for order in repos.due_orders(session, statuses, now):
         merchant = merchants.get(order.merchant)
-        account = repos.merchant_account(session, order.merchant) if merchant is None else None
+        # Only the household's own shop: another household's, named by a product, is no merchant at all.
+        account = repos.household_merchant(session, order.household_id, order.merchant) if merchant is None else None
         if account is not None and account.active and order.status in REMOTE_JOBS:
             job = lease(session, order, now, policy or RetryPolicy())
             if dispatch is not None:
@@ -329,7 +330,7 @@ def prepare_job(session: Session, job: Job) -> Prepared | None:
     order = session.get(Order, job.order_id)
     if order is None or order.attempts != job.attempt or REMOTE_JOBS.get(order.status) != job.kind:
         return None
-    account = repos.merchant_account(session, order.merchant)
+    account = repos.household_merchant(session, order.household_id, order.merchant)
     if account is None:
         return None
     lines = list(repos.order_lines(session, order.id))

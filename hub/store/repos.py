@@ -418,8 +418,15 @@ def lock_order(session: Session, order_id: str) -> Order | None:
 
 
 def merchant_account(session: Session, name: str) -> MerchantAccount | None:
-    """A webhook merchant by its (global) name."""
+    """A webhook merchant by its (global) name: for shop callbacks and name checks, never to act for a household."""
     return session.exec(select(MerchantAccount).where(MerchantAccount.name == name)).first()
+
+
+def household_merchant(session: Session, household_id: int, name: str) -> MerchantAccount | None:
+    """A webhook merchant by name, only if it belongs to the household (active or not)."""
+    return session.exec(
+        select(MerchantAccount).where(MerchantAccount.name == name, MerchantAccount.household_id == household_id)
+    ).first()
 
 
 def household_merchants(session: Session, household_id: int) -> Sequence[MerchantAccount]:

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import Session as DbSession
 
 from hub.scheduler.clock import Clock
+from hub.store.models import Product
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import Api, HubServer, sign_up
 from tests.hub.orders.conftest import (
@@ -206,3 +208,45 @@ def test_out_of_stock_substitutes_only_where_the_household_allows_them(
     assert waiting["status"] == "awaiting_approval" and waiting["reason"] == "price_rise"
     assert waiting["lines"][0]["name"] == "Other tabs 1300" and waiting["total"] == 1300
     assert not any(r.key == f"{orders['pricey']}.r1" for r in shop.requests)
+
+
+def test_another_households_shop_never_gets_this_households_order(
+    start_hub: Callable[..., HubServer],
+    make_shop: Callable[[Callable[[], datetime]], Shop],
+) -> None:
+    clock = Clock()
+    server = start_hub(clock=clock, **FAST)
+    shop = make_shop(clock.now)
+    owner, intruder = sign_up(server.url), sign_up(server.url)
+    merchant = connect_shop(owner, shop)
+    intruder.ok("PATCH", "/api/v1/household", json={"cancel_window_s": 0})
+
+    # The intruder cannot put the owner's shop into its catalog.
+    csv = "sku,name,price\nSTOLEN-1,Stolen beans,1.00\n"
+    imported = intruder.post("/api/v1/catalog/import", params={"merchant": merchant}, content=csv,
+                             headers={"Content-Type": "text/csv"})
+    assert imported.status_code == 404 and imported.json() == {"detail": f"merchant {merchant} not found"}
+    assert "STOLEN-1" not in {p["sku"] for p in intruder.ok("GET", "/api/v1/products")}
+
+    # Nor does a product naming that shop (written before merchants were scoped) route the order there: the
+    # order fails for want of a merchant, and the shop hears nothing.
+    intruder_id = intruder.ok("GET", "/api/v1/household")["id"]
+    with DbSession(server.hub.engine) as session:
+        legacy = Product(household_id=intruder_id, merchant=merchant, sku="LEGACY-1", name="Legacy beans", price=700)
+        session.add(legacy)
+        session.commit()
+        assert legacy.id is not None
+        legacy_id = legacy.id
+    intruder.ok("PUT", f"/api/v1/cart/{legacy_id}", json={"qty": 1})
+    order_id = intruder.ok("POST", "/api/v1/cart/checkout")["id"]
+    failed = wait_for(_status_is(intruder, order_id, "failed"), "the intruder's order to fail")
+    assert failed["reason"] == "no_merchant"
+    assert timeline(intruder, order_id)[-1] == ("failed", "scheduler")
+
+    # The owner's own order reaches the shop, signed: the shop was reachable all along.
+    owner.ok("PATCH", "/api/v1/household", json={"cancel_window_s": 0})
+    beans = shop_product(owner, merchant, "OWN-1", "Owner's beans", 800)
+    owner.ok("PUT", f"/api/v1/cart/{beans}", json={"qty": 1})
+    own_order = owner.ok("POST", "/api/v1/cart/checkout")["id"]
+    wait_for(_status_is(owner, own_order, "submitted"), "the owner's order at its shop")
+    assert [(r.body["order_id"], r.signature_ok) for r in shop.requests] == [(own_order, True)]
