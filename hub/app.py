@@ -24,6 +24,7 @@ from hub.api import notifications as notifications_api
 from hub.api import slots as slots_api
 from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
+from hub.http.edge import install as install_edge
 from hub.ingest.mqtt import BrokerTarget, Ingest
 from hub.ingest.processor import Processor
 from hub.ingest.workers import IngestWorkers
@@ -229,6 +230,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(merchants_api.substitutes)
     app.include_router(notifications_api.router)
     install_dashboard(app)
+    install_edge(app, settings, uploads=[catalog_api.router.prefix + "/import"])
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:

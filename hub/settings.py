@@ -48,6 +48,39 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # --- HTTP edge (hub/http): body limits, sign-in throttling; docs/security.md explains the figures ---
+    http_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body of JSON and form routes (413 above)"
+    )
+    http_max_upload_bytes: int = Field(
+        default=5 * 1024 * 1024 + 64 * 1024, ge=1024,
+        description="Largest request body of upload routes (the catalog CSV import: 5 MiB plus form overhead)",
+    )
+    password_hash_parallel: int = Field(
+        default=2, ge=1, le=64, description="Password hashes (argon2, 64 MiB each) computed at once"
+    )
+    password_hash_queue: int = Field(
+        default=8, ge=0, le=1000, description="Sign-ins waiting for a hash slot; beyond that, 429 at once"
+    )
+    signin_account_burst: int = Field(default=5, ge=1, description="Sign-in attempts per account back to back")
+    signin_account_per_minute: float = Field(default=5.0, gt=0, description="Sign-in attempts per account and minute")
+    signin_account_free_failures: int = Field(
+        default=5, ge=1, description="Wrong passwords in a row before an account is locked"
+    )
+    signin_address_burst: int = Field(
+        default=20, ge=1, description="Sign-in and sign-up attempts per client address back to back"
+    )
+    signin_address_per_minute: float = Field(
+        default=20.0, gt=0, description="Sign-in and sign-up attempts per client address and minute"
+    )
+    signin_address_free_failures: int = Field(
+        default=20, ge=1, description="Wrong passwords in a row from one address before it is locked"
+    )
+    signin_lockout_s: float = Field(
+        default=30.0, gt=0, description="First lockout; doubles with each further wrong password"
+    )
+    signin_lockout_max_s: float = Field(default=900.0, gt=0, description="Longest lockout")
+
     # --- Open Food Facts name lookup for unknown barcodes (hub/merchants/openfoodfacts.py) ---
     # Opt-in: it sends the household's unknown barcodes to a third party, so the household turns it on.
     off_enabled: bool = Field(default=False, description="Look up names of unknown barcodes on Open Food Facts")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -19,6 +22,63 @@ _hasher = PasswordHasher()
 
 class AccountError(Exception):
     """Sign-up or sign-in refused; the message says why (without leaking which part was wrong)."""
+
+
+class HashingBusy(Exception):
+    """As many password hashes as allowed are running or waiting; the caller should answer "try again soon"."""
+
+
+class HashGate:
+    """At most `parallel` password hashes at once and `queue` more waiting; beyond that, HashingBusy at once.
+
+    One argon2 hash holds 64 MiB for its duration (argon2-cffi's default memory cost), so unbounded parallel
+    sign-ins are unbounded memory. Callers run in worker threads (FastAPI's sync routes), so waiting here
+    blocks no event loop.
+    """
+
+    def __init__(self, parallel: int, queue: int, wait_s: float = 10.0) -> None:
+        self._slots = threading.BoundedSemaphore(parallel)
+        self._admitted = 0
+        self._limit = parallel + queue
+        self._wait_s = wait_s
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the parallel slots for the block, or raise HashingBusy."""
+        with self._lock:
+            if self._admitted >= self._limit:
+                raise HashingBusy
+            self._admitted += 1
+        try:
+            if not self._slots.acquire(timeout=self._wait_s):
+                raise HashingBusy
+            try:
+                yield
+            finally:
+                self._slots.release()
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
+_gate = HashGate(parallel=2, queue=8)
+
+
+def limit_password_hashing(parallel: int, queue: int) -> None:
+    """Set how many password hashes this process runs at once and lets wait (the hub does, from its settings)."""
+    global _gate
+    _gate = HashGate(parallel, queue)
+
+
+def _hash(password: str) -> str:
+    with _gate.slot():
+        return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> None:
+    with _gate.slot():
+        _hasher.verify(password_hash, password)
 
 
 def hash_token(token: str) -> str:
@@ -43,21 +103,21 @@ def add_user(session: Session, household_id: int, email: str, password: str, nam
     """A further user of a household."""
     if repos.user_by_email(session, email) is not None:
         raise AccountError("this e-mail address is already registered")
-    user = User(household_id=household_id, email=email.lower(), name=name, password_hash=_hasher.hash(password))
+    user = User(household_id=household_id, email=email.lower(), name=name, password_hash=_hash(password))
     session.add(user)
     session.flush()
     return user
 
 
 def authenticate(session: Session, email: str, password: str) -> User:
-    """The user whose password matches, or AccountError."""
+    """The user whose password matches, or AccountError (HashingBusy when too many checks are under way)."""
     user = repos.user_by_email(session, email)
     if user is None:
         # Same work as a real check, so response time does not reveal which addresses exist.
-        _hasher.hash(password)
+        _hash(password)
         raise AccountError("wrong e-mail address or password")
     try:
-        _hasher.verify(user.password_hash, password)
+        _verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         raise AccountError("wrong e-mail address or password") from None
     return user

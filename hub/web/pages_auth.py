@@ -8,6 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.api.deps import ClockDep, SessionDep
+from hub.http import signin as guarded
+from hub.http.signin import GuardDep
+from hub.http.throttle import Throttled
 from hub.services import accounts
 from hub.web import session as websession
 from hub.web.forms import Form as Fields
@@ -16,6 +19,18 @@ from hub.web.session import FormUserDep
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 EXPIRED = "The sign-in form expired. Please try again."
+
+
+def too_many(exc: Throttled, what: str = "sign-in") -> str:
+    """The friendly words of a 429: what happened and how long to wait."""
+    seconds = int(exc.retry_after_header)
+    wait = f"{seconds} seconds" if seconds < 90 else f"{-(-seconds // 60)} minutes"
+    return f"Too many {what} attempts. To keep accounts safe, please wait {wait} and try again."
+
+
+def _throttled(response: HTMLResponse, exc: Throttled) -> HTMLResponse:
+    response.headers["Retry-After"] = exc.retry_after_header
+    return response
 
 
 def _signin_page(
@@ -43,6 +58,7 @@ def signin(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
+    guard: GuardDep,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
@@ -57,8 +73,12 @@ def signin(
     if fields.ok and not websession.signin_csrf_ok(request, csrf):
         fields.errors["form"] = EXPIRED
     if fields.ok:
+        address = guarded.client_address(request)
         try:
-            user = accounts.authenticate(session, fields.values["email"], password)
+            user = guarded.sign_in(guard, session, fields.values["email"], password, address, clock)
+        except Throttled as exc:
+            fields.errors["form"] = too_many(exc)
+            return _throttled(_signin_page(request, fields.values, fields.errors, next_url, status_code=429), exc)
         except accounts.AccountError:
             fields.errors["form"] = "Wrong e-mail address or password."
         else:
@@ -84,6 +104,7 @@ def signup(
     request: Request,
     session: SessionDep,
     clock: ClockDep,
+    guard: GuardDep,
     household: Annotated[str, Form()] = "",
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -99,9 +120,15 @@ def signup(
         fields.errors["password"] = "The password needs at least 8 characters."
     if fields.ok and not websession.signin_csrf_ok(request, csrf):
         fields.errors["form"] = EXPIRED
+    throttled: Throttled | None = None
     if fields.ok:
         try:
-            user = accounts.create_household(session, fields.values["household"], address, password)
+            user = guarded.sign_up(
+                guard, session, guarded.client_address(request), clock, fields.values["household"], address, password
+            )
+        except Throttled as exc:
+            throttled = exc
+            fields.errors["form"] = too_many(exc, "sign-up")
         except accounts.AccountError as exc:
             fields.errors["email"] = str(exc).capitalize() + "."
         else:
@@ -112,10 +139,11 @@ def signup(
             return response
     token = websession.signin_csrf(request)
     failed = page(
-        request, "signup.html", None, status_code=400, values=fields.values, errors=fields.errors, signin_csrf=token
+        request, "signup.html", None, status_code=400 if throttled is None else 429, values=fields.values,
+        errors=fields.errors, signin_csrf=token,
     )
     websession.set_signin_cookie(failed, request, token)
-    return failed
+    return failed if throttled is None else _throttled(failed, throttled)
 
 
 @router.post("/signout")
