@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
 from hub.api.presenters import device_out
-from hub.api.schemas import BindingIn, DeviceCreate, DeviceCreated, DeviceOut, DevicePatch
+from hub.api.schemas import BindingIn, DeviceCreate, DeviceCreated, DeviceOut, DevicePatch, RequestBody
 from hub.services import devices as device_service
 from hub.store import repos
 from hub.store.models import Device
@@ -90,7 +90,7 @@ def unbind_device(device_id: str, caller: CallerDep, session: SessionDep) -> Dev
     return device_out(session, device)
 
 
-class ClaimIn(BaseModel):
+class ClaimIn(RequestBody):
     """A claim code from a device's label or QR code."""
 
     model_config = ConfigDict(extra="forbid")

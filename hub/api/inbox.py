@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.presenters import cart_out, product_out
-from hub.api.schemas import MAX_ID, CartOut, ProductOut
+from hub.api.schemas import MAX_ID, CartOut, ProductOut, RequestBody
 from hub.services import inbox as inbox_service
 from hub.store import repos
 from hub.store.models import InboxEntry
@@ -36,14 +36,14 @@ class InboxEntryOut(BaseModel):
     lookup_detail: str | None
 
 
-class MapIn(BaseModel):
+class MapIn(RequestBody):
     """The product an unknown barcode is."""
 
     model_config = ConfigDict(extra="forbid")
     product_id: int = Field(ge=1, le=MAX_ID)
 
 
-class CreateProductIn(BaseModel):
+class CreateProductIn(RequestBody):
     """A new product of the household's own for an unknown barcode; price in minor units (cents)."""
 
     model_config = ConfigDict(extra="forbid")

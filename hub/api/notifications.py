@@ -28,9 +28,9 @@ def list_channels(caller: CallerDep, session: SessionDep) -> list[ChannelOut]:
 @router.post("/channels", response_model=ChannelCreated, status_code=status.HTTP_201_CREATED)
 def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep) -> ChannelCreated:
     """Add a webhook (JSON, signed with the secret in the answer) or an e-mail address."""
-    if body.kind == "webhook" and not re.match(r"^https?://\S+$", body.target):
+    if body.kind == "webhook" and not re.fullmatch(r"^https?://\S+$", body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a webhook target must be an http(s) URL")
-    if body.kind == "email" and not re.match(EMAIL, body.target):
+    if body.kind == "email" and not re.fullmatch(EMAIL, body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "an e-mail target must be an address")
     secret = secrets.token_urlsafe(24) if body.kind == "webhook" else None
     channel = NotifyChannel(household_id=caller.household_id, kind=body.kind, target=body.target, secret=secret)

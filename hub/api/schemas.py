@@ -13,7 +13,17 @@ MAX_ID = 2**31 - 1
 ProductIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A product id")]
 
 
-class SignUp(BaseModel):
+class RequestBody(BaseModel):
+    """Base of every JSON request body: values are taken as the schema types them, never converted.
+
+    Pydantic's lax mode would read `true` as the product id 1 and "12" as the number 12; strict mode refuses
+    both (422), so what is stored is what the client meant. Numbers stay numbers: 5 is a valid float.
+    """
+
+    model_config = ConfigDict(strict=True)
+
+
+class SignUp(RequestBody):
     """A new household and its first user."""
 
     household: str = Field(min_length=1, max_length=100)
@@ -54,7 +64,7 @@ class HouseholdOut(BaseModel):
     scan_mode: str
 
 
-class HouseholdPatch(BaseModel):
+class HouseholdPatch(RequestBody):
     """Household settings to change; omitted fields stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
@@ -77,7 +87,7 @@ class HouseholdPatch(BaseModel):
         return value
 
 
-class DeviceCreate(BaseModel):
+class DeviceCreate(RequestBody):
     """Register a device to the caller's household."""
 
     model_config = ConfigDict(extra="forbid")
@@ -118,14 +128,14 @@ class DeviceCreated(DeviceOut):
     secret: str
 
 
-class DevicePatch(BaseModel):
+class DevicePatch(RequestBody):
     """Rename a device."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
 
 
-class BindingIn(BaseModel):
+class BindingIn(RequestBody):
     """Bind a product to a button."""
 
     model_config = ConfigDict(extra="forbid")
@@ -210,7 +220,7 @@ class CartOut(BaseModel):
     currency: str
 
 
-class CartQty(BaseModel):
+class CartQty(RequestBody):
     """A new quantity for a cart line (0 removes it)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -237,7 +247,7 @@ class DeadLetterOut(BaseModel):
 MerchantName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{2,39}$", description="A webhook merchant's name")]
 
 
-class MerchantIn(BaseModel):
+class MerchantIn(RequestBody):
     """A shop reached over HTTP: where orders are POSTed and the secret both sides sign with."""
 
     model_config = ConfigDict(extra="forbid")
@@ -256,7 +266,7 @@ class MerchantOut(BaseModel):
     created_at: datetime
 
 
-class MerchantProductIn(BaseModel):
+class MerchantProductIn(RequestBody):
     """A product the household's shop sells."""
 
     model_config = ConfigDict(extra="forbid")
@@ -266,7 +276,7 @@ class MerchantProductIn(BaseModel):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
 
 
-class SubstituteIn(BaseModel):
+class SubstituteIn(RequestBody):
     """Whether a button's order may be substituted when out of stock, and by what (None: the shop's choice)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -282,14 +292,14 @@ class SubstituteOut(BaseModel):
     product_id: int | None
 
 
-class ReturnIn(BaseModel):
+class ReturnIn(RequestBody):
     """Why a delivered order goes back."""
 
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=200)
 
 
-class CallbackIn(BaseModel):
+class CallbackIn(RequestBody):
     """A status change a shop reports for one of its orders."""
 
     event_id: str = Field(min_length=1, max_length=100)
@@ -308,7 +318,7 @@ class CallbackOut(BaseModel):
     status: str
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(RequestBody):
     """A notification channel: a webhook URL or an e-mail address."""
 
     model_config = ConfigDict(extra="forbid")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
+from hub.api.schemas import MAX_ID, RequestBody
 from hub.services import replenish as replenish_service
 from hub.store import repos
 from hub.store.models import Product, Slot
@@ -48,11 +49,11 @@ class SlotOut(BaseModel):
     forecast: ForecastOut | None
 
 
-class SlotPatch(BaseModel):
+class SlotPatch(RequestBody):
     """Change a slot's product or policy; omitted fields stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
-    product_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    product_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     mode: Literal["auto", "notify", "paused"] | None = None
     pack_size: float | None = Field(default=None, gt=0, le=1e9)
     lead_time_days: float | None = Field(default=None, ge=0, le=365)

@@ -47,7 +47,7 @@ def parse_topic(topic: str) -> Topic:
     parts = topic[len(TOPIC_PREFIX) :].split("/")
     if len(parts) != 2 or parts[1] not in ("event", "status", "cmd"):
         raise ProtocolError("bad_field", f"topic {topic[:60]!r} is not restock/v1/<device>/<channel>")
-    if not DEVICE_ID_RE.match(parts[0]):
+    if not DEVICE_ID_RE.fullmatch(parts[0]):
         raise ProtocolError("bad_field", f"device id {parts[0][:40]!r} is not a valid id")
     return Topic(device_id=parts[0], channel=parts[1])
 
@@ -171,7 +171,7 @@ def decode_event(payload: bytes, received: datetime) -> Event:
         return ScanEvent(seq=seq, code=code, qty=qty, at=at)
     if kind == "level":
         slot = _str(data, "slot", seq)
-        if not SLOT_RE.match(slot):
+        if not SLOT_RE.fullmatch(slot):
             raise ProtocolError("bad_field", f"slot {slot[:40]!r} must be 1-32 of a-z 0-9 _ -", seq)
         value = data.get("value")
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:

@@ -112,9 +112,9 @@ def target_problem(kind: str, target: str) -> str | None:
         return "Enter an e-mail address." if kind == "email" else "Enter the webhook's URL."
     if len(target) > MAX_TARGET:
         return f"At most {MAX_TARGET} characters."
-    if kind == "webhook" and not re.match(WEBHOOK_URL, target):
+    if kind == "webhook" and not re.fullmatch(WEBHOOK_URL, target):
         return "A webhook needs an http:// or https:// URL."
-    if kind == "email" and not re.match(EMAIL_ADDRESS, target):
+    if kind == "email" and not re.fullmatch(EMAIL_ADDRESS, target):
         return "Enter an e-mail address like name@example.org."
     return None
 
