@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
 
+from hub.cli_errors import tell
 from hub.domain.catalog import RowError, parse_catalog
 from hub.domain.money import is_currency
 from hub.services import catalog as catalog_service
@@ -29,9 +31,8 @@ catalog_app = typer.Typer(
 )
 
 
-def _usage(console: Console, message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(EXIT_USAGE)
+def _usage(message: str) -> click.exceptions.Exit:
+    return tell(message, EXIT_USAGE)
 
 
 def _error_table(errors: list[RowError]) -> Table:
@@ -81,9 +82,9 @@ def import_command(
     out = Console()
     err = Console(stderr=True)
     if currency is not None and not is_currency(currency):
-        raise _usage(err, f"--currency must be three uppercase letters, got {currency!r}")
+        raise _usage(f"--currency must be three uppercase letters, got {currency!r}")
     if not catalog_service.MERCHANT.fullmatch(merchant):
-        raise _usage(err, f"--merchant must be 1 to 40 of a-z, 0-9, '-', '_', got {merchant!r}")
+        raise _usage(f"--merchant must be 1 to 40 of a-z, 0-9, '-', '_', got {merchant!r}")
     data = file.read_bytes()
     try:
         text = data.decode("utf-8")
@@ -101,12 +102,12 @@ def import_command(
             if household is not None:
                 found = repos.household(session, household)
                 if found is None:
-                    raise _usage(err, f"household {household} does not exist")
+                    raise _usage(f"household {household} does not exist")
                 default_currency = currency or found.currency
             try:
                 catalog_service.check_merchant(session, household, merchant)
             except catalog_service.UnknownMerchantError as exc:
-                raise _usage(err, f"--merchant: {exc}") from None
+                raise _usage(f"--merchant: {exc}") from None
             parsed = parse_catalog(text, default_currency=default_currency)
             if parsed.errors:
                 out.print(_error_table(parsed.errors))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
+import click
 import typer
 
 from hub.catalog_cli import catalog_app
+from hub.cli_errors import EXIT_USAGE, explain
 from hub.commands import hub_command
 from provisioning.cli import broker_app, device_app, firmware_app, flash_command, pki_app
 from simulator.cli import sim_app
@@ -27,10 +31,34 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(catalog_app, name="catalog")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: a user's mistake ends as one line on stderr and an exit code, not a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        # Not standalone: usage errors come back here to be told in one line instead of click's boxed panel.
+        result = command.main(args=argv, prog_name="restock", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        _say(exc.format_message())
+        return EXIT_USAGE
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "restock"
+        _say(f"{where}: {exc.format_message()} (see '{where} --help')")
+        return exc.exit_code
+    except click.Abort:
+        _say("restock: aborted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - sorted below: a user's mistake in one line, a bug with its traceback
+        told = explain(exc)
+        if told is None:
+            raise
+        _say(f"restock: {told.format_message()}")
+        return told.exit_code
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

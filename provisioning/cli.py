@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlmodel import Session, select
 
+from hub.cli_errors import tell
 from hub.settings import Settings
 from provisioning import broker as brokerfiles
 from provisioning import build as fwbuild
@@ -32,7 +34,9 @@ firmware_app = typer.Typer(help="Build and flash the device firmware.", no_args_
 def build_command(
     out: Annotated[Path, typer.Option(help="Output folder, one sub-folder per device.")] = Path("build/firmware"),
     march: Annotated[str, typer.Option(help="mpy-cross architecture; 'none' for bytecode only.")] = fwbuild.MARCH,
-    source: Annotated[Path, typer.Option(help="The firmware folder to compile.")] = fwbuild.FIRMWARE_DIR,
+    source: Annotated[
+        Path, typer.Option(exists=True, file_okay=False, help="The firmware folder to compile.")
+    ] = fwbuild.FIRMWARE_DIR,
 ) -> None:
     """Compile every firmware file to .mpy with mpy-cross; fail on the first file that does not compile."""
     console = Console()
@@ -68,6 +72,7 @@ pki_app = typer.Typer(help="The private CA and the broker's TLS certificate.", n
 broker_app = typer.Typer(help="Generated mosquitto configuration, password file and ACL.", no_args_is_help=True)
 
 EXIT_NOT_FOUND = 2  # unknown device / household / bundle
+EXIT_USAGE = 2  # a missing option or file
 EXIT_FAILED = 1  # the step itself failed (compile, esptool, mpremote, broker)
 
 
@@ -93,9 +98,9 @@ def _db(settings: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
-def _fail(console: Console, message: str, code: int) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
+def _fail(message: str, code: int) -> click.exceptions.Exit:
+    # One line on stderr whatever the terminal width (not the command's console, which may wrap it).
+    return tell(message, code)
 
 
 @device_app.command("add")
@@ -122,16 +127,16 @@ def device_add(
     paths = _pki(settings)
     use_tls = paths.exists() if tls is None else tls
     if use_tls and not paths.exists():
-        raise _fail(console, f"--tls needs a CA: run 'restock pki init' first ({paths.root})", EXIT_FAILED)
+        raise _fail(f"--tls needs a CA: run 'restock pki init' first ({paths.root})", EXIT_FAILED)
     if not wifi_ssid:
-        raise _fail(console, "--wifi-ssid (or RESTOCK_WIFI_SSID) is required", EXIT_FAILED)
+        raise _fail("--wifi-ssid (or RESTOCK_WIFI_SSID) is required: the Wi-Fi the device joins", EXIT_USAGE)
     with _db(settings) as session:
         if household is not None and repos.household(session, household) is None:
-            raise _fail(console, f"household {household} not found", EXIT_NOT_FOUND)
+            raise _fail(f"household {household} not found", EXIT_NOT_FOUND)
         try:
             created = device_service.register(session, kind, name, household, device_id)
         except device_service.DeviceError as e:
-            raise _fail(console, str(e), EXIT_FAILED) from e
+            raise _fail(str(e), EXIT_FAILED) from e
         session.commit()
     device = created.device
     net = Network(wifi_ssid, wifi_password, broker_host or socket.gethostname(),
@@ -185,7 +190,7 @@ def device_revoke(device_id: Annotated[str, typer.Argument(help="The device to r
     with _db(settings) as session:
         device = repos.device(session, device_id)
         if device is None:
-            raise _fail(console, f"device {device_id} not found", EXIT_NOT_FOUND)
+            raise _fail(f"device {device_id} not found", EXIT_NOT_FOUND)
         device_service.revoke(session, device)
         session.commit()
     files = brokerfiles.BrokerFiles.in_data_dir(settings.data_dir)
@@ -200,6 +205,14 @@ def device_revoke(device_id: Annotated[str, typer.Argument(help="The device to r
                       f"disconnects it within {settings.revoke_sweep_seconds:g} s)")
 
 
+def _master_key(settings: Settings) -> bytes:
+    try:
+        return keys.master_key(settings.data_dir, create=False)
+    except FileNotFoundError:
+        raise _fail(f"no update key in {settings.data_dir}/keys: devices added with 'restock device add' "
+                    "use the data folder's key; check RESTOCK_DATA_DIR", EXIT_FAILED) from None
+
+
 def _mqtt_url(url: str | None, console: Console) -> str:
     if url:
         return url
@@ -209,7 +222,7 @@ def _mqtt_url(url: str | None, console: Console) -> str:
     files = brokerfiles.BrokerFiles.in_data_dir(settings.data_dir)
     if files.configured():
         return brokerfiles.hub_url(files)
-    raise _fail(console, "no broker to publish on: set RESTOCK_MQTT_URL or run 'restock broker config'", EXIT_FAILED)
+    raise _fail("no broker to publish on: set RESTOCK_MQTT_URL or run 'restock broker config'", EXIT_FAILED)
 
 
 @device_app.command("update")
@@ -228,11 +241,11 @@ def device_update(
     with _db(settings) as session:
         device = repos.device(session, device_id)
     if device is None:
-        raise _fail(console, f"device {device_id} not found", EXIT_NOT_FOUND)
+        raise _fail(f"device {device_id} not found", EXIT_NOT_FOUND)
     if not device.active:
-        raise _fail(console, f"device {device_id} is revoked", EXIT_FAILED)
+        raise _fail(f"device {device_id} is revoked", EXIT_FAILED)
     url = _mqtt_url(mqtt_url, console)
-    key = keys.device_update_key(keys.master_key(settings.data_dir, create=False), device_id)
+    key = keys.device_update_key(_master_key(settings), device_id)
     if source is not None:
         files = fwupdate.files_from_build(source)
     else:
@@ -251,9 +264,14 @@ def device_factory_reset(
     mqtt_url: Annotated[str | None, typer.Option(help="Hub account URL (default RESTOCK_MQTT_URL).")] = None,
 ) -> None:
     """Send the authenticated factory_reset cmd: the device wipes config, credentials and outbox."""
+    from hub.store import repos
+
     console = Console()
     settings = _settings()
-    key = keys.device_update_key(keys.master_key(settings.data_dir, create=False), device_id)
+    with _db(settings) as session:
+        if repos.device(session, device_id) is None:
+            raise _fail(f"device {device_id} not found", EXIT_NOT_FOUND)
+    key = keys.device_update_key(_master_key(settings), device_id)
     fwupdate.publish(_mqtt_url(mqtt_url, console), device_id, [fwupdate.factory_reset_command(key, device_id)])
     console.print(f"factory reset queued for {device_id}")
 
@@ -275,7 +293,7 @@ def pki_init(
     try:
         pki.init(paths, hosts, force=force)
     except pki.PkiError as e:
-        raise _fail(console, str(e), EXIT_FAILED) from e
+        raise _fail(str(e), EXIT_FAILED) from e
     console.print(f"CA {paths.ca_cert}\nbroker certificate {paths.server_cert} for {', '.join(hosts)}")
 
 
@@ -289,7 +307,7 @@ def pki_server(
     try:
         pki.issue_server(paths, host)
     except pki.PkiError as e:
-        raise _fail(console, str(e), EXIT_FAILED) from e
+        raise _fail(str(e), EXIT_FAILED) from e
     console.print(f"broker certificate {paths.server_cert} for {', '.join(host)}")
 
 
@@ -316,7 +334,7 @@ def broker_reload() -> None:
     console = Console()
     files = brokerfiles.BrokerFiles.in_data_dir(_settings().data_dir)
     if not brokerfiles.reload(files):
-        raise _fail(console, f"no running mosquitto (pid file {files.pid})", EXIT_FAILED)
+        raise _fail(f"no running mosquitto (pid file {files.pid})", EXIT_FAILED)
     console.print("mosquitto reloaded")
 
 
@@ -328,7 +346,7 @@ def broker_run() -> None:
     console = Console()
     files = brokerfiles.BrokerFiles.in_data_dir(_settings().data_dir)
     if not files.configured():
-        raise _fail(console, "run 'restock broker config' first", EXIT_FAILED)
+        raise _fail("run 'restock broker config' first", EXIT_FAILED)
     settings = _settings()
     config = brokerfiles.write_config(files, pki=_pki(settings))
     proc = MosquittoProcess(config)
@@ -361,7 +379,7 @@ def flash_command(
     console = Console()
     folder = (bundles or _settings().data_dir / "devices") / device_id
     if not (folder / "config.json").exists():
-        raise _fail(console, f"no config bundle at {folder}: run 'restock device add' first", EXIT_NOT_FOUND)
+        raise _fail(f"no config bundle at {folder}: run 'restock device add' first", EXIT_NOT_FOUND)
     kind = str(json.loads((folder / "config.json").read_text()).get("kind"))
     try:
         if image is not None:
@@ -390,6 +408,6 @@ def flash_command(
                 task = progress.add_task("", total=len(files))
                 fwflash.run_mpremote(argv, lambda p: progress.update(task, advance=1, description=p))
     except fwflash.FlashError as e:
-        raise _fail(console, str(e), EXIT_FAILED) from e
+        raise _fail(str(e), EXIT_FAILED) from e
     done = f"{device_id} flashed: modules as {layout}, {len(files)} files ({kind})"
     console.print(done + ("; reset" if reset else ""))

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hub.cli_errors import EXIT_USAGE, UserError
 from simulator.firmware import FirmwareProcess
 from simulator.fleet import FleetStats, run_fleet
 from simulator.scenario import ScenarioError, Step, load, perform, start_device
@@ -78,9 +79,9 @@ def run_command(
     try:
         spec = load(scenario)
     except ScenarioError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    root = flash_dir or Path(tempfile.mkdtemp(prefix="restock-sim-"))
+        raise UserError(str(exc), EXIT_USAGE) from None
+    # Absolute before any device starts: each firmware process runs inside its own flash folder.
+    root = (flash_dir or Path(tempfile.mkdtemp(prefix="restock-sim-"))).absolute()
     devices: dict[str, FirmwareProcess] = {}
     failed = False
     try:
@@ -125,7 +126,8 @@ def fleet_command(
     host: Annotated[str, typer.Option(help="Broker host")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Broker port")] = 1883,
     credentials: Annotated[
-        Path | None, typer.Option(help="CSV of device_id,secret (one per line); default: anonymous ids")
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="CSV of device_id,secret (one per line); default: anonymous"),
     ] = None,
     prefix: Annotated[str, typer.Option(help="Device id prefix without --credentials")] = "fleet",
 ) -> None:

@@ -11,14 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
-import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 from sqlmodel import Session
 
 from hub.app import Hub, create_app
-from hub.broker.mosquitto import free_port
+from hub.cli_errors import EXIT_FAILED, UserError
+from hub.commands import HubServer, check_port_free, listen, usable_data_dir
+from hub.commands import log_level as log_level_or_exit
 from hub.logs import configure
 from hub.services import accounts
 from hub.services import devices as device_service
@@ -29,6 +31,9 @@ from simulator.firmware import FirmwareProcess, device_config
 log = logging.getLogger(__name__)
 DEMO_EMAIL = "demo@restock.local"
 DEMO_PASSWORD = "restock-demo"  # noqa: S105 - a published demo login on localhost, not a secret
+DEFAULT_HTTP_PORT = 8000
+DEFAULT_MQTT_PORT = 1883
+FEEDBACK_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -47,16 +52,6 @@ DEMO_DEVICES = (
     DemoDevice("kitchen-wand", "barcode_wand", "Kitchen wand"),
     DemoDevice("washer-sensor", "appliance_sensor", "Washing machine detergent"),
 )
-
-
-def port_or_free(preferred: int) -> int:
-    """The preferred port when nothing listens there, else a free one."""
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-        except OSError:
-            return free_port()
-        return preferred
 
 
 def provision(hub: Hub) -> dict[str, str]:
@@ -104,69 +99,117 @@ def start_devices(port: int, secrets: dict[str, str], flash_root: Path) -> dict[
     return started
 
 
+class DemoError(Exception):
+    """The demo's morning did not go as planned; the message is one line naming where to look."""
+
+
+def _feedback(device: FirmwareProcess, mark: int, what: str) -> str:
+    try:
+        return device.wait_feedback(since=mark, timeout=FEEDBACK_TIMEOUT_S)[1]
+    except TimeoutError:
+        raise DemoError(
+            f"{what}: no answer from the hub within {FEEDBACK_TIMEOUT_S:g} s (device console: {device.console_path})"
+        ) from None
+
+
 def play_scenario(devices: dict[str, FirmwareProcess], say: Callable[[str], None]) -> None:
     """A short household morning: a press, two scans, detergent running low."""
     button, wand, sensor = devices["coffee-button"], devices["kitchen-wand"], devices["washer-sensor"]
     mark = button.mark()
     button.press("single")
-    _seq, code = button.wait_feedback(since=mark, timeout=30)
+    code = _feedback(button, mark, "coffee button press")
     say(f"coffee button pressed → {code} (LED {button.led})")
     mark = wand.mark()
     wand.scan("0036000291452")
-    _seq, code = wand.wait_feedback(since=mark, timeout=30)
-    say(f"wand scanned dish soap → {code}")
+    say(f"wand scanned dish soap → {_feedback(wand, mark, 'wand scan')}")
     mark = wand.mark()
     wand.scan("4012345678901")
-    _seq, code = wand.wait_feedback(since=mark, timeout=30)
-    say(f"wand scanned an unknown code → {code}")
+    say(f"wand scanned an unknown code → {_feedback(wand, mark, 'wand scan')}")
     for grams in (1750.0, 1600.0):
         mark = sensor.mark()
         sensor.level(grams)
-        _seq, code = sensor.wait_feedback(since=mark, timeout=30)
+        code = _feedback(sensor, mark, "detergent sensor reading")
     say(f"detergent sensor reported 1900 → 1600 g → {code}")
 
 
-async def run_demo(data_dir: Path, fresh: bool, http_port: int, mqtt_port: int) -> None:
-    """Start the hub, provision, play the scenario, then serve until interrupted."""
+async def check_press_ordered(base_url: str) -> str:
+    """Smoke check through the REST API with the demo login: the coffee button's press has its order."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        signed_in = await client.post("/api/v1/auth/token", data={"username": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        if signed_in.status_code != 200:
+            raise DemoError(f"demo sign-in refused: HTTP {signed_in.status_code}")
+        token = signed_in.json()["access_token"]
+        response = await client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}"})
+    orders = [o for o in response.json() if o.get("device_id") == "coffee-button"] if response.is_success else []
+    if not orders:
+        raise DemoError(f"the coffee button's press has no order in GET /api/v1/orders ({response.status_code})")
+    return f"order {orders[0]['id']} is {orders[0]['status']}"
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    """The demo's HTTP socket (bound already) and broker port; `mqtt_wanted` is the taken default it replaces."""
+
+    http: socket.socket
+    mqtt: int
+    mqtt_wanted: int | None
+
+
+def choose_ports(http_port: int | None, mqtt_port: int | None) -> DemoPorts:
+    """Ports the user chose must be free (one line naming the option if not); taken defaults are replaced."""
+    fix = "stop what uses it or choose another {}"
+    if http_port is not None:
+        http = listen("127.0.0.1", http_port, "HTTP", fix.format("--http-port"))
+    else:
+        try:
+            http = listen("127.0.0.1", DEFAULT_HTTP_PORT, "HTTP", "")
+        except UserError:
+            http = listen("127.0.0.1", 0, "HTTP", fix.format("--http-port"))
+    if mqtt_port is not None:
+        check_port_free("127.0.0.1", mqtt_port, "MQTT", fix.format("--mqtt-port"))
+        return DemoPorts(http, mqtt_port, None)
+    try:
+        check_port_free("127.0.0.1", DEFAULT_MQTT_PORT, "MQTT", "")
+        return DemoPorts(http, DEFAULT_MQTT_PORT, None)
+    except UserError:
+        return DemoPorts(http, 0, DEFAULT_MQTT_PORT)  # 0: the broker takes any free port, no race for it
+
+
+async def run_demo(
+    server: HubServer, ports: DemoPorts, data_dir: Path, smoke: bool, say: Callable[[str], None]
+) -> None:
+    """Start the hub, provision, play the scenario, then serve until interrupted (or stop, for a smoke run)."""
     console = Console()
-    if fresh:
-        await asyncio.to_thread(shutil.rmtree, data_dir, True)
-    where = await asyncio.to_thread(data_dir.resolve)
-    settings = Settings(
-        data_dir=data_dir,
-        embedded_mqtt_port=port_or_free(mqtt_port),
-        http_port=port_or_free(http_port),
-        merchant_step_seconds=30,
-        _env_file=None,
-    )
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=settings.http_port, log_config=None, access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
+    http_port = ports.http.getsockname()[1]
+    url = f"http://127.0.0.1:{http_port}"
+    serving = asyncio.create_task(server.serve(ports.http))
+    # A failed start-up ends the event loop with SystemExit: demo_command tells it in one line.
+    while not server.server.started:
         if serving.done():
             await serving
             return
         await asyncio.sleep(0.05)
-    hub: Hub = app.state.hub
+    hub: Hub = server.app.state.hub
     assert hub.broker is not None
+    if http_port != DEFAULT_HTTP_PORT:
+        say(f"port {DEFAULT_HTTP_PORT} is in use: the dashboard is on {http_port} (--http-port picks one)")
+    if ports.mqtt_wanted is not None:
+        say(f"port {ports.mqtt_wanted} is in use: the embedded broker is on {hub.broker.port} (--mqtt-port picks one)")
     secrets = provision(hub)
     devices: dict[str, FirmwareProcess] = {}
     try:
         devices = await asyncio.to_thread(start_devices, hub.broker.port, secrets, data_dir / "devices")
-        await asyncio.to_thread(play_scenario, devices, lambda text: console.print(f"[green]demo[/]: {text}"))
-        url = f"http://127.0.0.1:{settings.http_port}"
+        await asyncio.to_thread(play_scenario, devices, say)
+        if smoke:
+            say(f"smoke check passed: the press reached the API ({await check_press_ordered(url)})")
+            return
         console.print(
             Panel.fit(
                 f"Dashboard: [bold]{url}/[/]\n"
                 f"API and docs: [bold]{url}/docs[/]\n"
                 f"Sign in: [bold]{DEMO_EMAIL}[/] / [bold]{DEMO_PASSWORD}[/]\n"
                 f"MQTT broker (embedded): 127.0.0.1:{hub.broker.port}\n"
-                f"Data: {where}\n"
+                f"Data: {data_dir}\n"
                 "Press Ctrl-C to stop.",
                 title="restock demo is running",
             )
@@ -176,21 +219,49 @@ async def run_demo(data_dir: Path, fresh: bool, http_port: int, mqtt_port: int) 
         for device in devices.values():
             device.kill()
         if not serving.done():
-            server.should_exit = True
+            server.server.should_exit = True
             await serving
 
 
 def demo_command(
-    data_dir: Annotated[Path, typer.Option(help="Folder for the demo database")] = Path("data/demo"),
+    data_dir: Annotated[Path, typer.Option(help="Folder for the demo database and device flash")] = Path("data/demo"),
     fresh: Annotated[bool, typer.Option(help="Start from an empty database")] = True,
-    http_port: Annotated[int, typer.Option(help="API/dashboard port (a free one if taken)")] = 8000,
-    mqtt_port: Annotated[int, typer.Option(help="Embedded broker port (a free one if taken)")] = 1883,
+    http_port: Annotated[
+        int | None, typer.Option(help=f"API/dashboard port [default: {DEFAULT_HTTP_PORT}, another if taken]")
+    ] = None,
+    mqtt_port: Annotated[
+        int | None, typer.Option(help=f"Embedded broker port [default: {DEFAULT_MQTT_PORT}, another if taken]")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Hub log level")] = "WARNING",
+    smoke: Annotated[
+        bool, typer.Option(help="Play the morning, check the press's order through the API, stop: 0 if it worked")
+    ] = False,
 ) -> None:
     """Run the demo: hub + embedded broker + SQLite + three simulated devices; Ctrl-C stops everything."""
-    configure(log_level)
+    configure(log_level_or_exit(log_level, "--log-level"))
+    # Resolved once, here: every device process runs inside its own flash folder, where a relative path breaks.
+    folder = data_dir.expanduser().absolute()
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder = usable_data_dir(folder, "--data-dir")
+    ports = choose_ports(http_port, mqtt_port)
+    settings = Settings(
+        data_dir=folder,
+        database_url=None,
+        mqtt_url=None,
+        ingest_workers=1,
+        embedded_mqtt_port=ports.mqtt,
+        http_port=ports.http.getsockname()[1],
+        merchant_step_seconds=30,
+        _env_file=None,
+    )
+    server = HubServer(create_app(settings))
+    console = Console()
     try:
-        asyncio.run(run_demo(data_dir, fresh, http_port, mqtt_port))
+        with server.startup_told():
+            asyncio.run(run_demo(server, ports, folder, smoke, lambda text: console.print(f"[green]demo[/]: {text}")))
     except KeyboardInterrupt:
         # uvicorn re-raises Ctrl-C after its clean shutdown; by then everything has stopped.
-        Console().print("restock demo stopped")
+        console.print("restock demo stopped")
+    except DemoError as exc:
+        raise UserError(f"demo failed: {exc}", EXIT_FAILED) from None

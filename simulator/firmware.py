@@ -78,6 +78,15 @@ class FirmwareProcess:
     _cond: threading.Condition = field(default_factory=threading.Condition, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
+    def __post_init__(self) -> None:
+        # The firmware runs inside its flash folder (cwd) and is told these paths: a relative one would point
+        # below that folder, not where the caller meant.
+        self.flash = self.flash.absolute()
+        if self.path is not None:
+            self.path = [folder.absolute() for folder in self.path]
+        if self.main is not None:
+            self.main = self.main.absolute()
+
     @property
     def console_path(self) -> Path:
         """Where the firmware's stdout/stderr go (appended across restarts)."""
@@ -202,7 +211,7 @@ class FirmwareProcess:
                     if match(n):
                         return n
                 left = deadline - time.monotonic()
-                if left <= 0 or (self._proc is not None and self._proc.poll() is not None):
+                if left <= 0 or not self.running:  # a dead or killed device will not say anything more
                     got = [(n.what, n.detail) for n in self.notes[since:]][-20:]
                     raise TimeoutError(f"no '* {what} {detail}' (saw {got}):\n{self.console[-3000:]}")
                 self._cond.wait(min(left, 0.2))

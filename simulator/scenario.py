@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.broker.credentials import is_device_id
 from simulator.firmware import APPS, FirmwareProcess, device_config
 
 ACTIONS = ("press", "scan", "level", "pulse", "wifi", "power_cycle", "sleep")
@@ -64,22 +65,35 @@ class Scenario:
     steps: tuple[Step, ...]
 
 
+def _tables(data: dict[str, Any], name: str, path: Path) -> list[dict[str, Any]]:
+    tables = data.get(name, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ScenarioError(f"scenario file {path}: '{name}' must be [[{name}]] tables")
+    return tables
+
+
 def load(path: Path) -> Scenario:
     """Parse and validate a scenario file."""
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(f"scenario file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"scenario file {path} is not valid TOML: {exc}") from None
     broker = data.get("broker", {})
+    port = broker.get("port", 1883) if isinstance(broker, dict) else None
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ScenarioError(f"scenario file {path}: [broker] needs a port from 1 to 65535")
     devices = []
-    for n, raw in enumerate(data.get("device", []), 1):
-        if not isinstance(raw.get("id"), str) or raw.get("app") not in APPS:
-            raise ScenarioError(f"device #{n}: needs an id and app one of {', '.join(APPS)}")
+    for n, raw in enumerate(_tables(data, "device", path), 1):
+        # The id names the device's flash folder too: only a real device id, never a path.
+        if not isinstance(raw.get("id"), str) or not is_device_id(raw["id"]) or raw.get("app") not in APPS:
+            raise ScenarioError(f"device #{n}: needs an id (a-z, 0-9, '-', '_') and app one of {', '.join(APPS)}")
         extra = {k: v for k, v in raw.items() if k not in ("id", "app", "secret")}
         devices.append(DeviceSpec(raw["id"], raw["app"], raw.get("secret"), extra))
     known = {d.id for d in devices}
     steps = []
-    for n, raw in enumerate(data.get("step", []), 1):
+    for n, raw in enumerate(_tables(data, "step", path), 1):
         if raw.get("device") not in known and raw.get("do") != "sleep":
             raise ScenarioError(f"step #{n}: device {raw.get('device')!r} is not declared")
         if raw.get("do") not in ACTIONS:
@@ -88,7 +102,7 @@ def load(path: Path) -> Scenario:
         steps.append(Step(raw.get("device", ""), raw["do"], args, raw.get("expect")))
     return Scenario(
         host=str(broker.get("host", "127.0.0.1")),
-        port=int(broker.get("port", 1883)),
+        port=port,
         devices=tuple(devices),
         steps=tuple(steps),
     )
