@@ -42,17 +42,17 @@ def raw_request(server: HubServer, head: str, body: bytes = b"") -> bytes:
 
 
 @contextmanager
-def peak_rss() -> Iterator[Callable[[], int]]:
-    """Sample this process's resident memory while the block runs; yields a function giving the growth."""
-    me = psutil.Process()
-    baseline = me.memory_info().rss
+def peak_rss(pid: int | None = None) -> Iterator[Callable[[], int]]:
+    """Sample a process's resident memory (default: this one) while the block runs; yields the growth."""
+    watched = psutil.Process(pid)
+    baseline = watched.memory_info().rss
     peak = baseline
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, me.memory_info().rss)
+            peak = max(peak, watched.memory_info().rss)
             done.wait(0.005)
 
     sampler = threading.Thread(target=sample, daemon=True)
