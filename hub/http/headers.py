@@ -106,14 +106,20 @@ class SecurityHeaders:
             # Unhandled errors are answered by Starlette's outermost layer, which this middleware does not
             # wrap: answer here so the 500 carries the headers too, and let the error travel on to be logged.
             if not started:
+                body = b"Internal Server Error"
                 await send_with_headers(
                     {
                         "type": "http.response.start",
                         "status": 500,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            # The server drops the connection after an unhandled error: say so.
+                            (b"connection", b"close"),
+                        ],
                     }
                 )
-                await send({"type": "http.response.body", "body": b"Internal Server Error"})
+                await send({"type": "http.response.body", "body": body})
             raise
 
     async def _docs_page(self, scope: Scope, receive: Receive, send: Send) -> None:
