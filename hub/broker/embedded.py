@@ -7,11 +7,12 @@ import contextlib
 import errno
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
-from amqtt.adapters import BufferReader, ReaderAdapter  # type: ignore[import-untyped]
+from amqtt.adapters import BufferReader, ReaderAdapter, StreamWriterAdapter  # type: ignore[import-untyped]
 from amqtt.broker import Broker  # type: ignore[import-untyped]
 from amqtt.contexts import Action, BrokerConfig, ListenerConfig  # type: ignore[import-untyped]
 from amqtt.errors import AMQTTError, PluginError  # type: ignore[import-untyped]
@@ -23,6 +24,8 @@ from amqtt.session import Session  # type: ignore[import-untyped]
 
 from hub.broker.credentials import HUB_USERNAME, CredentialStore, is_device_id
 from hub.broker.errors import BrokerError
+from hub.broker.limits import DEVICE_LIMITS, ConnectionLimits
+from hub.broker.packet_guard import PacketGuard
 
 log = logging.getLogger(__name__)
 
@@ -171,23 +174,44 @@ class _GatedBroker(Broker):  # type: ignore[misc]
     amqtt 0.12 deletes (clean session) or rewrites (will, credentials of a persistent session) the
     existing session of a client id, and takes over a live connection, *before* it runs the auth
     plugins; an anonymous client could thus cut a device off or inject its own will message.
+    Every connection also reads through a PacketGuard (size, rate and deadline limits, packet_guard.py).
     """
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, limits: ConnectionLimits = DEVICE_LIMITS) -> None:
         super().__init__(config)
+        self._limits = limits
         self._pending: set[Any] = set()
         self._connections: set[asyncio.Task[Any]] = set()
+        # device id -> monotonic time until which its logins are refused (it flooded or sent oversize packets)
+        self._cooling: dict[str, float] = {}
 
-    async def stream_connected(self, reader: Any, writer: Any, listener_name: str) -> None:
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                               listener_name: str) -> None:
         # Remember each connection's task: amqtt's shutdown closes sockets but does not wait for these.
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        peer = writer.get_extra_info("peername")
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
+        guard = PacketGuard(reader, writer.transport, where, self._limits, self._breached)
         try:
-            await super().stream_connected(reader, writer, listener_name)
+            # amqtt's public hook for a connection it did not accept itself: the same handling as its own
+            # stream_connected, but reading through our guard instead of straight from the socket.
+            await self.external_connected(guard, StreamWriterAdapter(writer), listener_name)
         finally:
             if task is not None:
                 self._connections.discard(task)
+
+    def _breached(self, device: str | None, what: str) -> None:
+        if device is None:
+            return
+        now = time.monotonic()
+        self._cooling = {d: t for d, t in self._cooling.items() if t > now}  # bounded by the recent offenders
+        self._cooling[device] = now + self._limits.cooldown
+
+    def _cooling_down(self, username: str | None) -> bool:
+        until = self._cooling.get(username or "")
+        return until is not None and until > time.monotonic()
 
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
@@ -209,10 +233,19 @@ class _GatedBroker(Broker):  # type: ignore[misc]
             candidate.will_topic = connect.will_topic
             candidate.remote_address = remote_address
             candidate.remote_port = remote_port
-            if not await self._authenticate(candidate, self.listeners_config["default"]):
+            if self._cooling_down(connect.username):
+                log.warning("MQTT login refused (cut off for flooding less than %g s ago): %s",
+                            self._limits.cooldown, _describe(candidate))
+                allowed = False
+            else:
+                allowed = await self._authenticate(candidate, self.listeners_config["default"])
+            if not allowed:
                 await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
                 await writer.close()
                 raise AMQTTError(f"login refused for client id {connect.client_id!r}")
+            who = candidate.attributes.get(_PRINCIPAL)
+            if isinstance(reader, PacketGuard) and isinstance(who, Principal):
+                reader.admit(who.name, device=who.kind == "device", keep_alive=connect.keep_alive)
         finally:
             self._pending.discard(writer)
         replay = BufferReader(bytes(recorder.seen))
@@ -278,6 +311,7 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         port: int = 1883,
         amqtt_log_level: int | None = logging.WARNING,
+        limits: ConnectionLimits = DEVICE_LIMITS,
     ) -> None:
         if not hub_password:
             raise ValueError("the hub account needs a password")
@@ -288,6 +322,7 @@ class EmbeddedBroker:
         self._port = port
         self._bound_port: int | None = None
         self._broker: _GatedBroker | None = None
+        self._limits = limits
         if amqtt_log_level is not None:
             # amqtt logs every connection and packet at INFO; a household hub has better things to log.
             for name in _NOISY_LOGGERS:
@@ -323,7 +358,7 @@ class EmbeddedBroker:
             return
         where = f"{self._host}:{self._port}"
         try:
-            broker = _GatedBroker(self._config())
+            broker = _GatedBroker(self._config(), self._limits)
         except (AmqttBrokerError, PluginError, ValueError) as exc:
             raise BrokerError(f"embedded MQTT broker misconfigured: {exc}") from exc
         try:
