@@ -7,10 +7,20 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any, Literal
 
 MAX_PAYLOAD = 1024
+# A payload over the limit is still read for its seq (so the device gets an answer) up to this size.
+SEQ_SCAN_LIMIT = 16 * MAX_PAYLOAD
 MAX_SEQ = 2**31 - 1
+# Protocol payloads are flat objects; nesting is bounded so that no parse can go deep (Python's JSON parser
+# recurses once per level and gives up with RecursionError near a thousand).
+MAX_DEPTH = 16
+# The hub's integer columns are 32-bit (INTEGER on PostgreSQL): a status number beyond them cannot be stored.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# Unix times a date can hold: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MAX_TS = 253402300799
 TOPIC_PREFIX = "restock/v1/"
 DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{2,31}$")
 SLOT_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
@@ -104,16 +114,80 @@ class Status:
     dropped: int | None = None
 
 
+# A JSON string, so the brackets in it are not counted (an unclosed one runs to the end); possessive, so a
+# match is never retried: one pass over any bytes.
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
+# Brackets become +1 / -1 and everything else is deleted, so the nesting depth is a running sum done in C.
+_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_SEQ_MEMBER = re.compile(rb'"seq"\s*:\s*(\d{1,10})(?![\d.eE])')
+
+
+def _depth(payload: bytes) -> int:
+    """How deep arrays and objects nest, brackets inside strings not counted."""
+    signs = _STRING.sub(b"", payload).translate(_SIGNS, _NOT_BRACKETS)
+    # A stray closing bracket takes the sum below the parser's depth, but the parser stops right there.
+    return max(accumulate(memoryview(signs).cast("b")), default=0)
+
+
+def load_json(payload: bytes) -> Any:
+    """Parse UTF-8 JSON of any size with bounded nesting; anything else raises ProtocolError `bad_json`."""
+    # Counting brackets is a C loop; only a payload with many of them is tokenised to measure its depth.
+    if payload.count(b"[") + payload.count(b"{") > MAX_DEPTH and _depth(payload) > MAX_DEPTH:
+        raise ProtocolError("bad_json", f"JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", f"not UTF-8 JSON: {exc}") from None
+
+
 def _load_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("oversize", f"{len(payload)} bytes, at most {MAX_PAYLOAD}")
-    try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError("bad_json", f"not UTF-8 JSON: {exc}") from None
+    data = load_json(payload)
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", f"a JSON object is expected, got {type(data).__name__}")
     return data
+
+
+def scan_seq(payload: bytes) -> int | None:
+    """The seq of an event payload that failed to decode, so its rejection can be answered; never raises.
+
+    An oversize or broken payload is read up to SEQ_SCAN_LIMIT bytes: as JSON when it parses, else by
+    looking for a `"seq": <integer>` member of the outermost object.
+    """
+    if len(payload) > SEQ_SCAN_LIMIT:
+        return None
+    try:
+        data = load_json(payload)
+    except ProtocolError:
+        return _scan_broken(payload)
+    return readable_seq(data) if isinstance(data, dict) else None
+
+
+def _scan_broken(payload: bytes) -> int | None:
+    # The first `"seq": <integer>`, taken only when it is a member of the outermost object.
+    match = _SEQ_MEMBER.search(payload)
+    if match is None:
+        return None
+    before = _STRING.sub(b"", payload[: match.start()])
+    opened = before.count(b"{") + before.count(b"[") - before.count(b"}") - before.count(b"]")
+    if opened != 1 or not before.lstrip().startswith(b"{"):
+        return None
+    seq = int(match.group(1))
+    return seq if 1 <= seq <= MAX_SEQ else None
+
+
+def storable(text: str) -> bool:
+    """Whether a database text column takes the string as it is: valid UTF-8 (no unpaired surrogate) and no
+    NUL (PostgreSQL refuses it)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _int(data: dict[str, Any], key: str, lo: int, hi: int, seq: int | None, default: int | None = None) -> int:
@@ -126,8 +200,8 @@ def _int(data: dict[str, Any], key: str, lo: int, hi: int, seq: int | None, defa
 
 def _str(data: dict[str, Any], key: str, seq: int) -> str:
     value = data.get(key)
-    if not isinstance(value, str):
-        raise ProtocolError("bad_field", f"{key} must be a string, got {value!r:.40}", seq)
+    if not isinstance(value, str) or not storable(value):
+        raise ProtocolError("bad_field", f"{key} must be a string of text, got {value!r:.40}", seq)
     return value
 
 
@@ -143,8 +217,8 @@ def _event_time(data: dict[str, Any], seq: int, received: datetime) -> datetime:
     ts = data.get("ts")
     if ts is None:
         return received
-    if not isinstance(ts, int) or isinstance(ts, bool):
-        raise ProtocolError("bad_field", f"ts must be an integer Unix time, got {ts!r:.40}", seq)
+    if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts <= MAX_TS:
+        raise ProtocolError("bad_field", f"ts must be an integer Unix time 0..{MAX_TS}, got {ts!r:.40}", seq)
     at = datetime.fromtimestamp(ts, UTC)
     # Only a plausible device clock is believed; otherwise the hub's receive time is the truth.
     if at > received or received - at > MAX_EVENT_AGE:
@@ -192,20 +266,20 @@ def decode_status(payload: bytes) -> Status:
     if not isinstance(online, bool):
         raise ProtocolError("bad_field", f"online must be true or false, got {online!r:.20}")
 
-    def opt_int(key: str) -> int | None:
+    def opt_int(key: str, lo: int = 0) -> int | None:
         value = data.get(key)
         if value is None:
             return None
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ProtocolError("bad_field", f"{key} must be an integer or null, got {value!r:.30}")
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= INT32_MAX:
+            raise ProtocolError("bad_field", f"{key} must be null or an integer {lo}..{INT32_MAX}, got {value!r:.30}")
         return value
 
     def opt_str(key: str) -> str | None:
         value = data.get(key)
         if value is None:
             return None
-        if not isinstance(value, str) or len(value) > 40:
-            raise ProtocolError("bad_field", f"{key} must be a short string, got {value!r:.30}")
+        if not isinstance(value, str) or len(value) > 40 or not storable(value):
+            raise ProtocolError("bad_field", f"{key} must be a short string of text, got {value!r:.30}")
         return value
 
     return Status(
@@ -213,7 +287,7 @@ def decode_status(payload: bytes) -> Status:
         kind=opt_str("kind"),
         fw=opt_str("fw"),
         battery_mv=opt_int("battery_mv"),
-        rssi=opt_int("rssi"),
+        rssi=opt_int("rssi", INT32_MIN),
         uptime=opt_int("uptime"),
         outbox=opt_int("outbox"),
         dropped=opt_int("dropped"),

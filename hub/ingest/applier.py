@@ -5,6 +5,13 @@ Messages arrive on the event loop and are handed over one by one; the thread tak
 Handing each batch to a pool thread from the loop instead left the apply stage idle for 10 to 35 % of the
 time under load (measured at 1,000 devices): between two batches the loop first had to be scheduled, collect
 the next batch and start a thread, all competing with the network work for the one interpreter lock.
+
+Fairness: messages wait in one queue per device (the id in the topic), and a batch takes the devices in turn,
+at most `PER_DEVICE_BATCH` messages of each. A device that floods therefore fills no more than its share of a
+batch, and another device's event waits for one batch at most, however long the flood. A device's queue holds
+at most `PER_DEVICE_QUEUE` messages (a replayed outbox is 32): what arrives beyond that is dropped, counted, and
+recorded with the next batch as one `rate_limited` dead letter per device, never in silence. A dropped event
+has had no feedback, so the device keeps it and replays it later.
 """
 
 from __future__ import annotations
@@ -13,17 +20,37 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from hub.ingest.processor import Message, Processor, Reply
+from hub.domain.events import TOPIC_PREFIX
+from hub.ingest.processor import Message, Processor, Reply, Shed
 
 log = logging.getLogger(__name__)
 # One transaction for up to this many messages: group commit is what lets SQLite keep up with a burst.
 MAX_BATCH = 512
+# One device's share of a batch, and how many of its messages may wait (see the module's docstring).
+PER_DEVICE_BATCH = 64
+PER_DEVICE_QUEUE = 256
 # Applied batches whose feedback the event loop has not published yet; past this the thread waits, so a
 # broker that is slow to take feedback slows ingest down instead of growing memory.
 MAX_UNPUBLISHED = 2
 # After a failed batch (database away) the thread pauses, so a dead database is not hammered.
 FAILURE_PAUSE_S = 1.0
+
+
+def device_key(topic: str) -> str:
+    """The device a message counts against: the id in `restock/v1/<id>/...` (the whole topic otherwise)."""
+    if topic.startswith(TOPIC_PREFIX):
+        return topic[len(TOPIC_PREFIX) :].split("/", 1)[0][:64]
+    return topic[:64]
+
+
+@dataclass
+class _Dropped:
+    """A device's messages dropped since the last batch: the first one (kept as a sample) and how many."""
+
+    first: Message
+    count: int = 0
 
 
 class Applier:
@@ -34,7 +61,10 @@ class Applier:
         # (the caller wraps `loop.call_soon_threadsafe`).
         self.processor = processor
         self.deliver = deliver
-        self._pending: deque[Message] = deque()
+        self._queues: dict[str, deque[Message]] = {}  # by device, each in arrival order
+        self._turns: deque[str] = deque()  # devices with queued messages, next turn first
+        self._queued = 0
+        self._dropped: dict[str, _Dropped] = {}  # by device, since the last batch was taken
         self._wake = threading.Condition()
         self._stopping = False
         self._room = threading.Semaphore(MAX_UNPUBLISHED)
@@ -45,10 +75,20 @@ class Applier:
         self._thread.start()
 
     def put(self, message: Message) -> None:
-        """Queue a message for the next batch."""
+        """Queue a message for a coming batch (or drop it, when its device has too many waiting)."""
+        key = device_key(message.topic)
         with self._wake:
-            self._pending.append(message)
-            if len(self._pending) == 1:
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = deque()
+                self._turns.append(key)
+            elif len(queue) >= PER_DEVICE_QUEUE:
+                dropped = self._dropped.setdefault(key, _Dropped(message))
+                dropped.count += 1
+                return
+            queue.append(message)
+            self._queued += 1
+            if self._queued == 1:
                 self._wake.notify()
 
     def published(self) -> None:
@@ -60,7 +100,10 @@ class Applier:
         their devices have no feedback for them, so they replay them."""
         with self._wake:
             self._stopping = True
-            self._pending.clear()
+            self._queues.clear()
+            self._turns.clear()
+            self._queued = 0
+            self._dropped.clear()
             self._wake.notify()
         self._room.release()  # a thread waiting for room must see the stop
 
@@ -68,27 +111,47 @@ class Applier:
         """Wait until the batch being applied, if any, is finished."""
         self._thread.join(timeout)
 
-    def _take(self) -> list[Message] | None:
+    def _take(self) -> tuple[list[Message], list[Shed]] | None:
         with self._wake:
-            while not self._pending and not self._stopping:
+            while not self._queued and not self._stopping:
                 self._wake.wait()
             if self._stopping:
                 return None
-            take = min(len(self._pending), MAX_BATCH)
-            return [self._pending.popleft() for _ in range(take)]
+            batch: list[Message] = []
+            # Each device in turn gives up to its share; one that still has messages waits behind the others
+            # for its next turn, and a device the full batch left out is first in the next one.
+            for _ in range(len(self._turns)):
+                room = MAX_BATCH - len(batch)
+                if room <= 0:
+                    break
+                key = self._turns.popleft()
+                queue = self._queues[key]
+                for _ in range(min(len(queue), PER_DEVICE_BATCH, room)):
+                    batch.append(queue.popleft())
+                if queue:
+                    self._turns.append(key)
+                else:
+                    del self._queues[key]
+            self._queued -= len(batch)
+            shed = [Shed(key, dropped.count, dropped.first) for key, dropped in self._dropped.items()]
+            self._dropped = {}
+            return batch, shed
 
     def _run(self) -> None:
         while not self._stopping:
             self._room.acquire()
-            batch = self._take()
-            if batch is None:
+            taken = self._take()
+            if taken is None:
                 return
+            batch, shed = taken
             try:
-                replies = self.processor.handle_batch(batch)
+                replies = self.processor.handle_batch(batch, shed)
             except Exception:
-                # Nothing was committed, so no feedback goes out and every device keeps its events in its
-                # outbox and replays them: nothing is lost.
-                log.exception("batch failed; devices will replay", extra={"messages": len(batch)})
+                # The database failed (a message that fails alone is dead-lettered by the processor). Nothing was
+                # committed, so no feedback goes out and every device keeps its events in its outbox and replays
+                # them: nothing is lost.
+                log.exception("batch failed; devices will replay", extra={
+                    "messages": len(batch), "dropped": {s.device_key: s.count for s in shed}})
                 self._room.release()
                 with self._wake:
                     self._wake.wait_for(lambda: self._stopping, FAILURE_PAUSE_S)

@@ -1,12 +1,16 @@
-"""Turns MQTT messages into effects: one transaction per batch, a savepoint per message.
+"""Turns MQTT messages into effects: one transaction per batch; one message costs only itself.
 
 Each event's key `(device_id, seq)` is inserted with its effect and its feedback, so a replay finds the
 key and gets the stored feedback again, byte for byte, and nothing happens twice.
+
+A batch is applied in one go (the fast path). If it fails, while applying or at its commit, it is applied
+again message by message, each in its own savepoint: a message that still fails is rolled back alone and
+dead-lettered with the name of its error, and every other message of the batch is applied and answered. So
+no bug in a handler, and no value the validation missed, can cost more than its own message.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,11 +19,12 @@ from typing import TypeVar
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from hub.domain.barcode import BarcodeError, normalise
 from hub.domain.events import (
+    MAX_PAYLOAD,
     LevelEvent,
     PressEvent,
     ProtocolError,
@@ -27,11 +32,15 @@ from hub.domain.events import (
     cmd_topic,
     decode_event,
     decode_status,
+    load_json,
     parse_topic,
     readable_seq,
+    scan_seq,
 )
+from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.feedback import Feedback, rejected
 from hub.domain.press import Mode, OrderStatus, PressAction, decide_press
+from hub.ingest.isolation import HUB_ERROR, Undo, database_answers, is_outage, savepoints_in_transaction
 from hub.merchants.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
@@ -48,13 +57,11 @@ from hub.store.models import (
     Reading,
     table_of,
 )
-from hub.store.types import utcnow
+from hub.store.types import storable_bytes, storable_text, utcnow
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
-# A payload over the limit is still read for its seq (so the device gets an answer) up to this size.
-SEQ_SCAN_LIMIT = 16 * 1024
 # `last_seen` tells a sleeping device from a dead one (hours of silence, protocol §4); moved on at most this
 # often by events, it no longer costs a row UPDATE and a live event for every event a busy device sends.
 LAST_SEEN_STEP = timedelta(seconds=5)
@@ -88,12 +95,30 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Shed:
+    """Messages of one device dropped before a batch: they were over its share of ingest (see the applier)."""
+
+    device_key: str
+    count: int
+    first: Message
+
+
+@dataclass(frozen=True)
 class OrderChange:
     """An order created or changed by an event, for notifications."""
 
     order_id: str
     household_id: int
     status: str
+
+
+@dataclass
+class _Applied:
+    """What a committed batch answers and announces."""
+
+    replies: list[Reply]
+    changes: list[OrderChange]
+    unknown: list[str]
 
 
 class Processor:
@@ -115,7 +140,7 @@ class Processor:
         self._products: dict[int, Product] = {}
         self._unknown: list[str] = []
         self._fast = True
-        self.fallbacks = 0  # batches redone message by message after a key conflict
+        self.fallbacks = 0  # batches redone message by message (a key raced another worker, or a message failed)
         self._seen: dict[tuple[str, int], str] = {}
         self._keys: list[dict[str, object]] = []
         # Fast path: the stored feedback of every (device, seq) in the batch, read with one query up front;
@@ -123,18 +148,37 @@ class Processor:
         self._known: dict[tuple[str, int], str] = {}
         self._looked_up: set[tuple[str, int]] = set()
 
-    def handle_batch(self, messages: Sequence[Message]) -> list[Reply]:
-        """Apply every message; commit once; return the feedback to publish (only after commit)."""
-        try:
-            return self._apply(messages, fast=True)
-        except IntegrityError:
-            # Another hub worker stored one of these (device, seq) keys first: redo the batch message by
-            # message, each in a savepoint, so the loser answers with the winner's stored feedback.
-            log.info("batch raced another worker; applying it message by message", extra={"size": len(messages)})
-            self.fallbacks += 1
-            return self._apply(messages, fast=False)
+    def handle_batch(self, messages: Sequence[Message], shed: Sequence[Shed] = ()) -> list[Reply]:
+        """Apply every message; commit once; return the feedback to publish (only after commit).
 
-    def _apply(self, messages: Sequence[Message], fast: bool) -> list[Reply]:
+        Raises only when the database itself fails (nothing is committed then, and the devices replay).
+        """
+        try:
+            applied = self._apply(messages, shed, fast=True)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            # Another hub worker stored one of these (device, seq) keys first, or one message is poison: redo
+            # the batch message by message, each in a savepoint.
+            level = logging.INFO if isinstance(exc, IntegrityError) else logging.WARNING
+            log.log(level, "batch failed; applying it message by message",
+                    extra={"size": len(messages), "error": type(exc).__name__})
+            self.fallbacks += 1
+            applied = self._apply(messages, shed, fast=False)
+        # Only after the commit, and never able to undo it: notifications, and name lookups (which write to the
+        # inbox entry and must never delay feedback).
+        try:
+            if self.on_order is not None:
+                for change in applied.changes:
+                    self.on_order(change)
+            if self.on_unknown is not None:
+                for gtin in dict.fromkeys(applied.unknown):
+                    self.on_unknown(gtin)
+        except Exception:
+            log.exception("announcing a committed batch failed")
+        return applied.replies
+
+    def _apply(self, messages: Sequence[Message], shed: Sequence[Shed], fast: bool) -> _Applied:
         replies: list[Reply] = []
         changes: list[OrderChange] = []
         self._devices, self._households, self._products = {}, {}, {}
@@ -147,36 +191,107 @@ class Processor:
         # Fast path: no flush per message. The whole batch goes to the database in one flush at commit,
         # which batches the INSERTs; reads of rows written earlier in the batch go through the session's
         # pending objects (see repos) and through `_seen` for event keys.
-        with Session(self.engine, expire_on_commit=False, autoflush=not fast) as session:
-            if fast:
-                self._prefetch(session, messages)
-                # New order lines and timeline steps go in as rows after the orders' flush: building ORM
-                # objects for them was most of the cost of an order.
-                order_service.defer_rows(session)
-            for message in messages:
+        try:
+            with Session(self.engine, expire_on_commit=False, autoflush=not fast) as session:
+                if fast:
+                    self._prefetch(session, messages)
+                    # New order lines and timeline steps go in as rows after the orders' flush: building ORM
+                    # objects for them was most of the cost of an order.
+                    order_service.defer_rows(session)
+                    for message in messages:
+                        reply = self._one(session, message, changes)
+                        if reply is not None:
+                            replies.append(reply)
+                    self._shed(session, shed)
+                    order_service.write_deferred(session)
+                    if self._keys:
+                        # Event keys are write-only within a batch (reads go through `_seen`), so they skip the
+                        # ORM and go in as one multi-row INSERT; the unique key still stops a racing worker. The
+                        # table, not the class: given the class, SQLAlchemy's ORM bulk path redoes per row what
+                        # the INSERT's own parameter processing does again.
+                        session.execute(insert(table_of(ProcessedEvent)), self._keys)
+                else:
+                    savepoints_in_transaction(session)
+                    for message in messages:
+                        reply = self._isolated(session, message, changes)
+                        if reply is not None:
+                            replies.append(reply)
+                    self._isolated_shed(session, shed)
+                session.commit()
+        finally:
+            self._devices, self._households, self._products = {}, {}, {}
+        return _Applied(replies, changes, self._unknown)
+
+    def _isolated(self, session: Session, message: Message, changes: list[OrderChange]) -> Reply | None:
+        """Apply one message in a savepoint; if it fails, roll it back alone and dead-letter it."""
+        for attempt in range(2):
+            undo = Undo.mark(session, self._seen, changes, self._unknown)
+            savepoint = session.begin_nested()
+            try:
                 reply = self._one(session, message, changes)
-                if reply is not None:
-                    replies.append(reply)
-            if fast:
-                order_service.write_deferred(session)
-            else:
-                session.flush()
-            if self._keys:
-                # Event keys are write-only within a batch (reads go through `_seen`), so they skip the
-                # ORM and go in as one multi-row INSERT; the unique key still stops a racing worker. The
-                # table, not the class: given the class, SQLAlchemy's ORM bulk path redoes per row what the
-                # INSERT's own parameter processing does again.
-                session.execute(insert(table_of(ProcessedEvent)), self._keys)
-            session.commit()
-        self._devices, self._households, self._products = {}, {}, {}
-        if self.on_order is not None:
-            for change in changes:
-                self.on_order(change)
-        if self.on_unknown is not None:
-            # Only after the commit: the lookup writes to the entry, and it must never delay feedback.
-            for gtin in dict.fromkeys(self._unknown):
-                self.on_unknown(gtin)
-        return replies
+                savepoint.commit()
+                return reply
+            except Exception as exc:
+                savepoint.rollback()
+                undo.restore(session, self._seen, changes, self._unknown)
+                if is_outage(exc):
+                    raise
+                if isinstance(exc, IntegrityError) and attempt == 0:
+                    continue  # another worker stored the same (device, seq) first: the retry answers with its feedback
+                if isinstance(exc, OperationalError) and not database_answers(session):
+                    raise  # the database went away meanwhile: nothing is committed, the devices replay
+                return self._poisoned(session, message, exc)
+        return None
+
+    def _poisoned(self, session: Session, message: Message, exc: Exception) -> Reply | None:
+        """Dead-letter a message that failed on its own, with its error's name; answer `rejected` when its seq
+        is readable, so the device stops replaying it."""
+        log.error("message failed; dead-lettered", exc_info=exc, extra={"topic": message.topic[:120]})
+        try:
+            topic = parse_topic(message.topic)
+        except ProtocolError:
+            device_id, seq = None, None
+        else:
+            device_id = topic.device_id
+            seq = scan_seq(message.payload) if topic.channel == "event" else None
+        reason, detail = type(exc).__name__, str(exc)
+        # The rejection's key may be what fails (a bad row can fail the key's INSERT too): then the dead letter
+        # alone is kept, and the device, unanswered, replays the event later.
+        for answer in (True, False) if seq is not None and device_id is not None else (False,):
+            savepoint = session.begin_nested()
+            try:
+                self._dead_letter(session, message, device_id, seq, reason, detail)
+                reply = None
+                if answer and device_id is not None and seq is not None:
+                    feedback = rejected(seq, HUB_ERROR, f"the hub could not apply this event ({reason})")
+                    reply = self._store(session, device_id, seq, "invalid", feedback, None)
+                savepoint.commit()
+                return reply
+            except Exception as again:
+                savepoint.rollback()
+                self._seen.pop((device_id or "", seq or 0), None)
+                if is_outage(again):
+                    raise
+                log.error("dead letter not written", exc_info=again, extra={"topic": message.topic[:120]})
+        return None
+
+    def _shed(self, session: Session, shed: Sequence[Shed]) -> None:
+        for dropped in shed:
+            detail = f"{dropped.count} messages over the device's share of ingest were dropped; events are replayed"
+            self._dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail)
+
+    def _isolated_shed(self, session: Session, shed: Sequence[Shed]) -> None:
+        if not shed:
+            return
+        savepoint = session.begin_nested()
+        try:
+            self._shed(session, shed)
+            savepoint.commit()
+        except Exception as exc:
+            savepoint.rollback()
+            if is_outage(exc):
+                raise
+            log.error("rate_limited dead letters not written", exc_info=exc)
 
     def _prefetch(self, session: Session, messages: Sequence[Message]) -> None:
         """Load the batch's devices and stored event keys with one query each, instead of one per message."""
@@ -187,11 +302,11 @@ class Processor:
             except ProtocolError:
                 continue
             seqs = wanted.setdefault(topic.device_id, set())
-            if topic.channel != "event" or len(message.payload) > SEQ_SCAN_LIMIT:
+            if topic.channel != "event" or len(message.payload) > MAX_PAYLOAD:
                 continue
             try:
-                data = json.loads(message.payload)
-            except ValueError:
+                data = load_json(message.payload)
+            except ProtocolError:
                 continue
             seq = readable_seq(data) if isinstance(data, dict) else None
             if seq is not None:
@@ -231,20 +346,7 @@ class Processor:
             return None
         if topic.channel != "event":
             return None
-        if self._fast:
-            return self._event(session, message, topic.device_id, changes)
-        for attempt in range(2):
-            savepoint = session.begin_nested()
-            try:
-                reply = self._event(session, message, topic.device_id, changes)
-                savepoint.commit()
-                return reply
-            except IntegrityError:
-                # Another worker stored the same (device, seq) first: answer with its feedback.
-                savepoint.rollback()
-                if attempt == 1:
-                    raise
-        return None
+        return self._event(session, message, topic.device_id, changes)
 
     def _event(self, session: Session, message: Message, device_id: str, changes: list[OrderChange]) -> Reply | None:
         device = self._device(session, device_id)
@@ -254,7 +356,8 @@ class Processor:
         try:
             event = decode_event(message.payload, message.received)
         except ProtocolError as exc:
-            seq = exc.seq if exc.seq is not None else self._seq_of_oversize(exc, message.payload)
+            # Broken and oversize payloads are scanned for a seq too, so the device can drop them.
+            seq = exc.seq if exc.seq is not None else scan_seq(message.payload)
             if seq is not None:
                 stored = self._stored(session, device_id, seq)
                 if stored is not None:
@@ -292,7 +395,6 @@ class Processor:
         self, session: Session, device_id: str, seq: int, kind: str, feedback: Feedback, order_id: str | None
     ) -> Reply:
         payload = feedback.to_json()
-        self._seen[(device_id, seq)] = payload
         if self._fast:
             self._keys.append(
                 {"device_id": device_id, "seq": seq, "type": kind, "feedback": payload, "order_id": order_id,
@@ -301,17 +403,8 @@ class Processor:
         else:
             session.add(ProcessedEvent(device_id=device_id, seq=seq, type=kind, feedback=payload, order_id=order_id))
             session.flush()  # inside the savepoint, so a duplicate key surfaces here
+        self._seen[(device_id, seq)] = payload
         return Reply(cmd_topic(device_id), payload)
-
-    @staticmethod
-    def _seq_of_oversize(exc: ProtocolError, payload: bytes) -> int | None:
-        if exc.reason != "oversize" or len(payload) > SEQ_SCAN_LIMIT:
-            return None
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            return None
-        return readable_seq(data) if isinstance(data, dict) else None
 
     def _press(
         self, session: Session, device: Device, household: Household, event: PressEvent
@@ -481,18 +574,20 @@ class Processor:
     def _dead_letter(
         session: Session, message: Message, device_id: str | None, seq: int | None, reason: str, detail: str
     ) -> None:
+        """Keep a refused message with its reason. Every text is made storable first (the message's own bytes
+        may be what a column refused), so writing the dead letter cannot fail on the data it keeps."""
         log.warning(
             "dead letter",
             extra={"topic": message.topic[:120], "device": device_id, "seq": seq, "reason": reason, "detail": detail},
         )
         session.add(
             DeadLetter(
-                topic=message.topic[:200],
-                device_id=device_id[:64] if device_id else None,
+                topic=storable_text(message.topic[:200])[:200],
+                device_id=storable_text(device_id[:64])[:64] if device_id else None,
                 seq=seq,
-                reason=reason,
-                detail=detail[:200],
-                payload=message.payload[:SEQ_SCAN_LIMIT].decode("utf-8", "backslashreplace"),
+                reason=storable_text(reason[:40])[:40],
+                detail=storable_text(detail[:200])[:200],
+                payload=storable_bytes(message.payload[:SEQ_SCAN_LIMIT]),
                 received_at=message.received,
             )
         )

@@ -36,3 +36,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """Now, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def storable_text(text: str) -> str:
+    """`text` as every database's text column takes it: unpaired surrogates and NULs escaped (`\\udc80`, `\\x00`)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def storable_bytes(data: bytes) -> str:
+    """Any bytes as storable text: valid UTF-8 kept, every other byte (and NUL) escaped as `\\xNN`."""
+    return data.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")

@@ -1,0 +1,86 @@
+"""What the message-by-message fallback needs: which errors are the database's, and undoing a message's traces.
+
+When a batch is applied again message by message, an error is blamed on its message (which is then dead-lettered)
+unless it says that the database itself is away or busy: then nothing is committed and the devices replay, as
+they do for any hub fault. A device must never lose an event to a database outage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import Session
+
+# The `rejected` reason of an event the hub failed to apply (its dead letter names the error).
+HUB_ERROR = "hub_error"
+# SQLSTATE classes of a server that is away, busy or out of resources, not of a bad row: connection exception,
+# transaction rollback (deadlock, serialization), insufficient resources, operator intervention, system error.
+_OUTAGE_SQLSTATES = ("08", "40", "53", "57", "58")
+# SQLite says the same in words.
+_OUTAGE_WORDS = ("locked", "busy", "disk", "unable to open", "readonly", "interrupted", "full")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether an error says the database failed (retry later), not that one message's data is bad."""
+    if not isinstance(exc, Exception):
+        return True  # KeyboardInterrupt, SystemExit: never swallowed
+    if isinstance(exc, DisconnectionError | InterfaceError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate.startswith(_OUTAGE_SQLSTATES)
+        text = str(exc.orig).lower()
+        return any(word in text for word in _OUTAGE_WORDS)
+    return False
+
+
+def database_answers(session: Session) -> bool:
+    """Whether the database still runs a query in this transaction (after a savepoint was rolled back)."""
+    try:
+        session.execute(select(1))
+    except Exception:
+        return False
+    return True
+
+
+def savepoints_in_transaction(session: Session) -> None:
+    """Open the batch's transaction before its first savepoint.
+
+    Python's sqlite3 begins a transaction only before a write, so a SAVEPOINT issued first would start one of
+    its own, and releasing it would commit: the batch would no longer be one transaction.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("BEGIN")
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Where a batch's in-memory records stood before a message, to forget that message's part of them when its
+    savepoint is rolled back (feedback it stored, orders it announced, lookups it asked, rows it queued)."""
+
+    seen: int
+    changes: int
+    unknown: int
+    info: dict[str, Any]
+
+    @classmethod
+    def mark(cls, session: Session, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> Undo:
+        """Remember the current lengths (the records only grow) and a copy of what the session collects."""
+        info = {key: value.copy() if isinstance(value, dict | list) else value for key, value in session.info.items()}
+        return cls(len(seen), len(changes), len(unknown), info)
+
+    def restore(self, session: Session, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> None:
+        """Forget whatever was recorded since `mark`."""
+        for key in list(seen)[self.seen :]:
+            del seen[key]
+        del changes[self.changes :]
+        del unknown[self.unknown :]
+        session.info.clear()
+        session.info.update(self.info)
