@@ -12,9 +12,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub.broker.limits import MAX_MESSAGE_BYTES, MAX_PACKET_BYTES
+
 # mosquitto's default (1000) silently drops QoS1 messages queued for a slow subscriber: the hub is
 # that subscriber during a burst, so the generated config raises it well past any household burst.
 MAX_QUEUED_MESSAGES = 100_000
+# ...and bounds them by bytes too, per client: 100,000 events of a few hundred bytes fit, 100,000 oversize
+# ones (which an attacker would send) do not take the broker's memory with them.
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+MAX_INFLIGHT_MESSAGES = 100
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -87,7 +93,12 @@ class MosquittoConfig:
             "log_type warning",
             "log_type notice",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
-            "max_inflight_messages 100",
+            f"max_queued_bytes {MAX_QUEUED_BYTES}",
+            f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
+            # A client sending a bigger packet is disconnected as soon as its header says so (a 100 MB PUBLISH
+            # is never read); payloads between MAX_PAYLOAD and this still reach the hub, which rejects them.
+            f"max_packet_size {MAX_PACKET_BYTES}",
+            f"message_size_limit {MAX_MESSAGE_BYTES}",
             # An event's PUBACK and its feedback are small packets: with Nagle's algorithm each waits for the
             # previous one's ACK, which the receiver delays up to 40 ms. That would be most of a press's latency.
             "set_tcp_nodelay true",
