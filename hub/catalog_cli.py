@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,7 +30,7 @@ catalog_app = typer.Typer(
 )
 
 
-def _usage(message: str) -> click.exceptions.Exit:
+def _usage(message: str) -> typer.Exit:
     return tell(message, EXIT_USAGE)
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from hub.catalog_cli import catalog_app
-from hub.cli_errors import EXIT_USAGE, explain
+from hub.cli_errors import explain
 from hub.commands import hub_command
 from provisioning.cli import broker_app, device_app, firmware_app, flash_command, pki_app
 from simulator.cli import sim_app
@@ -39,23 +38,23 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: a user's mistake ends as one line on stderr and an exit code, not a traceback."""
     command = typer.main.get_command(app)
     try:
-        # Not standalone: usage errors come back here to be told in one line instead of click's boxed panel.
+        # Not standalone: usage errors come back here to be told in one line instead of a boxed panel.
         result = command.main(args=argv, prog_name="restock", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        _say(exc.format_message())
-        return EXIT_USAGE
-    except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "restock"
+    except typer.TyperException as exc:  # typer's usage errors (bad option, missing file, unknown command)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `restock sim`: typer has printed the help, the answer
+            return exc.exit_code
+        where = ctx.command_path if ctx is not None else "restock"
         _say(f"{where}: {exc.format_message()} (see '{where} --help')")
         return exc.exit_code
-    except click.Abort:
+    except typer.Abort:
         _say("restock: aborted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - sorted below: a user's mistake in one line, a bug with its traceback
+    except Exception as exc:
         told = explain(exc)
-        if told is None:
+        if told is None:  # a bug, not a mistake: keep its traceback
             raise
-        _say(f"restock: {told.format_message()}")
+        _say(f"restock: {told.message}")
         return told.exit_code
     return result if isinstance(result, int) else 0
 

@@ -5,7 +5,7 @@ The `restock` entry point turns these (and the library errors `explain` knows) i
 
 from __future__ import annotations
 
-import click
+import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
@@ -16,13 +16,13 @@ EXIT_STARTUP = 3  # could not start: a port in use, an unusable data folder, an 
 DATABASE_FIX = "check RESTOCK_DATABASE_URL (or RESTOCK_DATA_DIR for the default SQLite file)"
 
 
-class UserError(click.ClickException):
-    """A mistake the message tells the user how to fix; `code` is the exit status."""
+class UserError(Exception):
+    """A mistake the message tells the user how to fix; `exit_code` is the exit status."""
 
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
         super().__init__(message)
-        # click declares exit_code per class; each mistake here carries its own.
-        self.exit_code = code  # type: ignore[misc]
+        self.message = message
+        self.exit_code = code
 
 
 def first_line(text: str) -> str:
@@ -67,7 +67,10 @@ def explain(exc: BaseException) -> UserError | None:
     return None
 
 
-def tell(message: str, code: int) -> click.exceptions.Exit:
-    """Print a command's own refusal as the one line `restock: …` on stderr; raise the returned Exit."""
-    click.echo(f"restock: {message}", err=True)
-    return click.exceptions.Exit(code)
+def tell(message: str, code: int) -> typer.Exit:
+    """Print a command's own refusal as the one line `restock: …` on stderr; raise the returned Exit.
+
+    Printed here rather than raised as a UserError, so a command run in-process (typer's test runner) says the same.
+    """
+    typer.echo(f"restock: {message}", err=True)
+    return typer.Exit(code)

@@ -131,7 +131,7 @@ def startup_error(exc: BaseException) -> UserError:
         return UserError(first_line(str(exc)), EXIT_USAGE)
     told = explain(exc)
     if told is not None:
-        return UserError(told.format_message(), EXIT_STARTUP)
+        return UserError(told.message, EXIT_STARTUP)
     log.debug("the hub could not start", exc_info=exc)
     return UserError(
         f"the hub could not start: {type(exc).__name__}: {first_line(str(exc))} "

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -98,7 +97,7 @@ def _db(settings: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
-def _fail(message: str, code: int) -> click.exceptions.Exit:
+def _fail(message: str, code: int) -> typer.Exit:
     # One line on stderr whatever the terminal width (not the command's console, which may wrap it).
     return tell(message, code)
 

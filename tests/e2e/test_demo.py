@@ -1,8 +1,10 @@
-"""`restock demo` as a newcomer runs it: it comes up, serves the API, its devices reach the hub, Ctrl-C stops it."""
+"""The README's demo as a newcomer runs it: default arguments from a fresh directory (relative paths), a press that
+reaches the API, Ctrl-C that stops everything; and `restock demo --smoke`, the README's CI check."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,34 +12,51 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from hub.broker.mosquitto import free_port
-
 pytestmark = pytest.mark.slow
+RESTOCK = str(Path(sys.executable).parent / "restock")
 
 
-def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
-    http_port = free_port()
+def demo_env() -> dict[str, str]:
+    """The caller's environment without RESTOCK_* settings, so the demo runs on its defaults alone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTOCK_")}
+    return {**env, "COLUMNS": "200"}
+
+
+def left_behind(folder: Path) -> list[str]:
+    """Processes still running inside folder (the firmware runs in its flash folder): the demo's orphans."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cwd", "cmdline", "status"]):
+        cwd = proc.info["cwd"] or ""
+        if cwd.startswith(str(folder)) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(f"{proc.info['pid']} {proc.info['cmdline']}")
+    return found
+
+
+def test_readme_demo_with_default_arguments_from_a_fresh_directory(tmp_path: Path) -> None:
+    scratch = tmp_path / "fresh"
+    scratch.mkdir()
     log = tmp_path / "demo.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "demo", "--http-port", str(http_port), "--mqtt-port", str(free_port()),
-             "--data-dir", str(tmp_path / "demo")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "COLUMNS": "200"},
+            [RESTOCK, "demo"], cwd=scratch, stdout=out, stderr=subprocess.STDOUT, env=demo_env(),
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while "restock demo is running" not in log.read_text():
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         text = log.read_text()
-        assert "demo@restock.local" in text and f"http://127.0.0.1:{http_port}/docs" in text
-        base = f"http://127.0.0.1:{http_port}"
+        assert "Traceback" not in text, text
+        found = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+)/", text)
+        assert found is not None and "demo@restock.local" in text, text
+        base = found.group(1)
+        assert (scratch / "data" / "demo" / "restock.db").exists()  # the relative default, under the cwd
+
         token = httpx.post(
             f"{base}/api/v1/auth/token", data={"username": "demo@restock.local", "password": "restock-demo"}
         ).json()["access_token"]
@@ -48,11 +67,28 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert [line["name"] for line in cart["lines"]] == ["Dish soap 500 ml"]
         assert httpx.get(f"{base}/docs").status_code == 200
 
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert sorted(Path(c.exe()).name for c in children) == ["micropython"] * 3
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert proc.wait(30) == 0, log.read_text()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    # No orphan left behind in the demo's process group.
-    with pytest.raises(ProcessLookupError):
+    assert "restock demo stopped" in log.read_text()
+    assert not [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert left_behind(scratch) == []
+    with pytest.raises(ProcessLookupError):  # nothing at all left in the demo's process group
         os.killpg(proc.pid, 0)
+
+
+def test_demo_smoke_plays_the_morning_checks_the_order_and_exits(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [RESTOCK, "demo", "--smoke"], cwd=tmp_path, env=demo_env(), capture_output=True, text=True, timeout=120,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "coffee button pressed → ordered" in out
+    assert re.search(r"smoke check passed: .*order o-\w+ is pending", out), out
+    assert "Traceback" not in out
+    assert left_behind(tmp_path) == []
