@@ -169,3 +169,20 @@ def test_another_site_cannot_frame_the_dashboard(start_hub: Callable[..., HubSer
         # Chromium puts its error page in place of a refused frame.
         assert framed.url.startswith("chrome-error://"), framed.url
         assert framed.locator("#email").count() == 0
+
+
+def test_the_api_docs_start_under_their_own_policy(start_hub: Callable[..., HubServer], page: Page) -> None:
+    hub = start_hub()
+    violations = Violations(page)
+    # No network here: the CDN's Swagger UI bundle is answered with a stand-in that records its start.
+    page.route("https://cdn.jsdelivr.net/**/swagger-ui-bundle.js", lambda route: route.fulfill(
+        content_type="application/javascript",
+        body="window.SwaggerUIBundle = function (options) { window.__docsStarted = options.url; };"
+             "SwaggerUIBundle.presets = {apis: {}}; SwaggerUIBundle.SwaggerUIStandalonePreset = {};",
+    ))
+    page.route("https://cdn.jsdelivr.net/**/*.css", lambda route: route.fulfill(content_type="text/css", body=""))
+    page.route("https://fastapi.tiangolo.com/**", lambda route: route.fulfill(status=404))
+    page.goto(hub.url + "/docs")
+    # The page's inline script ran (allowed by its hash) and nothing was blocked.
+    page.wait_for_function("window.__docsStarted === '/openapi.json'")
+    assert violations.of_this_page() == []
