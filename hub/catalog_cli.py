@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
-from hub.cli_errors import tell
+from hub.cli_errors import tell, usable_data_dir
 from hub.domain.catalog import RowError, parse_catalog
 from hub.domain.money import is_currency
 from hub.services import catalog as catalog_service
@@ -92,7 +92,12 @@ def import_command(
         out.print(_error_table([RowError(line, None, "not UTF-8 text (save the file as UTF-8)")]))
         raise typer.Exit(EXIT_INVALID) from None
 
-    url = database_url or Settings().resolved_database_url()
+    url = database_url
+    if url is None:
+        settings = Settings()
+        # The default SQLite file's folder may not exist yet on a fresh machine.
+        settings = settings.model_copy(update={"data_dir": usable_data_dir(settings.data_dir, "RESTOCK_DATA_DIR")})
+        url = settings.resolved_database_url()
     migrate(url)
     engine = make_engine(url)
     try:

@@ -5,6 +5,10 @@ The `restock` entry point turns these (and the library errors `explain` knows) i
 
 from __future__ import annotations
 
+import errno
+import tempfile
+from pathlib import Path
+
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
@@ -23,6 +27,22 @@ class UserError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = code
+
+
+def usable_data_dir(path: Path, option: str) -> Path:
+    """The data folder made absolute, created and proven writable; else a start-up error naming the option."""
+    folder = path.expanduser().absolute()
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "it is a file", str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UserError(f"data folder {folder} is not usable ({reason}): set {option} to a folder you can write",
+                        EXIT_STARTUP) from None
+    return folder.resolve()
 
 
 def first_line(text: str) -> str:

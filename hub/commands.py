@@ -11,10 +11,8 @@ import errno
 import logging
 import socket
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import typer
 import uvicorn
@@ -23,7 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from hub.app import create_app
 from hub.broker.errors import BrokerError
-from hub.cli_errors import EXIT_STARTUP, EXIT_USAGE, UserError, explain, first_line
+from hub.cli_errors import EXIT_STARTUP, EXIT_USAGE, UserError, explain, first_line, usable_data_dir
 from hub.ingest.mqtt import GIL_SWITCH_S
 from hub.logs import configure
 from hub.settings import Settings
@@ -67,22 +65,6 @@ def log_level(name: str, option: str) -> str:
     if level not in logging.getLevelNamesMapping():
         raise UserError(f"{option}={name} is not a log level: use DEBUG, INFO, WARNING or ERROR", EXIT_USAGE)
     return level
-
-
-def usable_data_dir(path: Path, option: str) -> Path:
-    """The data folder made absolute, created and proven writable; else a start-up error naming the option."""
-    folder = path.expanduser().absolute()
-    try:
-        if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "it is a file", str(folder))
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise UserError(f"data folder {folder} is not usable ({reason}): set {option} to a folder you can write",
-                        EXIT_STARTUP) from None
-    return folder.resolve()
 
 
 def _socket_for(host: str) -> socket.socket:

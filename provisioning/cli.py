@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlmodel import Session, select
 
-from hub.cli_errors import tell
+from hub.cli_errors import tell, usable_data_dir
 from hub.settings import Settings
 from provisioning import broker as brokerfiles
 from provisioning import build as fwbuild
@@ -76,7 +76,9 @@ EXIT_FAILED = 1  # the step itself failed (compile, esptool, mpremote, broker)
 
 
 def _settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    # Absolute and created up front: the default SQLite file and the bundles live there from the first command.
+    return settings.model_copy(update={"data_dir": usable_data_dir(settings.data_dir, "RESTOCK_DATA_DIR")})
 
 
 def _pki(settings: Settings) -> pki.PkiPaths:
