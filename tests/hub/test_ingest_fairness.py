@@ -37,10 +37,14 @@ class Batches:
             self.changed.notify_all()
         self.applier.published()  # the event loop's part: the feedback is out
 
-    def until(self, batches: int) -> list[list[Reply]]:
-        """Wait until this many batches were applied (generous bound; a hang fails here, not a timing)."""
+    def until(self, device_id: str, answers_: int) -> list[list[Reply]]:
+        """Wait until a device got this many answers (a generous bound: a hang fails here, not a timing)."""
+
+        def enough() -> bool:
+            return sum(len(answers(batch, device_id)) for batch in self.delivered) >= answers_
+
         with self.changed:
-            assert self.changed.wait_for(lambda: len(self.delivered) >= batches, 120), self.delivered
+            assert self.changed.wait_for(enough, 120), self.delivered
             return list(self.delivered)
 
     def stop(self) -> None:
@@ -57,10 +61,10 @@ def test_another_households_press_is_applied_in_the_first_batch_despite_a_flood(
     run.applier.put(press(GOOD, 1))
     run.applier.start()
     try:
-        first = run.until(1)[0]
+        first = run.until(GOOD, 1)[0]
         assert_ordered(engine, first, GOOD, 1)
         assert len(answers(first, BAD)) == PER_DEVICE_BATCH
-        batches = run.until(PER_DEVICE_QUEUE // PER_DEVICE_BATCH)
+        batches = run.until(BAD, PER_DEVICE_QUEUE)
     finally:
         run.stop()
     # The flood's kept part is applied in order, a device's share per batch; the rest was shed, not lost in
@@ -81,7 +85,7 @@ def test_a_device_within_its_share_loses_nothing(engine: Engine) -> None:
         run.applier.put(message(GOOD, "event", json.dumps({"seq": seq, "type": "press", "click": "double"})))
     run.applier.start()
     try:
-        batches = run.until(PER_DEVICE_QUEUE // PER_DEVICE_BATCH)
+        batches = run.until(GOOD, PER_DEVICE_QUEUE)
     finally:
         run.stop()
     assert [a["seq"] for batch in batches for a in answers(batch, GOOD)] == list(range(1, PER_DEVICE_QUEUE + 1))
