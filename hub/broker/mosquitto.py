@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.broker.limits import MAX_MESSAGE_BYTES, MAX_PACKET_BYTES
+from hub.broker.limits import MAX_PACKET_BYTES
 
 # mosquitto's default (1000) silently drops QoS1 messages queued for a slow subscriber: the hub is
 # that subscriber during a burst, so the generated config raises it well past any household burst.
@@ -96,9 +96,9 @@ class MosquittoConfig:
             f"max_queued_bytes {MAX_QUEUED_BYTES}",
             f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
             # A client sending a bigger packet is disconnected as soon as its header says so (a 100 MB PUBLISH
-            # is never read); payloads between MAX_PAYLOAD and this still reach the hub, which rejects them.
+            # is never read); payloads between MAX_PAYLOAD and MAX_MESSAGE_BYTES still reach the hub, which
+            # rejects them. (mosquitto 2 asks for this instead of the older message_size_limit.)
             f"max_packet_size {MAX_PACKET_BYTES}",
-            f"message_size_limit {MAX_MESSAGE_BYTES}",
             # An event's PUBACK and its feedback are small packets: with Nagle's algorithm each waits for the
             # previous one's ACK, which the receiver delays up to 40 ms. That would be most of a press's latency.
             "set_tcp_nodelay true",

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker.limits import MAX_MESSAGE_BYTES, MAX_PACKET_BYTES
+from hub.broker.limits import MAX_PACKET_BYTES
 from hub.broker.mosquitto import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES, MosquittoConfig, MosquittoProcess
 from hub.ingest.processor import SEQ_SCAN_LIMIT
-from simulator.codec import codec
 from tests.hub.broker.rawclient import RawClient, publish_header
 from tests.provisioning.mqttclient import Client
 
@@ -23,7 +22,6 @@ def test_config_sets_every_limit(tmp_path: Path) -> None:
     lines = set(MosquittoConfig(port=1883, data_dir=tmp_path).render().splitlines())
     assert {
         f"max_packet_size {MAX_PACKET_BYTES}",
-        f"message_size_limit {MAX_MESSAGE_BYTES}",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         f"max_queued_bytes {MAX_QUEUED_BYTES}",
         "max_inflight_messages 100",
@@ -68,24 +66,3 @@ def test_oversize_payloads_the_hub_dead_letters_still_arrive(
     assert hub.wait_message("restock/v1/btn-a/event") == oversize
     hub.close()
     device.close()
-
-
-def test_a_payload_over_the_message_limit_is_dropped_but_the_device_stays(
-    mosquitto_factory: Callable[..., MosquittoProcess],
-) -> None:
-    broker = mosquitto_factory()
-    hub = Client(broker.port)
-    assert hub.connect() == 0
-    hub.subscribe("restock/#")
-    device = RawClient(broker.port)
-    try:
-        assert device.login("btn-b") == 0
-        too_big = codec.publish("restock/v1/btn-b/status", b"x" * (MAX_MESSAGE_BYTES + 1), 0)
-        assert len(too_big) <= MAX_PACKET_BYTES  # under the packet limit: dropped, not disconnected
-        device.send(too_big + codec.publish("restock/v1/btn-b/event", b"control", 0))
-        hub.wait_message("restock/v1/btn-b/event")
-        assert [t for t, _ in hub.messages] == ["restock/v1/btn-b/event"]
-        assert not device.closed_by_peer(0.2)
-    finally:
-        device.close()
-        hub.close()
