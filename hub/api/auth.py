@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, oauth2
+from hub.api.errors import BODY, errors
 from hub.api.schemas import SignUp, TokenOut, UserOut
 from hub.http import signin
 from hub.http.signin import GuardDep
@@ -34,7 +35,10 @@ def too_many(exc: Throttled) -> HTTPException:
     )
 
 
-@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=TokenOut, responses=THROTTLED)
+@router.post(
+    "/signup", status_code=status.HTTP_201_CREATED, response_model=TokenOut,
+    responses={**errors(409, *BODY), **THROTTLED},
+)
 def signup(body: SignUp, request: Request, session: SessionDep, clock: ClockDep, guard: GuardDep) -> TokenOut:
     """Create a household with its first user and sign in."""
     address = signin.client_address(request)
@@ -51,7 +55,7 @@ def signup(body: SignUp, request: Request, session: SessionDep, clock: ClockDep,
     return TokenOut(access_token=token)
 
 
-@router.post("/auth/token", response_model=TokenOut, responses=THROTTLED)
+@router.post("/auth/token", response_model=TokenOut, responses={**errors(401, *BODY), **THROTTLED})
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep, clock: ClockDep,
     guard: GuardDep,
@@ -69,7 +73,7 @@ def token(
     return TokenOut(access_token=issued)
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401))
 def logout(caller: CallerDep, session: SessionDep, raw: Annotated[str | None, Depends(oauth2)]) -> None:
     """Sign out: the token stops working."""
     if raw:
@@ -77,7 +81,7 @@ def logout(caller: CallerDep, session: SessionDep, raw: Annotated[str | None, De
         session.commit()
 
 
-@router.get("/me", response_model=UserOut)
+@router.get("/me", response_model=UserOut, responses=errors(401))
 def me(caller: CallerDep) -> UserOut:
     """The signed-in user."""
     return UserOut.model_validate(caller.user)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
+from hub.api.errors import BODY, errors
 from hub.api.presenters import cart_out, order_detail
 from hub.api.schemas import CartOut, CartQty, OrderDetail, ProductIdPath
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
 from hub.store import repos
 
-router = APIRouter(prefix="/api/v1/cart", tags=["cart"])
+router = APIRouter(prefix="/api/v1/cart", tags=["cart"], responses=errors(401))
 
 
 @router.get("", response_model=CartOut)
@@ -20,7 +21,7 @@ def get_cart(caller: CallerDep, session: SessionDep) -> CartOut:
     return cart_out(session, caller.household)
 
 
-@router.put("/{product_id}", response_model=CartOut)
+@router.put("/{product_id}", response_model=CartOut, responses=errors(404, *BODY))
 def set_line(
     product_id: ProductIdPath, body: CartQty, caller: CallerDep, session: SessionDep, clock: ClockDep
 ) -> CartOut:
@@ -33,7 +34,7 @@ def set_line(
     return cart_out(session, caller.household)
 
 
-@router.delete("/{product_id}", response_model=CartOut)
+@router.delete("/{product_id}", response_model=CartOut, responses=errors(404, 422))
 def remove_line(product_id: ProductIdPath, caller: CallerDep, session: SessionDep, clock: ClockDep) -> CartOut:
     """Remove a product from the cart."""
     if repos.cart_line(session, caller.household_id, product_id) is None:
@@ -45,7 +46,7 @@ def remove_line(product_id: ProductIdPath, caller: CallerDep, session: SessionDe
     return cart_out(session, caller.household)
 
 
-@router.post("/checkout", response_model=OrderDetail, status_code=status.HTTP_201_CREATED)
+@router.post("/checkout", response_model=OrderDetail, status_code=status.HTTP_201_CREATED, responses=errors(409))
 def checkout(caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
     """Turn the cart into an order with the same cancel window and limits as a press."""
     try:

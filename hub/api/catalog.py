@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -11,10 +11,11 @@ from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
 from hub.api.deps import CallerDep, SessionDep, not_found
+from hub.api.errors import FileProblems, RowProblem, errors
 from hub.domain.catalog import RowError, parse_catalog
 from hub.services import catalog as catalog_service
 
-router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
+router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"], responses=errors(401))
 
 MAX_BYTES = 5 * 1024 * 1024
 _CSV_BODY = {
@@ -31,14 +32,6 @@ _CSV_BODY = {
 }
 
 
-class RowErrorOut(BaseModel):
-    """One problem of the file: 1-based line, column (None = whole line), reason."""
-
-    line: int
-    column: str | None
-    reason: str
-
-
 class CatalogImportOut(BaseModel):
     """What the import did (or would do, on a dry run)."""
 
@@ -50,12 +43,10 @@ class CatalogImportOut(BaseModel):
     dry_run: bool
 
 
-def _invalid(message: str, errors: list[RowError]) -> HTTPException:
-    body: dict[str, Any] = {
-        "message": message,
-        "errors": [RowErrorOut(line=e.line, column=e.column, reason=e.reason).model_dump() for e in errors],
-    }
-    return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=body)
+def _invalid(message: str, problems: list[RowError]) -> HTTPException:
+    rows = [RowProblem(line=e.line, column=e.column, reason=e.reason) for e in problems]
+    detail = FileProblems(message=message, errors=rows).model_dump()
+    return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
 
 
 async def _csv_text(request: Request) -> str:
@@ -93,7 +84,9 @@ def _import(
     )
 
 
-@router.post("/import", response_model=CatalogImportOut, openapi_extra=_CSV_BODY)
+@router.post(
+    "/import", response_model=CatalogImportOut, openapi_extra=_CSV_BODY, responses=errors(400, 404, 413, 415, 422)
+)
 async def import_catalog(
     request: Request,
     caller: CallerDep,

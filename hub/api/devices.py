@@ -8,13 +8,14 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import ConfigDict, Field
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
+from hub.api.errors import BODY, errors
 from hub.api.presenters import device_out
 from hub.api.schemas import BindingIn, DeviceCreate, DeviceCreated, DeviceOut, DevicePatch, RequestBody
 from hub.services import devices as device_service
 from hub.store import repos
 from hub.store.models import Device
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(401))
 log = logging.getLogger(__name__)
 # Failed claim attempts per user, in memory (issue 5), shared with the dashboard's claim form: guessing a
 # 60-bit code stays hopeless. Per process: a restart forgets the counts, several workers count apart.
@@ -34,7 +35,7 @@ def list_devices(caller: CallerDep, session: SessionDep) -> list[DeviceOut]:
     return [device_out(session, d) for d in repos.household_devices(session, caller.household_id)]
 
 
-@router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED, responses=errors(409, *BODY))
 def create_device(body: DeviceCreate, request: Request, caller: CallerDep, session: SessionDep) -> DeviceCreated:
     """Register a device; the response holds its MQTT secret, shown only this once."""
     try:
@@ -50,13 +51,13 @@ def create_device(body: DeviceCreate, request: Request, caller: CallerDep, sessi
     return DeviceCreated(**device_out(session, created.device).model_dump(), secret=created.secret)
 
 
-@router.get("/{device_id}", response_model=DeviceOut)
+@router.get("/{device_id}", response_model=DeviceOut, responses=errors(404, 422))
 def get_device(device_id: str, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """One device."""
     return device_out(session, _own(session, caller, device_id))
 
 
-@router.patch("/{device_id}", response_model=DeviceOut)
+@router.patch("/{device_id}", response_model=DeviceOut, responses=errors(404, *BODY))
 def rename_device(device_id: str, body: DevicePatch, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """Rename a device."""
     device = _own(session, caller, device_id)
@@ -66,7 +67,7 @@ def rename_device(device_id: str, body: DevicePatch, caller: CallerDep, session:
     return device_out(session, device)
 
 
-@router.put("/{device_id}/binding", response_model=DeviceOut)
+@router.put("/{device_id}/binding", response_model=DeviceOut, responses=errors(404, *BODY))
 def bind_device(device_id: str, body: BindingIn, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """Bind a product, quantity and mode (order, cart, approve) to a button."""
     device = _own(session, caller, device_id)
@@ -81,7 +82,7 @@ def bind_device(device_id: str, body: BindingIn, caller: CallerDep, session: Ses
     return device_out(session, device)
 
 
-@router.delete("/{device_id}/binding", response_model=DeviceOut)
+@router.delete("/{device_id}/binding", response_model=DeviceOut, responses=errors(404, 422))
 def unbind_device(device_id: str, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """Remove a button's binding."""
     device = _own(session, caller, device_id)
@@ -97,7 +98,7 @@ class ClaimIn(RequestBody):
     code: str = Field(min_length=1, max_length=40)
 
 
-@router.post("/claim", response_model=DeviceOut)
+@router.post("/claim", response_model=DeviceOut, responses=errors(404, 409, 429, *BODY))
 def claim_device(body: ClaimIn, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """Pair an unclaimed device with the caller's household by its claim code (404 unknown, 409 used, 429 too many)."""
     user_id = caller.user.id or 0
@@ -113,7 +114,7 @@ def claim_device(body: ClaimIn, caller: CallerDep, session: SessionDep) -> Devic
     return device_out(session, device)
 
 
-@router.post("/{device_id}/revoke", response_model=DeviceOut)
+@router.post("/{device_id}/revoke", response_model=DeviceOut, responses=errors(404, 422))
 def revoke_device(
     device_id: str, request: Request, caller: CallerDep, session: SessionDep, clock: ClockDep
 ) -> DeviceOut:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hub.api.deps import CallerDep, SessionDep
+from hub.api.errors import BODY, errors
 from hub.api.schemas import DeadLetterOut, HouseholdOut, HouseholdPatch
 from hub.store import repos
 
-router = APIRouter(prefix="/api/v1/household", tags=["household"])
+router = APIRouter(prefix="/api/v1/household", tags=["household"], responses=errors(401))
 
 
 @router.get("", response_model=HouseholdOut)
@@ -17,7 +18,7 @@ def get_household(caller: CallerDep) -> HouseholdOut:
     return HouseholdOut.model_validate(caller.household)
 
 
-@router.patch("", response_model=HouseholdOut)
+@router.patch("", response_model=HouseholdOut, responses=errors(*BODY))
 def patch_household(body: HouseholdPatch, caller: CallerDep, session: SessionDep) -> HouseholdOut:
     """Change cancel window, caps, price tolerance, order protection or scan mode."""
     household = caller.household

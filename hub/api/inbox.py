@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
+from hub.api.errors import BODY, errors
 from hub.api.presenters import cart_out, product_out
 from hub.api.schemas import MAX_ID, CartOut, ProductOut, RequestBody
 from hub.services import inbox as inbox_service
 from hub.store import repos
 from hub.store.models import InboxEntry
 
-router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"])
+router = APIRouter(prefix="/api/v1/inbox", tags=["inbox"], responses=errors(401))
 
 EntryIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="An inbox entry id")]
 
@@ -97,7 +98,7 @@ def list_inbox(caller: CallerDep, session: SessionDep) -> list[InboxEntryOut]:
     return [InboxEntryOut.model_validate(e) for e in repos.inbox(session, caller.household_id)]
 
 
-@router.post("/{entry_id}/map", response_model=Resolved)
+@router.post("/{entry_id}/map", response_model=Resolved, responses=errors(404, 409, *BODY))
 def map_entry(entry_id: EntryIdPath, body: MapIn, caller: CallerDep, session: SessionDep, clock: ClockDep) -> Resolved:
     """Map the barcode to a product for this household; its scans so far move into the cart."""
     entry = _entry(session, caller.household_id, entry_id)
@@ -112,7 +113,10 @@ def map_entry(entry_id: EntryIdPath, body: MapIn, caller: CallerDep, session: Se
     return Resolved(product=product_out(session, product), cart=cart_out(session, caller.household))
 
 
-@router.post("/{entry_id}/create-product", response_model=Resolved, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{entry_id}/create-product", response_model=Resolved, status_code=status.HTTP_201_CREATED,
+    responses=errors(404, 409, *BODY),
+)
 def create_product(
     entry_id: EntryIdPath, body: CreateProductIn, caller: CallerDep, session: SessionDep, clock: ClockDep
 ) -> Resolved:
@@ -135,7 +139,7 @@ def create_product(
     return Resolved(product=product_out(session, product), cart=cart_out(session, caller.household))
 
 
-@router.delete("/{entry_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{entry_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409, 422))
 def dismiss_entry(entry_id: EntryIdPath, caller: CallerDep, session: SessionDep) -> Response:
     """Drop the barcode from the inbox without mapping it (scanning it again brings it back)."""
     entry = _entry(session, caller.household_id, entry_id)

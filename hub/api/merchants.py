@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -13,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
+from hub.api.errors import BODY, errors
 from hub.api.presenters import product_out
 from hub.api.schemas import (
     CallbackIn,
@@ -31,9 +34,29 @@ from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.models import MerchantAccount, Product
 
-router = APIRouter(prefix="/api/v1/merchants", tags=["merchants"])
-substitutes = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+router = APIRouter(prefix="/api/v1/merchants", tags=["merchants"], responses=errors(401))
+substitutes = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(401))
 log = logging.getLogger(__name__)
+_NOBODYS_KEY = secrets.token_urlsafe(32)
+
+
+def _signed_callback() -> dict[str, Any]:
+    """The callback's headers and JSON body for the OpenAPI document; the route reads them itself (signature first)."""
+    body = CallbackIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    # The one nested model (the substitute) is a component already: the body of POST /{merchant}/products.
+    body.pop("$defs", None)
+    headers = {
+        MERCHANT_HEADER: "The shop's merchant name",
+        TIMESTAMP_HEADER: "Unix seconds when the shop signed the request",
+        SIGNATURE_HEADER: "sha256=<hex HMAC-SHA256 of '<timestamp>.<body>' with the shop's secret>",
+    }
+    return {
+        "parameters": [
+            {"name": name, "in": "header", "required": True, "description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        ],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+    }
 
 
 def _own(session: SessionDep, caller: CallerDep, name: str) -> MerchantAccount:
@@ -49,7 +72,7 @@ def list_merchants(caller: CallerDep, session: SessionDep) -> list[MerchantOut]:
     return [MerchantOut.model_validate(m) for m in repos.household_merchants(session, caller.household_id)]
 
 
-@router.post("", response_model=MerchantOut, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=MerchantOut, status_code=status.HTTP_201_CREATED, responses=errors(409, *BODY))
 def add_merchant(body: MerchantIn, caller: CallerDep, session: SessionDep) -> MerchantOut:
     """Add a shop reached over HTTP; its name is global (it labels its products and callbacks)."""
     if body.name in BUILT_IN or repos.merchant_account(session, body.name) is not None:
@@ -63,7 +86,7 @@ def add_merchant(body: MerchantIn, caller: CallerDep, session: SessionDep) -> Me
     return MerchantOut.model_validate(account)
 
 
-@router.delete("/{merchant}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{merchant}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))
 def remove_merchant(merchant: MerchantName, caller: CallerDep, session: SessionDep) -> None:
     """Stop using a shop; its orders stay, and new orders of its products fail with no_merchant."""
     account = _own(session, caller, merchant)
@@ -72,7 +95,10 @@ def remove_merchant(merchant: MerchantName, caller: CallerDep, session: SessionD
     session.commit()
 
 
-@router.post("/{merchant}/products", response_model=ProductOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{merchant}/products", response_model=ProductOut, status_code=status.HTTP_201_CREATED,
+    responses=errors(404, 409, *BODY),
+)
 def add_product(merchant: MerchantName, body: MerchantProductIn, caller: CallerDep, session: SessionDep) -> ProductOut:
     """Add a product of the household's shop to its catalog, so buttons can be bound to it."""
     account = _own(session, caller, merchant)
@@ -85,7 +111,7 @@ def add_product(merchant: MerchantName, body: MerchantProductIn, caller: CallerD
     return product_out(session, product)
 
 
-@substitutes.put("/{device_id}/substitutes", response_model=SubstituteOut)
+@substitutes.put("/{device_id}/substitutes", response_model=SubstituteOut, responses=errors(404, *BODY))
 def set_substitutes(device_id: str, body: SubstituteIn, caller: CallerDep, session: SessionDep) -> SubstituteOut:
     """Allow (or forbid) a substitute when a button's product is out of stock; optionally choose it."""
     device = repos.device(session, device_id)
@@ -101,7 +127,9 @@ def set_substitutes(device_id: str, body: SubstituteIn, caller: CallerDep, sessi
                          product_id=device.binding_substitute_id)
 
 
-@router.post("/callback", response_model=CallbackOut)
+@router.post(
+    "/callback", response_model=CallbackOut, openapi_extra=_signed_callback(), responses=errors(404, 409, 413, 422)
+)
 async def callback(request: Request, clock: ClockDep) -> CallbackOut:
     """A shop reports a status change: signed (X-Restock-Signature over timestamp.body), fresh, never replayed."""
     raw = await request.body()
@@ -123,10 +151,14 @@ def _apply_callback(
     max_age: float,
 ) -> CallbackOut:
     account = repos.merchant_account(session, name) if name else None
-    if account is None or not account.active:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "callback refused: unknown merchant")
+    known = account is not None and account.active
     try:
-        verify(account.secret, timestamp, signature, raw, now, max_age)
+        # An unknown name is checked against a key nobody has: it fails exactly like a wrong signature, so the
+        # answer never tells which merchant names exist.
+        verify(account.secret if account is not None and known else _NOBODYS_KEY, timestamp, signature, raw, now,
+               max_age)
+        if account is None or not known:
+            raise SignatureError("bad signature")
     except SignatureError as exc:
         log.warning("merchant callback refused", extra={"merchant": name, "reason": str(exc)})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"callback refused: {exc}") from None

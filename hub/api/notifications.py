@@ -10,11 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from hub.api.deps import CallerDep, SessionDep, not_found
+from hub.api.errors import BODY, errors
 from hub.api.schemas import MAX_ID, ChannelCreated, ChannelIn, ChannelOut, DeliveryOut, NotificationOut
 from hub.store import repos
 from hub.store.models import NotifyChannel
 
-router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"], responses=errors(401))
 ChannelId = Annotated[int, Path(ge=1, le=MAX_ID, description="A notification channel id")]
 EMAIL = r"^[^@\s]+@[^@\s]+$"
 
@@ -25,7 +26,7 @@ def list_channels(caller: CallerDep, session: SessionDep) -> list[ChannelOut]:
     return [ChannelOut.model_validate(c) for c in repos.active_channels(session, caller.household_id)]
 
 
-@router.post("/channels", response_model=ChannelCreated, status_code=status.HTTP_201_CREATED)
+@router.post("/channels", response_model=ChannelCreated, status_code=status.HTTP_201_CREATED, responses=errors(*BODY))
 def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep) -> ChannelCreated:
     """Add a webhook (JSON, signed with the secret in the answer) or an e-mail address."""
     if body.kind == "webhook" and not re.fullmatch(r"^https?://\S+$", body.target):
@@ -39,7 +40,7 @@ def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep) -> Chan
     return ChannelCreated(**ChannelOut.model_validate(channel).model_dump(), secret=secret)
 
 
-@router.delete("/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))
 def remove_channel(channel_id: ChannelId, caller: CallerDep, session: SessionDep) -> None:
     """Stop sending to a channel; its pending deliveries are dropped."""
     channel = repos.household_channel(session, caller.household_id, channel_id)
@@ -50,7 +51,7 @@ def remove_channel(channel_id: ChannelId, caller: CallerDep, session: SessionDep
     session.commit()
 
 
-@router.get("", response_model=list[NotificationOut])
+@router.get("", response_model=list[NotificationOut], responses=errors(422))
 def list_notifications(
     caller: CallerDep, session: SessionDep, limit: int = Query(default=50, ge=1, le=500)
 ) -> list[NotificationOut]:

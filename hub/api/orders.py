@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
+from hub.api.errors import BODY, errors
 from hub.api.presenters import order_detail, order_out
 from hub.api.schemas import MAX_ID, OrderDetail, OrderOut, ReturnIn
 from hub.domain.press import OrderStatus
@@ -15,7 +16,7 @@ from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.models import Order
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], responses=errors(401))
 
 
 def _own(session: Session, caller: CallerDep, order_id: str) -> Order:
@@ -25,7 +26,7 @@ def _own(session: Session, caller: CallerDep, order_id: str) -> Order:
     return order
 
 
-@router.get("", response_model=list[OrderOut])
+@router.get("", response_model=list[OrderOut], responses=errors(422))
 def list_orders(
     caller: CallerDep,
     session: SessionDep,
@@ -38,7 +39,7 @@ def list_orders(
     return [order_out(session, o) for o in rows]
 
 
-@router.get("/{order_id}", response_model=OrderDetail)
+@router.get("/{order_id}", response_model=OrderDetail, responses=errors(404, 422))
 def get_order(order_id: str, caller: CallerDep, session: SessionDep) -> OrderDetail:
     """One order with lines and timeline."""
     return order_detail(session, _own(session, caller, order_id))
@@ -60,18 +61,22 @@ def _act(
     return handler
 
 
-router.post("/{order_id}/cancel", response_model=OrderDetail, summary="Cancel an order inside its window")(
+router.post("/{order_id}/cancel", response_model=OrderDetail, summary="Cancel an order inside its window",
+            responses=errors(404, 409, 422))(
     _act(order_service.cancel)  # type: ignore[arg-type]
 )
-router.post("/{order_id}/approve", response_model=OrderDetail, summary="Approve an order awaiting approval")(
+router.post("/{order_id}/approve", response_model=OrderDetail, summary="Approve an order awaiting approval",
+            responses=errors(404, 409, 422))(
     _act(order_service.approve)  # type: ignore[arg-type]
 )
-router.post("/{order_id}/reject", response_model=OrderDetail, summary="Reject an order awaiting approval")(
+router.post("/{order_id}/reject", response_model=OrderDetail, summary="Reject an order awaiting approval",
+            responses=errors(404, 409, 422))(
     _act(order_service.reject)  # type: ignore[arg-type]
 )
 
 
-@router.post("/{order_id}/return", response_model=OrderDetail, summary="Return a delivered order")
+@router.post("/{order_id}/return", response_model=OrderDetail, summary="Return a delivered order",
+             responses=errors(404, 409, *BODY))
 def return_order(order_id: str, body: ReturnIn, caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
     """Ask the merchant to take a delivered order back; its progress shows in the timeline."""
     order = _own(session, caller, order_id)

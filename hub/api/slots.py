@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
+from hub.api.errors import BODY, errors
 from hub.api.schemas import MAX_ID, RequestBody
 from hub.services import replenish as replenish_service
 from hub.store import repos
 from hub.store.models import Product, Slot
 
-router = APIRouter(prefix="/api/v1/slots", tags=["supplies"])
+router = APIRouter(prefix="/api/v1/slots", tags=["supplies"], responses=errors(401))
+# Slot ids live in a 32-bit integer column: a larger one is refused (422), not handed to the driver.
+SlotIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A sensor slot id")]
 
 
 class ForecastOut(BaseModel):
@@ -89,8 +92,8 @@ def list_slots(caller: CallerDep, session: SessionDep, clock: ClockDep) -> list[
     return [_out(session, s, now) for s in repos.household_slots(session, caller.household_id)]
 
 
-@router.get("/{slot_id}", response_model=SlotOut)
-def get_slot(slot_id: int, caller: CallerDep, session: SessionDep, clock: ClockDep) -> SlotOut:
+@router.get("/{slot_id}", response_model=SlotOut, responses=errors(404, 422))
+def get_slot(slot_id: SlotIdPath, caller: CallerDep, session: SessionDep, clock: ClockDep) -> SlotOut:
     """One slot with its forecast."""
     slot = repos.household_slot(session, caller.household_id, slot_id)
     if slot is None:
@@ -98,8 +101,10 @@ def get_slot(slot_id: int, caller: CallerDep, session: SessionDep, clock: ClockD
     return _out(session, slot, clock.now())
 
 
-@router.patch("/{slot_id}", response_model=SlotOut)
-def patch_slot(slot_id: int, body: SlotPatch, caller: CallerDep, session: SessionDep, clock: ClockDep) -> SlotOut:
+@router.patch("/{slot_id}", response_model=SlotOut, responses=errors(404, *BODY))
+def patch_slot(
+    slot_id: SlotIdPath, body: SlotPatch, caller: CallerDep, session: SessionDep, clock: ClockDep
+) -> SlotOut:
     """Choose the product (and brand) for a slot, its mode and its policy; pause and stop are one call."""
     slot = repos.household_slot(session, caller.household_id, slot_id)
     if slot is None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.app import create_app
 from hub.domain.events import LevelEvent, ProtocolError, decode_event, parse_topic
+from hub.merchants.signing import SignatureError, sign, verify
 from hub.notify.channels import target_problem
 from hub.settings import Settings
 from simulator.protocol_device import ProtocolDevice
@@ -32,7 +33,7 @@ def _numeric(annotation: Any) -> bool:
 
 def request_models() -> Iterator[type[BaseModel]]:
     """Every model that a route of the app reads as its JSON body, nested models included."""
-    app = create_app(Settings(_env_file=None))  # type: ignore[call-arg]  # pydantic-settings' init option
+    app = create_app(Settings(_env_file=None))
     seen: set[type[BaseModel]] = set()
     routes = [c.original_route for c in iter_route_contexts(app.routes)]
     todo = [r.body_field.field_info.annotation for r in routes if isinstance(r, APIRoute) and r.body_field]
@@ -116,3 +117,12 @@ def test_api_refuses_true_as_a_product_id_and_a_newline_in_a_slot_name(
     recorded = sensor.wait_feedback(sensor.send({"type": "level", "slot": "detergent", "value": 800, "unit": "g"}))
     assert recorded["code"] == "recorded", recorded
     assert [s["name"] for s in api.ok("GET", "/api/v1/slots")] == ["detergent"]
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "1_700_000_000", "１７００００００００", " 1700000000"])
+def test_callback_timestamp_is_plain_unix_seconds(timestamp: str) -> None:
+    """Even with the right key, a timestamp that is not plain digits is refused, never an overflow (a 500)."""
+    body, secret = b'{"event_id": "e"}', "k" * 32
+    signature = sign(secret, int(timestamp), body)
+    with pytest.raises(SignatureError, match="not Unix seconds"):
+        verify(secret, timestamp, signature, body, datetime.now(UTC), 300)

@@ -221,8 +221,8 @@ def test_catalog_import_names_the_merchant_it_refuses(
     assert b.ok("POST", "/api/v1/catalog/import", params={"merchant": "demo"}, content=row, headers=CSV)["created"] == 1
 
     def answer(merchant: str) -> httpx.Response:
-        return b.post("/api/v1/catalog/import", params={"merchant": merchant, "dry_run": True}, content=row,
-                      headers=CSV)
+        return b.client.post("/api/v1/catalog/import", params={"merchant": merchant, "dry_run": True}, content=row,
+                             headers=CSV)
 
     foreign, unknown = answer(a_shop), answer("shop-nobody-has")
     assert (foreign.status_code, foreign.json()) == (404, {"detail": f"merchant {a_shop} not found"})
