@@ -26,6 +26,7 @@ from hub.broker.credentials import HUB_USERNAME, CredentialStore, is_device_id
 from hub.broker.errors import BrokerError
 from hub.broker.limits import DEVICE_LIMITS, ConnectionLimits
 from hub.broker.packet_guard import PacketGuard
+from hub.broker.subscriptions import SnapshotSubscriptions
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class _GatedBroker(Broker):  # type: ignore[misc]
         self._connections: set[asyncio.Task[Any]] = set()
         # device id -> monotonic time until which its logins are refused (it flooded or sent oversize packets)
         self._cooling: dict[str, float] = {}
+        self._subscriptions = SnapshotSubscriptions()  # (still empty here) amqtt awaits while iterating it
 
     async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                                listener_name: str) -> None:
