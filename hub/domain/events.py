@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,8 @@ MAX_SEQ = 2**31 - 1
 MAX_DEPTH = 16
 # The hub's integer columns are 32-bit (INTEGER on PostgreSQL): a status number beyond them cannot be stored.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# A reading beyond this (a tonne of detergent, a billion cycles) is a broken sensor, not a level to forecast on.
+MAX_LEVEL = 1e9
 # Unix times a date can hold: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MAX_TS = 253402300799
 TOPIC_PREFIX = "restock/v1/"
@@ -248,8 +249,8 @@ def decode_event(payload: bytes, received: datetime) -> Event:
         if not SLOT_RE.fullmatch(slot):
             raise ProtocolError("bad_field", f"slot {slot[:40]!r} must be 1-32 of a-z 0-9 _ -", seq)
         value = data.get("value")
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-            raise ProtocolError("bad_field", f"value must be a finite number >= 0, got {value!r:.40}", seq)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= MAX_LEVEL:
+            raise ProtocolError("bad_field", f"value must be a number 0..{MAX_LEVEL:g}, got {value!r:.40}", seq)
         unit = data.get("unit")
         if unit not in UNITS:
             raise ProtocolError("bad_field", f"unit must be one of {', '.join(UNITS)}, got {unit!r:.20}", seq)
