@@ -55,7 +55,9 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
     """A fresh browser profile (own cookies) at desktop size."""
-    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB", timezone_id="Europe/Berlin")
+    # Playwright's wait_for_function polls with eval(), which the dashboard's Content-Security-Policy (no
+    # 'unsafe-eval') refuses; tests/e2e/test_csp.py runs the pages under the real policy in its own profile.
+    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB", timezone_id="Europe/Berlin", bypass_csp=True)
     ctx.set_default_timeout(15_000)
     yield ctx
     # Closed before the hub stops, so no open event stream holds up the server's shutdown.

@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from hub.broker.mosquitto import free_port
 from simulator.protocol_device import ProtocolDevice
-from tests.e2e.conftest import sign_in, wait_live
+from tests.e2e.conftest import DESKTOP, sign_in, wait_live
 from tests.hub.conftest import HubServer, add_button, sign_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
@@ -29,6 +29,24 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.__cspViolations.push(e.violatedDirective + " blocked " + (e.blockedURI || "inline"));
 });
 """
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh profile that, unlike the other dashboard tests' one, keeps to the pages' policy."""
+    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB", timezone_id="Europe/Berlin", bypass_csp=False)
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+def until(page: Page, expression: str, arg: object = None, timeout: float = 15.0) -> None:
+    """Poll a JavaScript function of `arg` from here: Playwright's own wait_for_function polls with eval(),
+    which these pages' policy refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
 
 
 class Violations:
@@ -100,7 +118,7 @@ def test_the_dashboard_works_under_its_policy_without_a_violation(
     # The chart is an image of this origin.
     page.goto(hub.url + "/web/supplies")
     chart = page.locator("img.chart").first
-    page.wait_for_function("img => img.complete && img.naturalWidth > 300", arg=chart.element_handle())
+    until(page, "img => img.complete && img.naturalWidth > 300", chart.element_handle())
     assert violations.of_this_page() == []
 
     # Every other page, and a confirmation dialog from the page script.
@@ -119,7 +137,7 @@ def test_the_dashboard_works_under_its_policy_without_a_violation(
     # The recorder does see what the policy blocks: an inline script planted now is reported.
     page.evaluate("""() => { const s = document.createElement("script"); s.textContent = "window.__ran = 1";
                             document.body.appendChild(s); }""")
-    page.wait_for_function("window.__cspViolations.length > 0")
+    until(page, "() => window.__cspViolations.length > 0")
     assert page.evaluate("window.__ran") is None
     assert any("script-src" in v for v in violations.of_this_page())
 
@@ -184,5 +202,5 @@ def test_the_api_docs_start_under_their_own_policy(start_hub: Callable[..., HubS
     page.route("https://fastapi.tiangolo.com/**", lambda route: route.fulfill(status=404))
     page.goto(hub.url + "/docs")
     # The page's inline script ran (allowed by its hash) and nothing was blocked.
-    page.wait_for_function("window.__docsStarted === '/openapi.json'")
+    until(page, "() => window.__docsStarted === '/openapi.json'")
     assert violations.of_this_page() == []
