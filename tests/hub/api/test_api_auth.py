@@ -23,6 +23,7 @@ import pytest
 from sqlmodel import Session
 
 from hub.broker.mosquitto import MosquittoProcess, free_port
+from hub.http.throttle import Policy, SignInGuard, Throttled, account_key, address_key
 from hub.scheduler.clock import Clock
 from hub.services.accounts import TOKEN_TTL, hash_token
 from hub.store.models import ApiToken
@@ -272,3 +273,23 @@ def test_a_locked_account_unlocks_after_retry_after(start_hub: Callable[..., Hub
     assert token_request(server.url, email, PASSWORD).status_code == 200
     # A success clears the count: the next wrong password is just a 401.
     assert token_request(server.url, email, "wrong").status_code == 401
+
+
+def test_throttle_keys_group_ipv6_by_prefix_and_stay_bounded() -> None:
+    # One host can pick any address of its /64, and every address of it is the same key.
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.7") == address_key("192.0.2.7") == "192.0.2.7"
+    assert account_key("  Alice@Example.org ") == "alice@example.org"
+    # Guesses over ever new e-mail addresses cost bounded memory; the least recently used key goes first.
+    guard = SignInGuard(
+        Policy(burst=1, per_minute=1, free_failures=1, lockout_s=30, lockout_max_s=60, max_keys=100),
+        Policy(burst=10_000, per_minute=10_000, free_failures=10_000, lockout_s=1, lockout_max_s=1),
+    )
+    for n in range(1000):
+        guard.failed(guard.admit(f"user-{n}@example.org", "192.0.2.1", 0.0), 0.0)
+    assert len(guard.accounts) == 100
+    with pytest.raises(Throttled) as locked:
+        guard.admit("user-999@example.org", "192.0.2.1", 1.0)
+    assert locked.value.retry_after_header == "29"
+    guard.admit("user-0@example.org", "192.0.2.1", 1.0)  # forgotten, so it starts afresh
