@@ -12,7 +12,17 @@ from sqlalchemy import Engine
 
 from hub.ingest.applier import PER_DEVICE_BATCH, PER_DEVICE_QUEUE, Applier
 from hub.ingest.processor import Processor, Reply
-from tests.hub.ingest_world import BAD, GOOD, answers, assert_ordered, build, dead_letters, message, press
+from tests.hub.ingest_world import (
+    BAD,
+    GOOD,
+    answers,
+    assert_ordered,
+    build,
+    dead_letters,
+    documented_reasons,
+    message,
+    press,
+)
 
 
 @pytest.fixture
@@ -71,6 +81,7 @@ def test_another_households_press_is_applied_in_the_first_batch_despite_a_flood(
     # silence: its dead letter names the device and how many it dropped (the device replays those events).
     answered = [a["seq"] for batch in batches for a in answers(batch, BAD)]
     assert answered == list(range(1, PER_DEVICE_QUEUE + 1))
+    assert "rate_limited" in documented_reasons()
     letters = [d for d in dead_letters(engine, BAD) if d.reason == "rate_limited"]
     assert letters and all(d.device_id == BAD for d in letters)
     shed = sum(int(re.search(r"(\d+) messages", d.detail).group(1)) for d in letters)  # type: ignore[union-attr]
