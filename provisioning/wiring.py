@@ -630,7 +630,7 @@ def markdown_table(diagram: Diagram, pins: dict[str, int]) -> str:
     lines = [f"![{diagram.device.title} wiring diagram](wiring/{kind}.svg)", "",
              "| ESP32 pin | firmware name | goes to |", "|---|---|---|"]
     for p in diagram.ports:
-        pin, name = (p.name, "") if p.name in ("3V3", "GND") else (f"GPIO {gpio(pins, p.name)}", f"`{p.name}`")
+        pin, name = (p.name, "—") if p.name in ("3V3", "GND") else (f"GPIO {gpio(pins, p.name)}", f"`{p.name}`")
         lines.append(f"| {pin} | {name} | {p.goes_to} |")
     return "\n".join(lines)
 
