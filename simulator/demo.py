@@ -18,8 +18,8 @@ from rich.panel import Panel
 from sqlmodel import Session
 
 from hub.app import Hub, create_app
-from hub.cli_errors import EXIT_FAILED, UserError
-from hub.commands import HubServer, check_port_free, listen, usable_data_dir
+from hub.cli_errors import EXIT_FAILED, UserError, usable_data_dir
+from hub.commands import HubServer, check_port_free, listen
 from hub.commands import log_level as log_level_or_exit
 from hub.logs import configure
 from hub.services import accounts
@@ -88,19 +88,25 @@ APP_CONFIG: dict[str, dict[str, object]] = {
 }
 
 
-def start_devices(port: int, secrets: dict[str, str], flash_root: Path) -> dict[str, FirmwareProcess]:
-    """Each demo device runs the real firmware under the MicroPython Unix port, one process each."""
-    started: dict[str, FirmwareProcess] = {}
+class DemoError(Exception):
+    """The demo's morning did not go as planned; the message is one line naming where to look."""
+
+
+def start_devices(port: int, secrets: dict[str, str], flash_root: Path, started: dict[str, FirmwareProcess]) -> None:
+    """Each demo device runs the real firmware under the MicroPython Unix port, one process each.
+
+    Filled in as they start, so the caller stops those that did when a later one fails.
+    """
     for spec in DEMO_DEVICES:
         config = device_config(spec.kind, spec.id, port, **APP_CONFIG[spec.kind])
         config["secret"] = secrets[spec.id]
         sim: dict[str, object] | None = {"level": 1900.0, "noise": 0} if spec.kind == "appliance_sensor" else None
-        started[spec.id] = FirmwareProcess(spec.kind, flash_root / spec.id, config=config, sim=sim).start()
-    return started
-
-
-class DemoError(Exception):
-    """The demo's morning did not go as planned; the message is one line naming where to look."""
+        device = FirmwareProcess(spec.kind, flash_root / spec.id, config=config, sim=sim)
+        started[spec.id] = device
+        try:
+            device.start()
+        except (RuntimeError, TimeoutError):
+            raise DemoError(f"{spec.id} did not start (device console: {device.console_path})") from None
 
 
 def _feedback(device: FirmwareProcess, mark: int, what: str) -> str:
@@ -148,31 +154,34 @@ async def check_press_ordered(base_url: str) -> str:
 
 @dataclass(frozen=True)
 class DemoPorts:
-    """The demo's HTTP socket (bound already) and broker port; `mqtt_wanted` is the taken default it replaces."""
+    """The demo's HTTP socket (bound already) and broker port (0: any); `*_replaced`: the default was taken."""
 
     http: socket.socket
     mqtt: int
-    mqtt_wanted: int | None
+    http_replaced: bool
+    mqtt_replaced: bool
 
 
 def choose_ports(http_port: int | None, mqtt_port: int | None) -> DemoPorts:
     """Ports the user chose must be free (one line naming the option if not); taken defaults are replaced."""
     fix = "stop what uses it or choose another {}"
+    http_replaced = mqtt_replaced = False
     if http_port is not None:
         http = listen("127.0.0.1", http_port, "HTTP", fix.format("--http-port"))
     else:
         try:
             http = listen("127.0.0.1", DEFAULT_HTTP_PORT, "HTTP", "")
         except UserError:
-            http = listen("127.0.0.1", 0, "HTTP", fix.format("--http-port"))
+            http, http_replaced = listen("127.0.0.1", 0, "HTTP", fix.format("--http-port")), True
     if mqtt_port is not None:
         check_port_free("127.0.0.1", mqtt_port, "MQTT", fix.format("--mqtt-port"))
-        return DemoPorts(http, mqtt_port, None)
-    try:
-        check_port_free("127.0.0.1", DEFAULT_MQTT_PORT, "MQTT", "")
-        return DemoPorts(http, DEFAULT_MQTT_PORT, None)
-    except UserError:
-        return DemoPorts(http, 0, DEFAULT_MQTT_PORT)  # 0: the broker takes any free port, no race for it
+    else:
+        mqtt_port = DEFAULT_MQTT_PORT
+        try:
+            check_port_free("127.0.0.1", mqtt_port, "MQTT", "")
+        except UserError:
+            mqtt_port, mqtt_replaced = 0, True  # 0: the broker takes any free port, no race for it
+    return DemoPorts(http, mqtt_port, http_replaced, mqtt_replaced)
 
 
 async def run_demo(
@@ -191,14 +200,14 @@ async def run_demo(
         await asyncio.sleep(0.05)
     hub: Hub = server.app.state.hub
     assert hub.broker is not None
-    if http_port != DEFAULT_HTTP_PORT:
+    if ports.http_replaced:
         say(f"port {DEFAULT_HTTP_PORT} is in use: the dashboard is on {http_port} (--http-port picks one)")
-    if ports.mqtt_wanted is not None:
-        say(f"port {ports.mqtt_wanted} is in use: the embedded broker is on {hub.broker.port} (--mqtt-port picks one)")
+    if ports.mqtt_replaced:
+        say(f"port {DEFAULT_MQTT_PORT} is in use: the embedded broker is on {hub.broker.port} (--mqtt-port picks one)")
     secrets = provision(hub)
     devices: dict[str, FirmwareProcess] = {}
     try:
-        devices = await asyncio.to_thread(start_devices, hub.broker.port, secrets, data_dir / "devices")
+        await asyncio.to_thread(start_devices, hub.broker.port, secrets, data_dir / "devices", devices)
         await asyncio.to_thread(play_scenario, devices, say)
         if smoke:
             say(f"smoke check passed: the press reached the API ({await check_press_ordered(url)})")
