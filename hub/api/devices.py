@@ -10,7 +10,15 @@ from pydantic import ConfigDict, Field
 from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
 from hub.api.errors import BODY, errors
 from hub.api.presenters import device_out
-from hub.api.schemas import BindingIn, DeviceCreate, DeviceCreated, DeviceOut, DevicePatch, RequestBody
+from hub.api.schemas import (
+    BindingIn,
+    DeviceCreate,
+    DeviceCreated,
+    DeviceIdPath,
+    DeviceOut,
+    DevicePatch,
+    RequestBody,
+)
 from hub.services import devices as device_service
 from hub.store import repos
 from hub.store.models import Device
@@ -52,13 +60,15 @@ def create_device(body: DeviceCreate, request: Request, caller: CallerDep, sessi
 
 
 @router.get("/{device_id}", response_model=DeviceOut, responses=errors(404, 422))
-def get_device(device_id: str, caller: CallerDep, session: SessionDep) -> DeviceOut:
+def get_device(device_id: DeviceIdPath, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """One device."""
     return device_out(session, _own(session, caller, device_id))
 
 
 @router.patch("/{device_id}", response_model=DeviceOut, responses=errors(404, *BODY))
-def rename_device(device_id: str, body: DevicePatch, caller: CallerDep, session: SessionDep) -> DeviceOut:
+def rename_device(
+    device_id: DeviceIdPath, body: DevicePatch, caller: CallerDep, session: SessionDep
+) -> DeviceOut:
     """Rename a device."""
     device = _own(session, caller, device_id)
     device.name = body.name
@@ -68,7 +78,7 @@ def rename_device(device_id: str, body: DevicePatch, caller: CallerDep, session:
 
 
 @router.put("/{device_id}/binding", response_model=DeviceOut, responses=errors(404, *BODY))
-def bind_device(device_id: str, body: BindingIn, caller: CallerDep, session: SessionDep) -> DeviceOut:
+def bind_device(device_id: DeviceIdPath, body: BindingIn, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """Bind a product, quantity and mode (order, cart, approve) to a button."""
     device = _own(session, caller, device_id)
     product = repos.visible_product(session, caller.household_id, body.product_id)
@@ -83,7 +93,7 @@ def bind_device(device_id: str, body: BindingIn, caller: CallerDep, session: Ses
 
 
 @router.delete("/{device_id}/binding", response_model=DeviceOut, responses=errors(404, 422))
-def unbind_device(device_id: str, caller: CallerDep, session: SessionDep) -> DeviceOut:
+def unbind_device(device_id: DeviceIdPath, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """Remove a button's binding."""
     device = _own(session, caller, device_id)
     device_service.unbind(session, device)
@@ -116,7 +126,7 @@ def claim_device(body: ClaimIn, caller: CallerDep, session: SessionDep) -> Devic
 
 @router.post("/{device_id}/revoke", response_model=DeviceOut, responses=errors(404, 422))
 def revoke_device(
-    device_id: str, request: Request, caller: CallerDep, session: SessionDep, clock: ClockDep
+    device_id: DeviceIdPath, request: Request, caller: CallerDep, session: SessionDep, clock: ClockDep
 ) -> DeviceOut:
     """Revoke a device: its broker login goes at once, its events are rejected, its orders stay."""
     device = _own(session, caller, device_id)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.errors import BODY, errors
 from hub.api.presenters import cart_out, product_out
-from hub.api.schemas import MAX_ID, CartOut, ProductOut, RequestBody
+from hub.api.schemas import MAX_ID, MIN_PACK, CartOut, ProductOut, RequestBody
 from hub.services import inbox as inbox_service
 from hub.store import repos
 from hub.store.models import InboxEntry
@@ -52,7 +52,7 @@ class CreateProductIn(RequestBody):
     price: int = Field(ge=0, le=10**12)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     sku: str | None = Field(default=None, min_length=1, max_length=64)
-    pack_size: float = Field(default=1.0, gt=0, le=10**9)
+    pack_size: float = Field(default=1.0, ge=MIN_PACK, le=10**9)
     unit: Literal["piece", "g", "ml", "count"] = "piece"
 
     @field_validator("name", "sku")

@@ -20,6 +20,7 @@ from hub.api.presenters import product_out
 from hub.api.schemas import (
     CallbackIn,
     CallbackOut,
+    DeviceIdPath,
     MerchantIn,
     MerchantName,
     MerchantOut,
@@ -112,7 +113,9 @@ def add_product(merchant: MerchantName, body: MerchantProductIn, caller: CallerD
 
 
 @substitutes.put("/{device_id}/substitutes", response_model=SubstituteOut, responses=errors(404, *BODY))
-def set_substitutes(device_id: str, body: SubstituteIn, caller: CallerDep, session: SessionDep) -> SubstituteOut:
+def set_substitutes(
+    device_id: DeviceIdPath, body: SubstituteIn, caller: CallerDep, session: SessionDep
+) -> SubstituteOut:
     """Allow (or forbid) a substitute when a button's product is out of stock; optionally choose it."""
     device = repos.device(session, device_id)
     if device is None or device.household_id != caller.household_id:

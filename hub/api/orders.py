@@ -10,7 +10,7 @@ from sqlmodel import Session
 from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.errors import BODY, errors
 from hub.api.presenters import order_detail, order_out
-from hub.api.schemas import MAX_ID, OrderDetail, OrderOut, ReturnIn
+from hub.api.schemas import MAX_ID, OrderDetail, OrderIdPath, OrderOut, ReturnIn
 from hub.domain.press import OrderStatus
 from hub.services import orders as order_service
 from hub.store import repos
@@ -40,7 +40,7 @@ def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderDetail, responses=errors(404, 422))
-def get_order(order_id: str, caller: CallerDep, session: SessionDep) -> OrderDetail:
+def get_order(order_id: OrderIdPath, caller: CallerDep, session: SessionDep) -> OrderDetail:
     """One order with lines and timeline."""
     return order_detail(session, _own(session, caller, order_id))
 
@@ -48,7 +48,7 @@ def get_order(order_id: str, caller: CallerDep, session: SessionDep) -> OrderDet
 def _act(
     action: Callable[[Session, Order, str, object], None],
 ) -> Callable[[str, CallerDep, SessionDep, ClockDep], OrderDetail]:
-    def handler(order_id: str, caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
+    def handler(order_id: OrderIdPath, caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
         order = _own(session, caller, order_id)
         try:
             action(session, order, caller.actor, clock.now())
@@ -77,7 +77,9 @@ router.post("/{order_id}/reject", response_model=OrderDetail, summary="Reject an
 
 @router.post("/{order_id}/return", response_model=OrderDetail, summary="Return a delivered order",
              responses=errors(404, 409, *BODY))
-def return_order(order_id: str, body: ReturnIn, caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
+def return_order(
+    order_id: OrderIdPath, body: ReturnIn, caller: CallerDep, session: SessionDep, clock: ClockDep
+) -> OrderDetail:
     """Ask the merchant to take a delivered order back; its progress shows in the timeline."""
     order = _own(session, caller, order_id)
     try:

@@ -11,6 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # Ids and amounts live in 32-bit integer columns: larger values are refused with a reason, not a 500 from the driver.
 MAX_ID = 2**31 - 1
 ProductIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A product id")]
+# PostgreSQL text cannot hold NUL: an id with one is refused (422) before it reaches a query (a 500 there).
+NO_NUL = r"^[^\x00]*$"
+# The smallest pack a slot or product may name, as in catalog files (three decimals): a tinier one makes the
+# number of packs in a refill or an order overflow.
+MIN_PACK = 0.001
+DeviceIdPath = Annotated[str, Path(max_length=64, pattern=NO_NUL, description="A device id")]
+OrderIdPath = Annotated[str, Path(max_length=64, pattern=NO_NUL, description="An order id")]
 
 
 class RequestBody(BaseModel):
@@ -21,6 +28,14 @@ class RequestBody(BaseModel):
     """
 
     model_config = ConfigDict(strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        """Text must fit a database column: PostgreSQL refuses NUL (pydantic already refuses lone surrogates)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("may not contain NUL characters")
+        return value
 
 
 class SignUp(RequestBody):

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
 from hub.api.errors import BODY, errors
-from hub.api.schemas import MAX_ID, RequestBody
+from hub.api.schemas import MAX_ID, MIN_PACK, RequestBody
 from hub.services import replenish as replenish_service
 from hub.store import repos
 from hub.store.models import Product, Slot
@@ -58,7 +58,7 @@ class SlotPatch(RequestBody):
     model_config = ConfigDict(extra="forbid")
     product_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     mode: Literal["auto", "notify", "paused"] | None = None
-    pack_size: float | None = Field(default=None, gt=0, le=1e9)
+    pack_size: float | None = Field(default=None, ge=MIN_PACK, le=1e9)
     lead_time_days: float | None = Field(default=None, ge=0, le=365)
     safety_days: float | None = Field(default=None, ge=0, le=365)
     target_days: float | None = Field(default=None, gt=0, le=3650)

@@ -375,6 +375,8 @@ def readings(session: Session, device_id: str, slot: str, limit: int = 500) -> S
 
 def user_by_email(session: Session, email: str) -> User | None:
     """A user by e-mail (case-insensitive)."""
+    if "\x00" in email:
+        return None  # no stored address has one, and PostgreSQL refuses NUL in a query (a sign-in form is free text)
     return session.exec(select(User).where(func.lower(User.email) == email.lower())).first()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ValidationError
@@ -126,3 +127,20 @@ def test_callback_timestamp_is_plain_unix_seconds(timestamp: str) -> None:
     signature = sign(secret, int(timestamp), body)
     with pytest.raises(SignatureError, match="not Unix seconds"):
         verify(secret, timestamp, signature, body, datetime.now(UTC), 300)
+
+
+@pytest.mark.broker
+def test_nul_in_text_is_refused_before_it_reaches_the_database(start_hub: Callable[..., HubServer]) -> None:
+    """PostgreSQL cannot store or even compare text with NUL: such input is a 4xx on every backend, never a 500."""
+    server = start_hub()
+    api = sign_up(server.url)
+    shop = {"name": "nul-shop", "url": "http://127.0.0.1:9/orders", "secret": "s" * 16 + "\x00"}
+    assert api.post("/api/v1/merchants", json=shop).status_code == 422
+    assert api.ok("GET", "/api/v1/merchants") == []
+    assert api.post("/api/v1/devices", json={"kind": "dash_button", "name": "nul\x00"}).status_code == 422
+    assert api.get("/api/v1/orders/o-%00").status_code == 422
+    assert api.get("/api/v1/devices/btn%00").status_code == 422
+    signup = {"household": "Nul", "email": "nul\x00@example.org", "password": "long enough"}
+    assert httpx.post(f"{server.url}/api/v1/signup", json=signup).status_code == 422
+    token = httpx.post(f"{server.url}/api/v1/auth/token", data={"username": "a\x00@b", "password": "long enough"})
+    assert token.status_code == 401, token.text
