@@ -22,6 +22,13 @@ class Network:
     tls: bool
 
 
+def default_broker_host_note(host: str) -> str:
+    """What `restock device add` says when it put this machine's host name into a bundle unasked."""
+    return (f"broker host {host!r} is this machine's name (the default): the device must resolve it on its "
+            "Wi-Fi, and with TLS it must be a --host of 'restock pki init'; pass --broker-host (or set "
+            "RESTOCK_BROKER_HOST) to use another name or address")
+
+
 def device_config(
     device_id: str, kind: str, secret: str, update_key: bytes, net: Network, **extra: Any
 ) -> dict[str, Any]:

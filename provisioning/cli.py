@@ -24,7 +24,7 @@ from provisioning import build as fwbuild
 from provisioning import flash as fwflash
 from provisioning import keys, pki
 from provisioning import update as fwupdate
-from provisioning.bundle import Network, claim_qr, device_config, write_bundle
+from provisioning.bundle import Network, claim_qr, default_broker_host_note, device_config, write_bundle
 
 firmware_app = typer.Typer(help="Build and flash the device firmware.", no_args_is_help=True)
 
@@ -158,6 +158,8 @@ def device_add(
     table.add_row("broker", f"{net.broker_host}:{net.broker_port} ({'TLS' if use_tls else 'plain'})")
     table.add_row("login", broker_note)
     console.print(table)
+    if broker_host is None:
+        console.print(default_broker_host_note(net.broker_host), soft_wrap=True)
     if created.claim_code:
         console.print(f"claim code: [bold]{created.claim_code}[/bold]  (also {folder / 'claim.png'})")
         claim_qr(created.claim_code).terminal(compact=True)
@@ -383,8 +385,10 @@ def flash_command(
         raise _fail(f"no config bundle at {folder}: run 'restock device add' first", EXIT_NOT_FOUND)
     kind = str(json.loads((folder / "config.json").read_text()).get("kind"))
     try:
+        steps = fwflash.esptool_steps(port, image, chip, baud) if image is not None else []  # checks the image
+        fwflash.check_port(port)
         if image is not None:
-            for step in fwflash.esptool_steps(port, image, chip, baud):
+            for step in steps:
                 console.print(f"[bold]esptool[/bold] {step.label}")
                 if subprocess.run(step.argv).returncode != 0:
                     raise fwflash.FlashError(f"esptool failed: {step.label}")

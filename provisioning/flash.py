@@ -31,6 +31,38 @@ class Step:
     argv: list[str]
 
 
+def serial_ports() -> list[str]:
+    """The serial ports this machine has now, each with what pyserial knows of it (e.g. its USB bridge)."""
+    from serial.tools import list_ports  # type: ignore[import-untyped]  # pyserial, under mpremote and esptool
+
+    found = []
+    for p in sorted(list_ports.comports(), key=lambda p: p.device):
+        about = p.description if p.description and p.description not in ("n/a", p.device) else ""
+        found.append(f"{p.device} ({about})" if about else p.device)
+    return found
+
+
+def check_port(port: str) -> None:
+    """FlashError when `port` names a serial device that does not exist, listing the ports that do.
+
+    mpremote and esptool report a missing port as one that may be in use by another program, which sends a
+    maker looking for the wrong problem. Only names that can be checked are: paths (/dev/ttyUSB0, or a pty
+    link) and Windows COM ports; anything else (rfc2217://, mpremote's short names) goes to the tools as is.
+    """
+    if "://" in port:
+        return
+    if "/" in port:
+        missing = not Path(port).exists()
+    elif re.fullmatch(r"COM\d+", port, re.IGNORECASE):
+        missing = port.upper() not in {p.split(" ")[0].upper() for p in serial_ports()}
+    else:
+        return
+    if missing:
+        ports = serial_ports()
+        seen = ", ".join(ports) if ports else "none (is the device plugged in, and its USB cable one for data?)"
+        raise FlashError(f"serial port {port} does not exist; serial ports on this machine: {seen}")
+
+
 def esptool_steps(port: str, image: Path, chip: str = CHIP, baud: int = 460800) -> list[Step]:
     """Erase the flash and write a MicroPython image; refuses a missing or empty image."""
     image = Path(image)
