@@ -40,9 +40,8 @@ FAILURE_PAUSE_S = 1.0
 
 def device_key(topic: str) -> str:
     """The device a message counts against: the id in `restock/v1/<id>/...` (the whole topic otherwise)."""
-    if topic.startswith(TOPIC_PREFIX):
-        return topic[len(TOPIC_PREFIX) :].split("/", 1)[0][:64]
-    return topic[:64]
+    parts = topic.split("/", 3)
+    return parts[2][:64] if len(parts) > 3 and topic.startswith(TOPIC_PREFIX) else topic[:64]
 
 
 @dataclass
@@ -126,12 +125,13 @@ class Applier:
                     break
                 key = self._turns.popleft()
                 queue = self._queues[key]
-                for _ in range(min(len(queue), PER_DEVICE_BATCH, room)):
-                    batch.append(queue.popleft())
-                if queue:
-                    self._turns.append(key)
-                else:
+                if len(queue) <= min(PER_DEVICE_BATCH, room):
+                    batch.extend(queue)  # the common case: a device with a few messages gives them all
                     del self._queues[key]
+                    continue
+                for _ in range(min(PER_DEVICE_BATCH, room)):
+                    batch.append(queue.popleft())
+                self._turns.append(key)
             self._queued -= len(batch)
             shed = [Shed(key, dropped.count, dropped.first) for key, dropped in self._dropped.items()]
             self._dropped = {}
