@@ -9,24 +9,22 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from sqlmodel import Session
 
-from hub.app import Hub, create_app
 from hub.cli_errors import EXIT_FAILED, UserError, usable_data_dir
 from hub.commands import HubServer, check_port_free, listen
 from hub.commands import log_level as log_level_or_exit
 from hub.logs import configure
-from hub.services import accounts
-from hub.services import devices as device_service
 from hub.settings import Settings
-from hub.store import repos
 from simulator.firmware import FirmwareProcess, device_config
+
+if TYPE_CHECKING:
+    from hub.app import Hub
 
 log = logging.getLogger(__name__)
 DEMO_EMAIL = "demo@restock.local"
@@ -56,6 +54,13 @@ DEMO_DEVICES = (
 
 def provision(hub: Hub) -> dict[str, str]:
     """Create the demo household, its user and devices; returns device secrets."""
+    # Imported when the demo runs, so the rest of the `restock` command line does not load the whole hub.
+    from sqlmodel import Session
+
+    from hub.services import accounts
+    from hub.services import devices as device_service
+    from hub.store import repos
+
     secrets: dict[str, str] = {}
     with Session(hub.engine) as session:
         user = repos.user_by_email(session, DEMO_EMAIL)
@@ -264,6 +269,8 @@ def demo_command(
         merchant_step_seconds=30,
         _env_file=None,
     )
+    from hub.app import create_app
+
     server = HubServer(create_app(settings))
     console = Console()
     try:
