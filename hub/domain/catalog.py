@@ -100,7 +100,26 @@ class _CsvSyntaxError(Exception):
         self.message = message
 
 
+# Spreadsheets in locales with a decimal comma export "CSV" with semicolons, and some export tabs.
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs"}
+
+
+def _delimiter_hint(line: int, fields: list[str]) -> RowError | None:
+    """One clear error for a header that is one column only because the file uses another separator."""
+    if len(fields) != 1:
+        return None
+    for sep, name in _OTHER_DELIMITERS.items():
+        parts = [p.strip().lower() for p in fields[0].split(sep)]
+        if len(parts) > 1 and any(p in COLUMNS for p in parts):
+            return RowError(line, None, f"the columns are separated by {name}; restock reads comma-separated "
+                                        "CSV: export or save the file with ',' as the separator")
+    return None
+
+
 def _header(line: int, fields: list[str]) -> tuple[list[str], list[RowError]]:
+    hint = _delimiter_hint(line, fields)
+    if hint is not None:
+        return [], [hint]
     names = [f.strip().lower() for f in fields]
     errors: list[RowError] = []
     seen: set[str] = set()
