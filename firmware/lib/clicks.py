@@ -6,7 +6,7 @@ from micropython import const
 
 _DEBOUNCE_MS = const(30)  # contacts of cheap tact switches settle within ~10 ms
 _LONG_MS = const(1500)  # protocol: long = held > 1.5 s
-_SETUP_MS = const(6000)  # a hold this long enters setup mode
+_SETUP_MS = const(6000)  # a hold this long enters setup mode; the docs quote it (a test holds them to it)
 _FACTORY_MS = const(15000)  # a hold this long wipes config and credentials (factory reset)
 _DOUBLE_MS = const(400)  # second press must start this soon after the first release
 

@@ -1,5 +1,5 @@
-# Setup mode (long hold >= 6 s): the device opens its own access point and takes a new config.json
-# over plain HTTP (PUT /config). Leaves on a button press, on a valid upload, or after a while.
+# Setup mode (a hold past clicks._SETUP_MS; docs/hardware.md "Setup mode"): the device opens its own access
+# point and takes a new config.json over plain HTTP (PUT /config). Leaves on a press, a valid upload or a timeout.
 import json
 import socket
 import time
