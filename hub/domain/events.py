@@ -63,6 +63,13 @@ def parse_topic(topic: str) -> Topic:
     return Topic(device_id=parts[0], channel=parts[1])
 
 
+def device_of(topic: str) -> str:
+    """The device a message is counted against: the id in `restock/v1/<id>/<channel>`, unchecked (the topic
+    itself, cut short, when it has not that shape). Cheap: ingest asks it of every message."""
+    parts = topic.split("/", 3)
+    return parts[2][:64] if len(parts) == 4 and topic.startswith(TOPIC_PREFIX) else topic[:64]
+
+
 def cmd_topic(device_id: str) -> str:
     """The topic a device listens on."""
     return f"{TOPIC_PREFIX}{device_id}/cmd"

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hub.domain.events import TOPIC_PREFIX
+from hub.domain.events import device_of
 from hub.ingest.processor import Message, Processor, Reply, Shed
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,6 @@ PER_DEVICE_QUEUE = 256
 MAX_UNPUBLISHED = 2
 # After a failed batch (database away) the thread pauses, so a dead database is not hammered.
 FAILURE_PAUSE_S = 1.0
-
-
-def device_key(topic: str) -> str:
-    """The device a message counts against: the id in `restock/v1/<id>/...` (the whole topic otherwise)."""
-    parts = topic.split("/", 3)
-    return parts[2][:64] if len(parts) > 3 and topic.startswith(TOPIC_PREFIX) else topic[:64]
 
 
 @dataclass
@@ -75,7 +69,7 @@ class Applier:
 
     def put(self, message: Message) -> None:
         """Queue a message for a coming batch (or drop it, when its device has too many waiting)."""
-        key = device_key(message.topic)
+        key = device_of(message.topic)
         with self._wake:
             queue = self._queues.get(key)
             if queue is None:

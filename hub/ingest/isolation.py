@@ -56,8 +56,12 @@ def savepoints_in_transaction(session: Session) -> None:
     Python's sqlite3 begins a transaction only before a write, so a SAVEPOINT issued first would start one of
     its own, and releasing it would commit: the batch would no longer be one transaction.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("BEGIN")
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw: Any = connection.connection.dbapi_connection  # a sqlite3.Connection
+    if not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN")
 
 
 @dataclass(frozen=True)

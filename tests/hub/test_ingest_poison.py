@@ -189,6 +189,13 @@ def test_a_handler_that_fails_while_applying_costs_only_its_message(engine: Engi
     [again] = processor.handle_batch([message(BAD, "event", json.dumps(level))])
     assert json.loads(again.payload) == rejected
     assert len(dead_letters(engine, BAD)) == 1
+    # That device's messages are now applied one by one: its next poison costs no redo of the whole batch.
+    level = {**level, "seq": 6}
+    replies = processor.handle_batch([message(BAD, "event", json.dumps(level)), press(BAD, 3), press(GOOD, 3)])
+    assert_ordered(engine, replies, GOOD, 3)
+    assert_ordered(engine, replies, BAD, 3)
+    assert [(d.reason, d.seq) for d in dead_letters(engine, BAD)] == [("IntegrityError", 5), ("IntegrityError", 6)]
+    assert processor.fallbacks == 1
 
 
 def test_a_batch_that_fails_at_commit_is_redone_message_by_message(engine: Engine) -> None:
