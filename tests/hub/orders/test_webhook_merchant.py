@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import Session as DbSession
 
+from hub.merchants.signing import signed_headers
 from hub.scheduler.clock import Clock
 from hub.store.models import Product
 from simulator.protocol_device import ProtocolDevice
@@ -250,3 +253,24 @@ def test_another_households_shop_never_gets_this_households_order(
     own_order = owner.ok("POST", "/api/v1/cart/checkout")["id"]
     wait_for(_status_is(owner, own_order, "submitted"), "the owner's order at its shop")
     assert [(r.body["order_id"], r.signature_ok) for r in shop.requests] == [(own_order, True)]
+
+
+def test_callback_refusals_name_no_merchant_and_survive_deep_json(start_hub: Callable[..., HubServer]) -> None:
+    server = start_hub()
+    api = sign_up(server.url)
+    secret = "k" * 32
+    api.ok("POST", "/api/v1/merchants", json={"name": "deep-shop", "url": "http://127.0.0.1:9/o", "secret": secret})
+
+    def post(merchant: str, key: str, raw: bytes) -> httpx.Response:
+        headers = {"Content-Type": "application/json", "X-Restock-Merchant": merchant,
+                   **signed_headers(key, raw, server.hub.clock.now())}
+        return httpx.post(f"{server.url}/api/v1/merchants/callback", content=raw, headers=headers, timeout=20)
+
+    body = json.dumps({"event_id": "e-1", "order_id": "o-0000000000", "status": "confirmed"}).encode()
+    # A wrong key for a real shop and any key for a name nobody has: the very same answer.
+    wrong, unknown = post("deep-shop", "x" * 32, body), post("no-such-shop", secret, body)
+    assert (wrong.status_code, wrong.json()) == (unknown.status_code, unknown.json()) == (
+        401, {"detail": "callback refused: bad signature"})
+    # Signed, but nested deeper than the JSON parser goes: a 422, not a server error.
+    deep = post("deep-shop", secret, b"[" * 50_000)
+    assert deep.status_code == 422 and "bad callback body" in deep.text, deep.text
