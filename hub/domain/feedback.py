@@ -59,8 +59,14 @@ class Feedback:
         return out
 
     def to_json(self) -> str:
-        """Compact JSON, well under the 1 KiB payload limit."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        """Compact JSON, well under the 1 KiB payload limit; always text a database column can store."""
+        text = json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # An unpaired surrogate (from a device's own text quoted in a detail) goes out as a JSON escape.
+            text = json.dumps(self.to_dict(), separators=(",", ":"))
+        return text
 
 
 def rejected(seq: int, reason: str, detail: str | None = None) -> Feedback:

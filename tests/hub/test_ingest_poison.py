@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from hub.domain.feedback import rejected
 from hub.ingest.processor import Processor
 from hub.store.models import Device
 from tests.hub.ingest_world import (
@@ -147,6 +148,14 @@ def test_a_slot_with_a_trailing_newline_is_a_bad_field(engine: Engine) -> None:
     assert [(d.reason, d.seq) for d in dead_letters(engine, BAD)] == [("bad_field", 4)]
 
 
+def test_feedback_is_always_storable_text() -> None:
+    # The stored feedback is re-sent byte for byte, so it must survive the database whatever a detail quotes.
+    text = rejected(3, "bad_field", "got '\ud800'").to_json()
+    text.encode("utf-8")
+    assert json.loads(text)["detail"] == "got '\ud800'"
+    assert json.loads(rejected(3, "bad_field", "café").to_json())["detail"] == "café"
+
+
 def _poison_trigger(engine: Engine, table: str, condition: str) -> None:
     """A real database trigger that refuses one row: a stand-in for a future bug in a handler."""
     with engine.begin() as connection:
@@ -181,13 +190,13 @@ def test_a_handler_that_fails_while_applying_costs_only_its_message(engine: Engi
     [letter] = dead_letters(engine, BAD)
     assert (letter.reason, letter.seq) == ("IntegrityError", 5)
     assert json.loads(letter.payload) == level
-    [rejected] = [a for a in answers(replies, BAD) if a["seq"] == 5]
-    assert (rejected["code"], rejected["reason"]) == ("rejected", "hub_error")
+    [refusal] = [a for a in answers(replies, BAD) if a["seq"] == 5]
+    assert (refusal["code"], refusal["reason"]) == ("rejected", "hub_error")
     assert "hub_error" in documented_reasons()
     assert processor.fallbacks == 1
     # The rejection is final: a replay gets the same answer and is not applied again.
     [again] = processor.handle_batch([message(BAD, "event", json.dumps(level))])
-    assert json.loads(again.payload) == rejected
+    assert json.loads(again.payload) == refusal
     assert len(dead_letters(engine, BAD)) == 1
     # That device's messages are now applied one by one: its next poison costs no redo of the whole batch.
     level = {**level, "seq": 6}
