@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import Column, Connection, Index, Table, Text, UniqueConstraint, event, insert, inspect, text
 from sqlmodel import Field, SQLModel
 
 from hub.store.types import UTCDateTime, utcnow
@@ -82,6 +83,35 @@ class Device(SQLModel, table=True):
     binding_substitute_id: int | None = Field(default=None, foreign_key="product.id")
 
 
+class BatteryReading(SQLModel, table=True):
+    """A battery voltage a device reported, kept when it changed: the history the battery-life forecast reads.
+    Written by hub/store/battery_log.py whenever a device row's battery_mv changes."""
+
+    __table_args__ = (Index("ix_batteryreading_device_at", "device_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(foreign_key="device.id", max_length=32)
+    at: datetime = Field(sa_type=UTCDateTime)
+    millivolts: int
+
+
+def _record_battery(_mapper: Any, connection: Connection, device: Device) -> None:
+    """Keep a device's new battery voltage in its history, in the transaction that stores it: every writer of
+    battery_mv (the ingest's status handling above all) feeds the forecast without knowing about it."""
+    if device.battery_mv is None:
+        return
+    history = inspect(device).attrs.battery_mv.history
+    if not history.added or (history.deleted and history.deleted[0] == device.battery_mv):
+        return  # unchanged: a device that reports the same voltage on every wake adds no row
+    connection.execute(
+        insert(table_of(BatteryReading)),
+        {"device_id": device.id, "at": device.last_seen or utcnow(), "millivolts": device.battery_mv},
+    )
+
+
+event.listen(Device, "after_insert", _record_battery)
+event.listen(Device, "after_update", _record_battery)
+
+
 class Product(SQLModel, table=True):
     """A product the merchant sells; household_id None = the shared merchant catalog."""
 
@@ -146,6 +176,8 @@ class Order(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=40)
     return_reason: str | None = Field(default=None, max_length=200)
     slot_id: int | None = Field(default=None, foreign_key="slot.id", index=True)
+    # The shop's promised delivery date, set when it takes the order (or later, when it revises it).
+    expected_delivery: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OrderLine(SQLModel, table=True):
