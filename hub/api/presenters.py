@@ -74,6 +74,7 @@ def order_out(session: Session, order: Order) -> OrderOut:
         currency=order.currency,
         cancel_until=order.cancel_until,
         tracking=order.tracking,
+        expected_delivery=order.expected_delivery,
         created_at=order.created_at,
         updated_at=order.updated_at,
         lines=[OrderLineOut.model_validate(line) for line in repos.order_lines(session, order.id)],

@@ -205,6 +205,9 @@ class OrderOut(BaseModel):
     currency: str
     cancel_until: datetime | None
     tracking: str | None
+    expected_delivery: datetime | None = Field(
+        default=None, description="The delivery date the shop promised when it took the order (null until then)"
+    )
     created_at: datetime
     updated_at: datetime
     lines: list[OrderLineOut]

@@ -18,13 +18,15 @@ BUILT_IN = frozenset({"demo"})
 
 @dataclass(frozen=True)
 class Transition:
-    """A status change a merchant reports for an order; `due_at` is when to ask it again."""
+    """A status change a merchant reports for an order; `due_at` is when to ask it again, `expected_delivery`
+    the delivery date the shop promises (None: no new promise, the last one stands)."""
 
     status: str
     due_at: datetime | None = None
     tracking: str | None = None
     merchant_ref: str | None = None
     note: str | None = None
+    expected_delivery: datetime | None = None
 
 
 class Merchant(Protocol):

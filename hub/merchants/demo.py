@@ -33,7 +33,9 @@ class DemoMerchant:
             if product is not None and product.stock is not None:
                 product.stock -= line.qty
                 session.add(product)
-        return Transition(OrderStatus.SUBMITTED, due_at=now + self.step, merchant_ref=f"demo-{order.id}")
+        # Its clock is the promise: confirmed, shipped and delivered one step apart.
+        return Transition(OrderStatus.SUBMITTED, due_at=now + self.step, merchant_ref=f"demo-{order.id}",
+                          expected_delivery=now + 3 * self.step)
 
     def advance(self, session: Session, order: Order, now: datetime) -> Transition | None:
         """submitted → confirmed → shipped (tracking number) → delivered."""

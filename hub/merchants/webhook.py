@@ -8,7 +8,11 @@ Requests (hub → shop), all ``POST <url>`` with a JSON body, signed (see hub.me
 - ``{"type": "return", "order_id", "reason"}``, key ``<order id>.return``;
 - ``{"type": "cancel", "order_id"}``, key ``<order id>.cancel`` (only when a cancel crossed a submission).
 
-A 2xx answer (optionally ``{"ref": "<shop's order number>"}``) means accepted. 5xx, 408, 429, timeouts and
+A 2xx answer to an order (optionally ``{"ref": "<shop's order number>", "expected_delivery": "<date>"}``)
+means accepted. ``expected_delivery`` is the delivery date the shop promises, ISO 8601: a date
+(``2025-03-14``, read as the end of that day, UTC) or a date and time with its offset
+(``2025-03-14T18:00:00+01:00``); the household sees it on the order and in its notifications. A value that
+is not such a date is ignored (the order is still accepted). 5xx, 408, 429, timeouts and
 connection errors are retried with exponential backoff; other 4xx answers are final. The HTTP call never
 runs inside a database transaction: the scheduler leases the order (``due_at`` = now + lease) and hands a
 `Job` to the `Sender`, which posts and records the outcome in a new transaction. A hub that dies mid-call
@@ -24,7 +28,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -70,6 +74,22 @@ class Outcome:
     retryable: bool = False
     error: str | None = None
     ref: str | None = None
+    expected_delivery: datetime | None = None
+
+
+def promised_date(value: object) -> datetime | None:
+    """A shop's `expected_delivery`: an ISO 8601 date (end of that day, UTC) or an aware date-time; else None."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # A time without an offset could be any zone's: only an unambiguous promise is shown to the household.
+    return at.astimezone(UTC) if at.tzinfo is not None else None
 
 
 def idempotency_key(order: Order, kind: JobKind) -> str:
@@ -121,12 +141,14 @@ async def post(
     except httpx.HTTPError as exc:
         return Outcome(ok=False, retryable=True, error=f"connection: {type(exc).__name__}")
     if 200 <= response.status_code < 300:
-        ref = None
+        ref = promise = None
         with contextlib.suppress(ValueError):
             answer = response.json()
-            if isinstance(answer, dict) and isinstance(answer.get("ref"), str):
-                ref = answer["ref"][:64]
-        return Outcome(ok=True, ref=ref)
+            if isinstance(answer, dict):
+                if isinstance(answer.get("ref"), str):
+                    ref = answer["ref"][:64]
+                promise = promised_date(answer.get("expected_delivery"))
+        return Outcome(ok=True, ref=ref, expected_delivery=promise)
     retryable = response.status_code >= 500 or response.status_code in (408, 429)
     return Outcome(ok=False, retryable=retryable, error=f"HTTP {response.status_code}")
 

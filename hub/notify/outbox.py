@@ -89,7 +89,27 @@ def money(amount: int, currency: str) -> str:
         return f"{amount} {currency}"
 
 
+# Steps after which the shop's promised delivery date is worth repeating to the household.
+PROMISE_KINDS = frozenset({"order.placed", "order.substituted", "order.submitted", "order.confirmed",
+                           "order.shipped"})
+
+
+def delivery_date(at: datetime) -> str:
+    """A promised delivery as a household reads it: the day, and the hour unless it is "by the end of the day"."""
+    if (at.hour, at.minute) == (23, 59):
+        return at.strftime("%a %d %b %Y")
+    return at.strftime("%a %d %b %Y, %H:%M UTC")
+
+
 def _text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
+    text = _step_text(kind, order, product, event)
+    promise: datetime | None = getattr(order, "expected_delivery", None)
+    if promise is not None and kind in PROMISE_KINDS:
+        text += f"; expected delivery {delivery_date(promise)}"
+    return text
+
+
+def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
     total = money(order.total, order.currency)
     head = f"Order {order.id} ({product}, {total})"
     if kind == "order.placed":
@@ -105,6 +125,10 @@ def _text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
     if kind == "order.failed":
         return f"{head} failed: {order.reason or event.note or 'unknown reason'}"
     return f"{head} {kind.removeprefix('order.').replace('_', ' ')}" + (f": {event.note}" if event.note else "")
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
 
 
 def order_payload(session: Session, order: Order, event: OrderEvent, kind: str) -> dict[str, Any]:
@@ -130,6 +154,7 @@ def _order_payload(order: Any, lines: Sequence[Any], event: Any, kind: str) -> d
             "cancel_until": order.cancel_until.isoformat() if order.cancel_until and kind == "order.placed" else None,
             "tracking": order.tracking,
             "carrier": order.carrier,
+            "expected_delivery": _iso(getattr(order, "expected_delivery", None)),
             "reason": order.reason,
             "note": event.note,
             "device_id": order.device_id,

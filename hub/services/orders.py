@@ -256,6 +256,8 @@ def apply_transition(session: Session, order: Order, step: Transition, now: date
         order.tracking = step.tracking
     if step.merchant_ref:
         order.merchant_ref = step.merchant_ref
+    if step.expected_delivery is not None:
+        order.expected_delivery = step.expected_delivery
     if step.status == OrderStatus.FAILED and step.note:
         order.reason = step.note.split(":", 1)[0][:40]
     record(session, order, step.status, actor, now, note=step.note or step.tracking)
@@ -359,7 +361,8 @@ def finish_job(session: Session, job: Job, outcome: Outcome, now: datetime, poli
     if outcome.ok:
         order.attempts = 0
         if job.kind == "order":
-            step = Transition(OrderStatus.SUBMITTED, merchant_ref=outcome.ref, note=f"accepted by {order.merchant}")
+            step = Transition(OrderStatus.SUBMITTED, merchant_ref=outcome.ref, note=f"accepted by {order.merchant}",
+                              expected_delivery=outcome.expected_delivery)
             apply_transition(session, order, step, now, actor)
         else:
             order.due_at = None

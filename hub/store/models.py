@@ -85,7 +85,7 @@ class Device(SQLModel, table=True):
 
 class BatteryReading(SQLModel, table=True):
     """A battery voltage a device reported, kept when it changed: the history the battery-life forecast reads.
-    Written by hub/store/battery_log.py whenever a device row's battery_mv changes."""
+    Written by _record_battery below whenever a device row's battery_mv changes."""
 
     __table_args__ = (Index("ix_batteryreading_device_at", "device_id", "at"),)
     id: int | None = Field(default=None, primary_key=True)

@@ -182,7 +182,8 @@ def order_rows(session: Session, order_ids: set[str]) -> dict[str, Row[Any]]:
     if not order_ids:
         return {}
     columns = [col(c) for c in (Order.id, Order.household_id, Order.device_id, Order.status, Order.total,
-                                Order.currency, Order.reason, Order.cancel_until, Order.tracking, Order.carrier)]
+                                Order.currency, Order.reason, Order.cancel_until, Order.tracking, Order.carrier,
+                                Order.expected_delivery)]
     query = select(*columns).where(col(Order.id).in_(order_ids))
     return {row.id: row for row in session.execute(query).all()}
 
