@@ -12,7 +12,17 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from hub.store.models import Device, Order, OrderEvent, OrderLine, ProcessedEvent, Reading
+from hub.store.models import (
+    BatteryReading,
+    Device,
+    Order,
+    OrderEvent,
+    OrderLine,
+    ProcessedEvent,
+    Product,
+    Reading,
+)
+from hub.store.models import Slot as SlotRow
 
 
 @dataclass(frozen=True)
@@ -83,3 +93,53 @@ def reading_slots(session: Session, household_id: int) -> list[Slot]:
         .order_by(col(Reading.device_id), col(Reading.slot))
     ).all()
     return [Slot(device_id, slot, int(count), last_at) for device_id, slot, count, last_at in rows]
+
+
+def battery_history(
+    session: Session, device_ids: Sequence[str], since: datetime
+) -> dict[str, list[tuple[datetime, int]]]:
+    """(time, millivolts) of each device's battery since a date, oldest first."""
+    result: dict[str, list[tuple[datetime, int]]] = {d: [] for d in device_ids}
+    if not device_ids:
+        return result
+    rows = session.exec(
+        select(BatteryReading)
+        .where(col(BatteryReading.device_id).in_(list(device_ids)), col(BatteryReading.at) >= since)
+        .order_by(col(BatteryReading.at), col(BatteryReading.id))
+    ).all()
+    for row in rows:
+        result[row.device_id].append((row.at, row.millivolts))
+    return result
+
+
+@dataclass(frozen=True)
+class Level:
+    """A reading as the activity feed tells it, with what the slot holds."""
+
+    value: float
+    unit: str
+    slot: str
+    product: str | None
+
+
+def level_at(session: Session, device_id: str, received_at: datetime) -> Level | None:
+    """The reading a level event of the device stored: its newest reading taken up to when the event arrived.
+
+    Events do not keep their reading's id; readings carry the device's own time, which is never later than the
+    arrival (a replayed reading is older), so this is the event's reading except when one arrival brought
+    several levels at once, where it is the newest of them."""
+    found = session.exec(
+        select(Reading, SlotRow)
+        .join(SlotRow, (col(SlotRow.device_id) == col(Reading.device_id)) & (col(SlotRow.name) == col(Reading.slot)),
+              isouter=True)
+        .where(Reading.device_id == device_id, col(Reading.at) <= received_at)
+        .order_by(col(Reading.at).desc(), col(Reading.id).desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    reading, slot = found
+    product = None
+    if slot is not None and slot.product_id is not None:
+        product = session.exec(select(Product.name).where(Product.id == slot.product_id)).first()
+    return Level(reading.value, reading.unit, reading.slot, product)

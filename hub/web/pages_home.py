@@ -24,7 +24,7 @@ MODE_LABELS = {"order": "Order (after the cancel window)", "cart": "Add to cart"
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+def overview(request: Request, user: WebUserDep, session: SessionDep, clock: ClockDep) -> HTMLResponse:
     """Devices with their state, what needs attention, and recent activity."""
     hid = user.household_id
     orders = list(repos.household_orders(session, hid, limit=50))
@@ -33,7 +33,7 @@ def overview(request: Request, user: WebUserDep, session: SessionDep) -> HTMLRes
         request,
         "overview.html",
         user,
-        devices=views.device_views(session, hid),
+        devices=views.device_views(session, hid, clock.now()),
         activity=views.activity(session, hid),
         open_orders=views.order_views(session, open_orders),
         cart_count=sum(line.qty for line in repos.cart(session, hid)),
@@ -63,7 +63,7 @@ def _devices_page(
         "devices.html",
         user,
         status_code=status_code,
-        devices=views.device_views(session, user.household_id),
+        devices=views.device_views(session, user.household_id, request.app.state.clock.now()),
         products=list(repos.visible_products(session, user.household_id)),
         modes=[(m, MODE_LABELS[m]) for m in MODES],
         errors=errors or {},

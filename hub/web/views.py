@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
+from hub.domain import battery
+from hub.domain.presence import CHECK_IN, Presence, presence
 from hub.domain.press import CANCELLABLE_STATUSES, OrderStatus
 from hub.domain.replenish import Decision
 from hub.services import replenish as replenish_service
@@ -21,19 +23,58 @@ KIND_LABELS = {"dash_button": "Dash button", "barcode_wand": "Barcode wand", "ap
 VERBS = {"press": "pressed", "scan": "scanned", "level": "reported a level", "invalid": "sent an invalid message"}
 
 
+PRESENCE_LABELS = {
+    Presence.ONLINE: "Online",
+    Presence.ASLEEP: "Asleep",
+    Presence.OFFLINE: "Offline",
+    Presence.NEVER: "Not connected yet",
+}
+# Battery history the forecast looks at: long enough for a slow LiFePO4 button, short enough to stay cheap.
+BATTERY_HISTORY = timedelta(days=180)
+
+
+@dataclass(frozen=True)
+class BatteryView:
+    """A battery's charge in words: percentage, whether it is low, and how long it has left."""
+
+    percent: int
+    low: bool
+    forecast: str | None  # "about 8 months left"; None while too early to tell
+
+
 @dataclass(frozen=True)
 class DeviceView:
-    """A device with its bound product and its newest event."""
+    """A device with its bound product, its newest event, its presence and its battery."""
 
     device: Device
     product: Product | None
     last_event: str | None
     last_event_at: datetime | None
+    presence: Presence = Presence.NEVER
+    battery: BatteryView | None = None  # None on mains power or before the first report
 
     @property
     def kind_label(self) -> str:
         """Readable device kind."""
         return KIND_LABELS.get(self.device.kind, self.device.kind)
+
+    @property
+    def presence_label(self) -> str:
+        """"Online", "Asleep", "Offline" or "Not connected yet"."""
+        return PRESENCE_LABELS[self.presence]
+
+    @property
+    def presence_hint(self) -> str:
+        """Why the device is not connected, in the household's words."""
+        if self.presence == Presence.ASLEEP:
+            if CHECK_IN.get(self.device.kind) is None:
+                return "sleeps to save its battery, wakes when used"
+            return "sleeps to save its battery, wakes to report"
+        if self.presence == Presence.OFFLINE:
+            return "missed its check-in: is it in Wi-Fi range, with a charged battery?"
+        if self.presence == Presence.NEVER:
+            return "switch it on and let it join your Wi-Fi"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -91,11 +132,34 @@ def _feedback(event: ProcessedEvent) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def describe_event(event: ProcessedEvent) -> str:
-    """What a device event became, in words: "pressed → ordered Coffee beans 1 kg (12.99 EUR)"."""
+def _amount(value: float, unit: str) -> str:
+    """A level as people say it: "412 g", "1.5 l", "12", "40 %"."""
+    if unit == "fraction":
+        return f"{value * 100:.0f} %"
+    if unit == "ml" and value >= 1000:
+        return f"{value / 1000:.3g} l"
+    if unit == "g" and value >= 1000:
+        return f"{value / 1000:.3g} kg"
+    number = f"{value:.1f}".rstrip("0").rstrip(".")
+    return number if unit == "count" else f"{number} {unit}"
+
+
+def describe_level(level: web_queries.Level | None) -> str:
+    """"reported 412 g left of detergent" (the slot's product, else the slot's name)."""
+    if level is None:
+        return VERBS["level"]
+    what = level.product or level.slot.replace("_", " ")
+    return f"reported {_amount(level.value, level.unit)} left of {what}"
+
+
+def describe_event(event: ProcessedEvent, session: Session | None = None) -> str:
+    """What a device event became, in words: "pressed → ordered Coffee beans 1 kg (12.99 EUR)"; with a session,
+    a level says its value."""
     fb = _feedback(event)
     code = str(fb.get("code", "?"))
     verb = VERBS.get(event.type, event.type)
+    if event.type == "level" and session is not None:
+        verb = describe_level(web_queries.level_at(session, event.device_id, event.received_at))
     product = fb.get("product")
     amount = fb.get("total")
     price = f" ({money(amount, str(fb.get('currency', '')))})" if isinstance(amount, int) else ""
@@ -112,10 +176,23 @@ def describe_event(event: ProcessedEvent) -> str:
     return f"{verb} → {code.replace('_', ' ')}"
 
 
-def device_views(session: Session, household_id: int) -> list[DeviceView]:
-    """The household's devices with bindings and newest events."""
+def battery_view(device: Device, history: list[tuple[datetime, int]], now: datetime) -> BatteryView | None:
+    """The device's battery from its last voltage and its voltage history."""
+    if device.battery_mv is None:
+        return None
+    cell = battery.chemistry_of(device.kind)
+    pct = battery.percent(device.battery_mv, cell)
+    samples = [battery.Sample(at, mv) for at, mv in history]
+    left = battery.time_left(samples, cell, now)
+    return BatteryView(round(pct), battery.is_low(pct), battery.describe_time_left(left) if left is not None else None)
+
+
+def device_views(session: Session, household_id: int, now: datetime) -> list[DeviceView]:
+    """The household's devices with bindings, newest events, presence and battery."""
     devices = list(repos.household_devices(session, household_id))
-    last = web_queries.last_device_events(session, [d.id for d in devices])
+    ids = [d.id for d in devices]
+    last = web_queries.last_device_events(session, ids)
+    history = web_queries.battery_history(session, ids, now - BATTERY_HISTORY)
     views = []
     for device in devices:
         product = session.get(Product, device.binding_product_id) if device.binding_product_id else None
@@ -124,8 +201,10 @@ def device_views(session: Session, household_id: int) -> list[DeviceView]:
             DeviceView(
                 device=device,
                 product=product,
-                last_event=describe_event(event) if event else None,
+                last_event=describe_event(event, session) if event else None,
                 last_event_at=event.received_at if event else None,
+                presence=presence(device.kind, device.online, device.last_seen, now),
+                battery=battery_view(device, history.get(device.id, []), now),
             )
         )
     return views
@@ -135,7 +214,7 @@ def activity(session: Session, household_id: int, limit: int = 15) -> list[Activ
     """Recent device events and order steps of the household, newest first."""
     names = {d.id: d.name or d.id for d in repos.household_devices(session, household_id)}
     items = [
-        Activity(f"e{e.id}", e.received_at, names.get(e.device_id, e.device_id), describe_event(e), e.order_id)
+        Activity(f"e{e.id}", e.received_at, names.get(e.device_id, e.device_id), describe_event(e, session), e.order_id)
         for e in web_queries.recent_device_events(session, household_id, limit)
     ]
     for step in web_queries.recent_order_steps(session, household_id, limit):
