@@ -273,9 +273,13 @@ def demo_command(
 
     server = HubServer(create_app(settings))
     console = Console()
+
+    def say(text: str) -> None:
+        console.print(f"[green]demo[/]: {text}", soft_wrap=True)  # one line each, also in a log file
+
     try:
         with server.startup_told():
-            asyncio.run(run_demo(server, ports, folder, smoke, lambda text: console.print(f"[green]demo[/]: {text}")))
+            asyncio.run(run_demo(server, ports, folder, smoke, say))
     except KeyboardInterrupt:
         # uvicorn re-raises Ctrl-C after its clean shutdown; by then everything has stopped.
         console.print("restock demo stopped")
