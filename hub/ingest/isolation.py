@@ -7,6 +7,8 @@ they do for any hub fault. A device must never lose an event to a database outag
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,10 @@ from sqlmodel import Session
 
 # The `rejected` reason of an event the hub failed to apply (its dead letter names the error).
 HUB_ERROR = "hub_error"
+# A device one of whose messages failed on its own has its messages applied one by one, each in a savepoint,
+# for this long: a device that keeps sending a poison the validation misses then slows down only itself.
+SUSPECT_S = 600.0
+MAX_SUSPECTS = 10_000
 # SQLSTATE classes of a server that is away, busy or out of resources, not of a bad row: connection exception,
 # transaction rollback (deadlock, serialization), insufficient resources, operator intervention, system error.
 _OUTAGE_SQLSTATES = ("08", "40", "53", "57", "58")
@@ -88,3 +94,26 @@ class Undo:
         del unknown[self.unknown :]
         session.info.clear()
         session.info.update(self.info)
+
+
+class Suspects:
+    """Devices one of whose messages failed on its own lately, each until its time is up."""
+
+    def __init__(self, hold_s: float = SUSPECT_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.hold_s = hold_s
+        self.clock = clock
+        self._until: dict[str, float] = {}  # oldest suspicion first
+
+    def add(self, device: str) -> None:
+        """Suspect a device (again) from now on."""
+        self._until.pop(device, None)
+        self._until[device] = self.clock() + self.hold_s
+        if len(self._until) > MAX_SUSPECTS:
+            del self._until[next(iter(self._until))]
+
+    def current(self) -> set[str]:
+        """The devices suspected now; the others are forgotten."""
+        now = self.clock()
+        while self._until and next(iter(self._until.values())) <= now:
+            del self._until[next(iter(self._until))]
+        return set(self._until)

@@ -12,7 +12,6 @@ no bug in a handler, and no value the validation missed, can cost more than its 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +41,14 @@ from hub.domain.events import (
 from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.feedback import Feedback, rejected
 from hub.domain.press import Mode, OrderStatus, PressAction, decide_press
-from hub.ingest.isolation import HUB_ERROR, Undo, database_answers, is_outage, savepoints_in_transaction
+from hub.ingest.isolation import (
+    HUB_ERROR,
+    Suspects,
+    Undo,
+    database_answers,
+    is_outage,
+    savepoints_in_transaction,
+)
 from hub.merchants.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
@@ -67,10 +73,6 @@ V = TypeVar("V")
 # `last_seen` tells a sleeping device from a dead one (hours of silence, protocol §4); moved on at most this
 # often by events, it no longer costs a row UPDATE and a live event for every event a busy device sends.
 LAST_SEEN_STEP = timedelta(seconds=5)
-# A device one of whose messages failed on its own has its messages applied one by one, each in a savepoint,
-# for this long: a device that keeps sending a poison the validation misses then slows down only itself.
-SUSPECT_S = 600.0
-MAX_SUSPECTS = 10_000
 
 
 def _memo(cache: dict[K, V], key: K, load: Callable[[], V | None]) -> V | None:
@@ -147,7 +149,7 @@ class Processor:
         self._unknown: list[str] = []
         self._fast = True
         self.fallbacks = 0  # batches redone message by message (a key raced another worker, or a message failed)
-        self._suspects: dict[str, float] = {}  # device → until when its messages are isolated, oldest first
+        self.suspects = Suspects()  # devices whose messages are isolated for now
         self._seen: dict[tuple[str, int], str] = {}
         self._keys: list[dict[str, object]] = []
         # Fast path: the stored feedback of every (device, seq) in the batch, read with one query up front;
@@ -201,7 +203,7 @@ class Processor:
         try:
             with Session(self.engine, expire_on_commit=False, autoflush=not fast) as session:
                 if fast:
-                    suspects = self._suspected()
+                    suspects = self.suspects.current()
                     trusted = [m for m in messages if device_of(m.topic) not in suspects] if suspects else messages
                     self._prefetch(session, messages)
                     # New order lines and timeline steps go in as rows after the orders' flush: building ORM
@@ -263,23 +265,11 @@ class Processor:
                 return self._poisoned(session, message, exc)
         return None
 
-    def _suspected(self) -> set[str]:
-        """Devices whose messages are applied one by one for now, the expired ones forgotten."""
-        now = time.monotonic()
-        for device, until in list(self._suspects.items()):
-            if until <= now:
-                del self._suspects[device]
-        return set(self._suspects)
-
     def _poisoned(self, session: Session, message: Message, exc: Exception) -> Reply | None:
         """Dead-letter a message that failed on its own, with its error's name; answer `rejected` when its seq
         is readable, so the device stops replaying it."""
         log.error("message failed; dead-lettered", exc_info=exc, extra={"topic": message.topic[:120]})
-        suspect = device_of(message.topic)
-        self._suspects.pop(suspect, None)
-        self._suspects[suspect] = time.monotonic() + SUSPECT_S
-        while len(self._suspects) > MAX_SUSPECTS:
-            del self._suspects[next(iter(self._suspects))]  # the longest unsuspected
+        self.suspects.add(device_of(message.topic))
         try:
             topic = parse_topic(message.topic)
         except ProtocolError:
