@@ -23,9 +23,10 @@ HUB_ERROR = "hub_error"
 # for this long: a device that keeps sending a poison the validation misses then slows down only itself.
 SUSPECT_S = 600.0
 MAX_SUSPECTS = 10_000
-# SQLSTATE classes of a server that is away, busy or out of resources, not of a bad row: connection exception,
-# transaction rollback (deadlock, serialization), insufficient resources, operator intervention, system error.
-_OUTAGE_SQLSTATES = ("08", "40", "53", "57", "58")
+# SQLSTATE classes of a server that is away, busy, read-only or out of resources, not of a bad row: connection
+# exception, invalid transaction state (a read-only standby), transaction rollback (deadlock, serialization),
+# insufficient resources, operator intervention, system error.
+_OUTAGE_SQLSTATES = ("08", "25", "40", "53", "57", "58")
 # SQLite says the same in words.
 _OUTAGE_WORDS = ("locked", "busy", "disk", "unable to open", "readonly", "interrupted", "full")
 
@@ -38,10 +39,11 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, DBAPIError):
         sqlstate = getattr(exc.orig, "sqlstate", None)
         if isinstance(sqlstate, str):
             return sqlstate.startswith(_OUTAGE_SQLSTATES)
+    if isinstance(exc, OperationalError):
         text = str(exc.orig).lower()
         return any(word in text for word in _OUTAGE_WORDS)
     return False

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session
 
 from hub.domain.feedback import rejected
 from hub.ingest.processor import Processor
+from hub.store.db import make_engine
 from hub.store.models import Device
 from tests.hub.ingest_world import (
     BAD,
@@ -225,3 +227,30 @@ def test_a_batch_that_fails_at_commit_is_redone_message_by_message(engine: Engin
         count = session.execute(text('SELECT count(*) FROM "order"')).scalar_one()
     assert count == 3
     assert processor.fallbacks == 1
+
+
+def test_a_database_that_refuses_every_write_is_not_blamed_on_a_message(engine: Engine) -> None:
+    # A read-only database stands in for one that is away: a valid press must get no answer at all (the device
+    # keeps it and replays), never a `rejected` that would make it drop the event.
+    read_only = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @event.listens_for(read_only, "connect")
+    def _refuse_writes(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if read_only.dialect.name == "sqlite":
+            cursor.execute("PRAGMA query_only = ON")
+        else:
+            cursor.execute("SET default_transaction_read_only = on")
+            dbapi_connection.commit()  # a SET inside a transaction would be rolled back with it
+        cursor.close()
+
+    processor = Processor(read_only)
+    try:
+        replies = processor.handle_batch([press(GOOD, 1), press(BAD, 1)])
+    except Exception:
+        replies = []
+    finally:
+        read_only.dispose()
+    assert replies == []
+    assert stored_key(engine, GOOD, 1) is None and dead_letters(engine, GOOD) == []
+    assert processor.suspects.current() == set(), "no device is blamed for the database's refusal"
