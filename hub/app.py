@@ -24,6 +24,7 @@ from hub.api import notifications as notifications_api
 from hub.api import slots as slots_api
 from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
+from hub.http.docs import install as install_docs
 from hub.http.edge import install as install_edge
 from hub.ingest.mqtt import BrokerTarget, Ingest
 from hub.ingest.processor import Processor
@@ -220,6 +221,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version="0.1.0",
         summary="Replenishment hub: devices, orders, cart and household controls.",
         lifespan=lifespan,
+        # Served by hub.http.docs from this package, not from a CDN: the docs work without internet.
+        docs_url=None,
+        redoc_url=None,
     )
     for module in (auth, household, devices, products, orders, cart):
         app.include_router(module.router)
@@ -230,6 +234,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(merchants_api.substitutes)
     app.include_router(notifications_api.router)
     install_dashboard(app)
+    install_docs(app)
     install_edge(app, settings, uploads=[catalog_api.router.prefix + "/import"])
 
     @app.get("/healthz", tags=["ops"])
