@@ -29,8 +29,8 @@ class UserError(Exception):
         self.exit_code = code
 
 
-def usable_data_dir(path: Path, option: str) -> Path:
-    """The data folder made absolute, created and proven writable; else a start-up error naming the option."""
+def usable_data_dir(path: Path, option: str, what: str = "data folder", code: int = EXIT_STARTUP) -> Path:
+    """A folder to write in, made absolute, created and proven writable; else one line naming the option."""
     folder = path.expanduser().absolute()
     try:
         if folder.exists() and not folder.is_dir():
@@ -40,8 +40,8 @@ def usable_data_dir(path: Path, option: str) -> Path:
             pass
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise UserError(f"data folder {folder} is not usable ({reason}): set {option} to a folder you can write",
-                        EXIT_STARTUP) from None
+        raise UserError(f"{what} {folder} is not usable ({reason}): set {option} to a folder you can write",
+                        code) from None
     return folder.resolve()
 
 

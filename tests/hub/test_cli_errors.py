@@ -155,3 +155,14 @@ def test_usage_mistakes_are_one_line_with_exit_2(tmp_path: Path, args: list[str]
 def test_help_still_works(tmp_path: Path) -> None:
     result = restock("--help", cwd=tmp_path)
     assert result.returncode == 0 and "demo" in result.stdout and result.stderr == ""
+
+
+def test_device_add_with_an_unusable_bundle_folder_registers_nothing(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("")
+    data = str(tmp_path / "data")
+    result = restock("device", "add", "--kind", "dash_button", "--id", "btn-nowhere", "--wifi-ssid", "home",
+                     "--no-tls", "--out", "blocker/bundles", cwd=tmp_path, data_dir=data)
+    assert result.returncode == 2
+    assert "--out" in one_line(result)
+    listed = restock("device", "list", cwd=tmp_path, data_dir=data)
+    assert listed.returncode == 0 and "btn-nowhere" not in listed.stdout
