@@ -15,7 +15,7 @@ from hub.store import repos
 from hub.store.models import Device
 from hub.web import views
 from hub.web.forms import Form as Fields
-from hub.web.render import page
+from hub.web.render import back_to_form, page
 from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -86,10 +86,8 @@ def rename(
     fields = Fields({"name": name})
     fields.text("name", "Name", max_length=100)
     if not fields.ok:
-        return _devices_page(
-            request, user, session, errors={device_id: fields.errors}, values={device_id: fields.values},
-            status_code=400,
-        )
+        return back_to_form(request, user, f"/web/devices#device-{device_id}", errors={device_id: fields.errors},
+                            values={device_id: fields.values})
     device.name = fields.values["name"]
     session.add(device)
     session.commit()
@@ -147,9 +145,8 @@ def bind(
             session.add(device)
             session.commit()
             return RedirectResponse(f"/web/devices?done=bound#device-{device_id}", status_code=303)
-    return _devices_page(
-        request, user, session, errors={device_id: fields.errors}, values={device_id: fields.values}, status_code=400
-    )
+    return back_to_form(request, user, f"/web/devices#device-{device_id}", errors={device_id: fields.errors},
+                        values={device_id: fields.values})
 
 
 @router.post("/devices/{device_id}/unbind")
@@ -190,9 +187,7 @@ def pair(
         else:
             session.commit()
             return RedirectResponse(f"/web/devices?done=paired#device-{device.id}", status_code=303)
-    return _devices_page(
-        request, user, session, errors={"": fields.errors}, values={"": fields.values}, status_code=400
-    )
+    return back_to_form(request, user, "/web/devices", errors={"": fields.errors}, values={"": fields.values})
 
 
 @router.post("/devices/{device_id}/revoke")

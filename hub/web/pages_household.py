@@ -16,7 +16,7 @@ from hub.store import repos
 from hub.store.models import NotifyChannel
 from hub.web import views
 from hub.web.forms import Form as Fields
-from hub.web.render import money_input, page
+from hub.web.render import back_to_form, money_input, page
 from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -73,9 +73,7 @@ def inbox_map(
         else:
             session.commit()
             return RedirectResponse("/web/inbox?done=mapped", status_code=303)
-    return _inbox_page(
-        request, user, session, errors={gtin: fields.errors}, values={gtin: fields.values}, status_code=400
-    )
+    return back_to_form(request, user, "/web/inbox", errors={gtin: fields.errors}, values={gtin: fields.values})
 
 
 @router.post("/inbox/{gtin}/new")
@@ -107,9 +105,7 @@ def inbox_new_product(
         else:
             session.commit()
             return RedirectResponse("/web/inbox?done=created", status_code=303)
-    return _inbox_page(
-        request, user, session, errors={gtin: fields.errors}, values={gtin: fields.values}, status_code=400
-    )
+    return back_to_form(request, user, "/web/inbox", errors={gtin: fields.errors}, values={gtin: fields.values})
 
 
 @router.post("/inbox/{gtin}/dismiss")
@@ -205,7 +201,7 @@ def settings_save(
     tolerance = fields.integer("price_tolerance_pct", "Price tolerance", 0, 1000)
     fields.choice("scan_mode", "Scan mode", ("cart", "order"))
     if not fields.ok or window is None or tolerance is None:
-        return _settings_page(request, user, session, values=fields.values, errors=fields.errors, status_code=400)
+        return back_to_form(request, user, "/web/settings", values=fields.values, errors=fields.errors)
     household.name = fields.values["name"]
     household.cancel_window_s = window * 60
     household.per_order_cap = per_order
@@ -234,8 +230,8 @@ def channel_add(
         if problem is not None:
             fields.errors["target"] = problem
     if not fields.ok:
-        return _settings_page(
-            request, user, session, channel_values=fields.values, channel_errors=fields.errors, status_code=400
+        return back_to_form(
+            request, user, "/web/settings#channels", channel_values=fields.values, channel_errors=fields.errors
         )
     channel = channels.add_channel(session, user.household_id, fields.values["kind"], fields.values["target"])
     session.commit()

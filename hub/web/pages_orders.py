@@ -17,7 +17,7 @@ from hub.store import repos
 from hub.store.models import Order
 from hub.web import views
 from hub.web.forms import Form as Fields
-from hub.web.render import page
+from hub.web.render import back_to_form, page
 from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -83,8 +83,7 @@ def order_action(
         apply(session, order, user.caller.actor, clock.now())
     except order_service.OrderError as exc:
         session.rollback()
-        message = f"Could not {action} this order: {exc}."
-        return _order_page(request, user, session, _own_order(session, user, order_id), message, status_code=409)
+        return back_to_form(request, user, f"/web/orders/{order_id}", error=f"Could not {action} this order: {exc}.")
     session.commit()
     target = "/web/orders" if back == "list" else f"/web/orders/{order_id}"
     return RedirectResponse(f"{target}?done={done}", status_code=303)
@@ -131,7 +130,7 @@ def cart_add(
     if product is None:
         fields.errors["product_id"] = "Choose a product from the list."
     if not fields.ok or product is None or count is None:
-        return _cart_page(request, user, session, errors=fields.errors, values=fields.values, status_code=400)
+        return back_to_form(request, user, "/web/cart", errors=fields.errors, values=fields.values)
     cart_service.add(session, user.household_id, product, count, clock.now())
     session.commit()
     return RedirectResponse("/web/cart?done=cart_added", status_code=303)
@@ -156,7 +155,7 @@ def cart_set(
     fields = Fields({f"qty-{product_id}": "0" if remove else qty})
     count = fields.integer(f"qty-{product_id}", "Quantity", 0, cart_service.MAX_QTY)
     if count is None:
-        return _cart_page(request, user, session, errors=fields.errors, values=fields.values, status_code=400)
+        return back_to_form(request, user, "/web/cart", errors=fields.errors, values=fields.values)
     cart_service.set_qty(session, user.household_id, product, count, clock.now())
     session.commit()
     return RedirectResponse(f"/web/cart?done={'cart_removed' if count == 0 else 'cart_updated'}", status_code=303)
@@ -169,6 +168,6 @@ def checkout(request: Request, user: FormUserDep, session: SessionDep, clock: Cl
         order = cart_service.checkout(session, user.caller.household, user.caller.actor, clock.now())
     except order_service.OrderError as exc:
         session.rollback()
-        return _cart_page(request, user, session, error=f"Could not check out: {exc}.", status_code=409)
+        return back_to_form(request, user, "/web/cart", error=f"Could not check out: {exc}.")
     session.commit()
     return RedirectResponse(f"/web/orders/{order.id}?done=checked_out", status_code=303)

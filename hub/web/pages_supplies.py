@@ -15,7 +15,7 @@ from hub.store import repos
 from hub.store.models import Product, Slot
 from hub.web import charts, views
 from hub.web.forms import Form as Fields
-from hub.web.render import page
+from hub.web.render import back_to_form, page
 from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep, user_from_cookie
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -132,9 +132,8 @@ def slot_save(
         replenish_service.update_slot(session, slot, None, mode="paused")  # only the mode: nothing to refuse
         session.commit()
         fields.errors["form"] = "Paused. Your other changes were not saved: correct the fields marked below."
-    return _supplies_page(
-        request, user, session, {slot.id: fields.errors}, {slot.id: fields.values}, status_code=400
-    )
+    return back_to_form(request, user, f"/web/supplies#slot-{slot.id}", errors={slot.id: fields.errors},
+                        values={slot.id: fields.values})
 
 
 @router.get("/supplies/{device_id}/{slot}.png")

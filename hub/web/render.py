@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from hub.domain.money import Money, MoneyError
-from hub.web.session import WebUser
+from hub.web.session import WebUser, clear_flash_cookie, flash_value, read_flash, set_flash_cookie
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -144,4 +144,25 @@ def page(
         "status_code": status_code,
     }
     base.update(context)
-    return templates.TemplateResponse(request, name, base, status_code=status_code)
+    flash = read_flash(request, user.token) if user is not None else None
+    if flash is None or flash.path != request.url.path:
+        return templates.TemplateResponse(request, name, base, status_code=status_code)
+    # A page load shows a failed form once; the live refresh (a fetch, not a page load) keeps showing it, so
+    # the errors do not vanish under the user; the next page load after that starts clean.
+    page_load = "text/html" in request.headers.get("accept", "")
+    if page_load and flash.shown:
+        response = templates.TemplateResponse(request, name, base, status_code=status_code)
+        clear_flash_cookie(response)
+        return response
+    base.update(flash.context)
+    response = templates.TemplateResponse(request, name, base, status_code=status_code)
+    if page_load and user is not None:
+        set_flash_cookie(response, request, flash_value(user.token, flash.path, flash.context, shown=True))
+    return response
+
+
+def back_to_form(request: Request, user: WebUser, url: str, **context: Any) -> RedirectResponse:
+    """Redirect (303) to the page of a form that failed, carrying its errors and values in a flash cookie."""
+    response = RedirectResponse(url, status_code=303)
+    set_flash_cookie(response, request, flash_value(user.token, url.split("?", 1)[0].split("#", 1)[0], context))
+    return response

@@ -8,11 +8,13 @@ so it cannot compute the token. The sign-in form has no session yet and uses a d
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Form, Request, Response
@@ -151,3 +153,85 @@ def signin_csrf_ok(request: Request, submitted: str) -> bool:
     """Whether the sign-in form's hidden value matches its cookie."""
     cookie = request.cookies.get(SIGNIN_COOKIE, "")
     return bool(cookie) and hmac.compare_digest(cookie.encode(), submitted.encode())
+
+
+# --- Flash: a failed form's errors and values carried across its redirect (post/redirect/get) -------------
+#
+# A form that fails validation redirects to the page it came from, so the browser never stays on a POST-only
+# URL (a reload or the live refresh would get a 405 there). What the page needs to show the form again goes
+# along in a short-lived cookie, signed with the session token so no one else can make a page say anything.
+
+FLASH_COOKIE = "restock_flash"
+FLASH_MAX_AGE = 300
+FLASH_MAX_BYTES = 3000  # browsers keep about 4 KiB per cookie
+
+
+def _pack(value: Any) -> Any:
+    # JSON keeps only string keys; a page's errors may be keyed by ids, so dicts go as lists of pairs.
+    if isinstance(value, dict):
+        return {"d": [[key, _pack(item)] for key, item in value.items()]}
+    if isinstance(value, list | tuple):
+        return [_pack(item) for item in value]
+    return value
+
+
+def _unpack(value: Any) -> Any:
+    if isinstance(value, dict):
+        pairs = value.get("d")
+        return {key: _unpack(item) for key, item in pairs} if isinstance(pairs, list) else {}
+    if isinstance(value, list):
+        return [_unpack(item) for item in value]
+    return value
+
+
+def _flash_mac(session_token: str, body: str) -> str:
+    return hmac.new(session_token.encode(), b"restock-web-flash:" + body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def flash_value(session_token: str, path: str, context: dict[str, Any], shown: bool = False) -> str:
+    """The cookie value carrying `context` to the page at `path`; values are dropped if it would be too big."""
+    for attempt in (context, {k: v for k, v in context.items() if k not in ("values", "channel_values")}):
+        raw = json.dumps({"p": path, "s": shown, "c": _pack(attempt)}, separators=(",", ":"))
+        body = base64.urlsafe_b64encode(raw.encode()).decode()
+        if len(body) <= FLASH_MAX_BYTES:
+            break
+    else:
+        raw = json.dumps({"p": path, "s": shown, "c": _pack({"error": "The form could not be saved."})})
+        body = base64.urlsafe_b64encode(raw.encode()).decode()
+    return f"{body}.{_flash_mac(session_token, body)}"
+
+
+@dataclass(frozen=True)
+class Flash:
+    """A failed form's context for the page at `path`; `shown` once a page load has displayed it."""
+
+    path: str
+    context: dict[str, Any]
+    shown: bool
+
+
+def read_flash(request: Request, session_token: str) -> Flash | None:
+    """The request's flash if this session signed it, else None."""
+    value = request.cookies.get(FLASH_COOKIE, "")
+    body, _, mac = value.rpartition(".")
+    if not body or not hmac.compare_digest(mac.encode(), _flash_mac(session_token, body).encode()):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(body.encode()))
+        context = _unpack(data["c"])
+        return Flash(str(data["p"]), context if isinstance(context, dict) else {}, bool(data["s"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def set_flash_cookie(response: Response, request: Request, value: str) -> None:
+    """Store a flash for the dashboard's pages (HttpOnly; gone after a few minutes at most)."""
+    response.set_cookie(
+        FLASH_COOKIE, value, max_age=FLASH_MAX_AGE, path="/web/", httponly=True, samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_flash_cookie(response: Response) -> None:
+    """Forget a flash that has been shown."""
+    response.delete_cookie(FLASH_COOKIE, path="/web/")
