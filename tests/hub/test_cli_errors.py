@@ -1,4 +1,4 @@
-"""A user's mistake in any `restock` command: one line on stderr that names the fix, a meaningful exit code, no traceback.
+"""A user's mistake in any `restock` command: one line on stderr naming the fix, a meaningful exit code, no traceback.
 
 Exit codes (README): 2 a usage error (bad argument, missing file, bad setting), 3 a start-up failure (port in
 use, unusable data folder, unreachable database).
@@ -20,13 +20,13 @@ from hub.broker.mosquitto import free_port
 RESTOCK = str(Path(sys.executable).parent / "restock")
 
 
-def restock(*args: str, cwd: Path, timeout: float = 60, **settings: str) -> subprocess.CompletedProcess[str]:
+def restock(*args: str, cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     """Run the `restock` console script from `cwd` with only the given RESTOCK_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTOCK_")}
     env.update({f"RESTOCK_{name.upper()}": value for name, value in settings.items()})
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [RESTOCK, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [RESTOCK, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -55,7 +55,7 @@ def test_hub_with_the_mqtt_port_taken_says_which_setting_to_change(tmp_path: Pat
     )
     assert result.returncode == 3
     line = one_line(result)
-    assert f"MQTT port {taken_port} is in use" in line and f"RESTOCK_EMBEDDED_MQTT_PORT" in line
+    assert f"MQTT port {taken_port} is in use" in line and "RESTOCK_EMBEDDED_MQTT_PORT" in line
 
 
 def test_hub_with_the_http_port_taken_says_which_setting_to_change(tmp_path: Path, taken_port: int) -> None:
@@ -78,7 +78,8 @@ def test_hub_http_port_option_taken_names_the_option(tmp_path: Path, taken_port:
 
 
 @pytest.mark.parametrize(
-    ("setting", "value"), [("http_port", "eighty"), ("ingest_workers", "0"), ("log_json", "maybe"), ("log_level", "LOUD")]
+    ("setting", "value"),
+    [("http_port", "eighty"), ("ingest_workers", "0"), ("log_json", "maybe"), ("log_level", "LOUD")],
 )
 def test_a_bad_setting_names_its_variable(tmp_path: Path, setting: str, value: str) -> None:
     result = restock("hub", cwd=tmp_path, data_dir=str(tmp_path / "data"), **{setting: value})

@@ -24,4 +24,5 @@ def test_subscribing_while_a_broadcast_walks_the_table() -> None:
 
 async def test_the_embedded_broker_uses_the_snapshot_table() -> None:
     async with EmbeddedBroker(MemoryStore(), hub_password=HUB_PASSWORD, hub_username=HUB_USERNAME, port=0) as broker:
-        assert isinstance(broker._broker._subscriptions, SnapshotSubscriptions)  # noqa: SLF001 - amqtt has no accessor
+        gated = broker._broker  # noqa: SLF001 - amqtt keeps the table private
+        assert gated is not None and isinstance(gated._subscriptions, SnapshotSubscriptions)
