@@ -88,3 +88,17 @@ def return_order(
         raise conflict(str(exc)) from None
     session.commit()
     return order_detail(session, order)
+
+
+@router.post("/{order_id}/again", response_model=OrderDetail, status_code=201, summary="Order the same again",
+             responses=errors(404, 409, 422))
+def order_again(order_id: OrderIdPath, caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
+    """A new order of the same products and quantities at today's prices, with the household's cancel window,
+    limits and approval rules; 409 when a product is no longer sold."""
+    order = _own(session, caller, order_id)
+    try:
+        again = order_service.order_again(session, caller.household, order, caller.actor, clock.now())
+    except order_service.OrderError as exc:
+        raise conflict(str(exc)) from None
+    session.commit()
+    return order_detail(session, again)

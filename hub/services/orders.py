@@ -221,6 +221,19 @@ def create_order(
     return order
 
 
+def order_again(session: Session, household: Household, order: Order, actor: str, now: datetime) -> Order:
+    """A new order of the same products and quantities at today's prices, under today's window, limits and
+    approval rules (the cart's path: the household sees the prices on the new order before it goes out)."""
+    assert household.id is not None
+    requests = []
+    for line in repos.order_lines(session, order.id):
+        product = repos.visible_product(session, household.id, line.product_id)
+        if product is None:
+            raise OrderError(f"{line.name} is no longer sold")
+        requests.append(LineRequest(product, line.qty))
+    return create_order(session, household, requests, source="again", actor=actor, now=now)
+
+
 def cancel(session: Session, order: Order, actor: str, now: datetime) -> None:
     """Cancel an order that has not gone to the merchant yet."""
     if order.status not in CANCELLABLE_STATUSES:

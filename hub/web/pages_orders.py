@@ -53,7 +53,7 @@ def _order_page(
     view = views.order_views(session, [order])[0]
     return page(
         request, "order.html", user, status_code=status_code, view=view, error=error,
-        timeline=list(repos.order_timeline(session, order.id)),
+        timeline=views.timeline(session, user.household_id, order.id),
         device_names=views.device_names(session, user.household_id),
     )
 
@@ -74,7 +74,9 @@ def order_action(
     clock: ClockDep,
     back: Annotated[str, Form()] = "",
 ) -> Response:
-    """Cancel inside the window, or approve / reject an order waiting for approval."""
+    """Cancel inside the window, approve / reject an order waiting for approval, or order the same again."""
+    if action == "again":
+        return _order_again(request, user, session, clock.now(), _own_order(session, user, order_id))
     if action not in ACTIONS:
         raise WebError(404, "Unknown order action.")
     order = _own_order(session, user, order_id)
@@ -87,6 +89,16 @@ def order_action(
     session.commit()
     target = "/web/orders" if back == "list" else f"/web/orders/{order_id}"
     return RedirectResponse(f"{target}?done={done}", status_code=303)
+
+
+def _order_again(request: Request, user: WebUser, session: Session, now: datetime, order: Order) -> Response:
+    try:
+        again = order_service.order_again(session, user.caller.household, order, user.caller.actor, now)
+    except order_service.OrderError as exc:
+        session.rollback()
+        return back_to_form(request, user, f"/web/orders/{order.id}", error=f"Could not order this again: {exc}.")
+    session.commit()
+    return RedirectResponse(f"/web/orders/{again.id}?done=ordered_again", status_code=303)
 
 
 def _cart_page(

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from hub.domain.money import Money, MoneyError
+from hub.notify.outbox import delivery_date
 from hub.web.session import WebUser, clear_flash_cookie, flash_value, read_flash, set_flash_cookie
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +37,7 @@ NOTICES = {
     "created": "New product created for the barcode; its scans are in the cart.",
     "settings_saved": "Settings saved.",
     "checked_out": "Order placed from the cart. You can still cancel it while the window is open.",
+    "ordered_again": "Ordered again at today's prices. You can still cancel it while the window is open.",
     "slot_saved": "Supply settings saved.",
     "slot_auto": "Auto-order is on: the hub orders in time for this supply.",
     "slot_notify": "Notify only: you are told when it runs low, nothing is ordered.",
@@ -113,14 +115,26 @@ def plain(value: float | None) -> str:
     return text if text not in ("", "-0") else "0"
 
 
+def delivery(at: datetime | None) -> Markup:
+    """A promised delivery date as a <time> element, "–" when the shop has promised nothing yet."""
+    if at is None:
+        return Markup("–")
+    return Markup('<time datetime="{}">{}</time>').format(at.isoformat(), delivery_date(at))
+
+
+def shop_name(merchant: str) -> str:
+    """How a household knows a shop: the built-in demo shop by that name, its own shops by theirs."""
+    return "Demo shop" if merchant == "demo" else merchant
+
+
 def barcode(gtin: str) -> str:
     """A stored GTIN-14 as printed on the pack: EAN-13 when the leading digit is padding."""
     return gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin
 
 
 templates.env.filters.update(
-    barcode=barcode, money=money, money_input=money_input, plain=plain, when=when, status_label=status_label,
-    volts=volts,
+    barcode=barcode, delivery=delivery, shop_name=shop_name, money=money, money_input=money_input, plain=plain,
+    when=when, status_label=status_label, volts=volts,
 )
 templates.env.globals.update(ago=ago, field_error=field_error)
 

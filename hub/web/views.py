@@ -311,3 +311,37 @@ def supply_views(session: Session, household_id: int, now: datetime) -> list[Sup
             product=product, outlook=view, decision=decision,
         ))
     return views
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of an order's timeline with who caused it, by name."""
+
+    status: str
+    at: datetime
+    note: str | None
+    who: str
+
+
+def actor_label(actor: str, devices: dict[str, str], people: dict[str, str]) -> str:
+    """A timeline actor as the household knows it: the device's name, the shop's, the person's."""
+    kind, _, ref = actor.partition(":")
+    if kind == "device":
+        return devices.get(ref, ref)
+    if kind == "merchant":
+        return "Demo shop" if ref == "demo" else ref
+    if kind == "user":
+        return people.get(ref, ref)
+    return {"scheduler": "the hub", "replenish": "auto-reorder"}.get(actor, actor)
+
+
+def timeline(session: Session, household_id: int, order_id: str) -> list[Step]:
+    """An order's steps, oldest first, with named actors."""
+    devices = device_names(session, household_id)
+    steps = list(repos.order_timeline(session, order_id))
+    people: dict[str, str] = {}
+    for email in {s.actor.partition(":")[2] for s in steps if s.actor.startswith("user:")}:
+        user = repos.user_by_email(session, email)
+        if user is not None and user.household_id == household_id:
+            people[email] = user.name or email
+    return [Step(s.status, s.at, s.note, actor_label(s.actor, devices, people)) for s in steps]
