@@ -84,7 +84,9 @@ def _port_error(exc: OSError, host: str, port: int, what: str, fix: str) -> User
         return UserError(f"{what} port {port} is in use ({host}:{port}); {fix}", EXIT_STARTUP)
     if exc.errno == errno.EACCES:
         return UserError(f"{what} port {port} needs more privileges ({host}:{port}); {fix}", EXIT_STARTUP)
-    return UserError(f"cannot listen on {host}:{port} for {what} ({exc.strerror or exc}); {fix}", EXIT_STARTUP)
+    # Not the port: the address itself (a typo, or one this machine does not have).
+    return UserError(f"cannot listen on {host}:{port} for {what} ({exc.strerror or exc}): check the address",
+                     EXIT_STARTUP)
 
 
 def check_port_free(host: str, port: int, what: str, fix: str) -> None:
