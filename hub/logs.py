@@ -9,10 +9,13 @@ from typing import Any
 
 # Attributes every LogRecord has; anything else came in through `extra=` and is structured data.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Extras other libraries add for their own formatters: uvicorn's `color_message` repeats the message with
+# ANSI colour escapes, which would only be noise in a log file or a collector.
+_FOREIGN = {"color_message"}
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and k not in _FOREIGN}
 
 
 class KeyValueFormatter(logging.Formatter):
