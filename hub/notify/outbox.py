@@ -2,9 +2,9 @@
 
 Order notifications come from the order timeline: every `OrderEvent` is turned into at most one
 notification, once (`OrderEvent.notified`), whoever wrote it (device, user, scheduler, merchant). Device
-notifications (offline, low battery) come from a periodic check, low supply from the replenishment engine
-through `low_supply`. A notification's `key` is unique per household, so a check that runs twice, or two
-hub workers, never tell the same thing twice. Deliveries are retried with backoff per channel, so one
+notifications (offline after a missed check-in, low battery) come from a periodic check, low supply from the
+replenishment engine through `low_supply`. A notification's `key` is unique per household, so a check that runs
+twice, or two hub workers, never tell the same thing twice. Deliveries are retried with backoff per channel, so one
 broken channel neither blocks nor delays another.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col
 
 from hub.domain.money import Money, MoneyError
+from hub.domain.presence import CHECK_IN, Presence, presence
 from hub.domain.press import OrderStatus
 from hub.store import repos
 from hub.store.models import (
@@ -258,12 +259,21 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
 
 
 def device_checks(session: Session, now: datetime, offline_after: timedelta, low_battery_mv: int) -> list[Notification]:
-    """Devices silent for longer than `offline_after`, and batteries below `low_battery_mv`: once each."""
+    """Devices that missed their expected check-in and were silent for at least `offline_after`, and batteries
+    below `low_battery_mv`: once each."""
     created = []
     for device in repos.silent_devices(session, now - offline_after):
         assert device.household_id is not None and device.last_seen is not None
+        # A button or wand sleeps until it is used, so its silence says nothing; a sensor is missing only once
+        # it owed a report. The same rule as the dashboard's asleep / offline.
+        if presence(device.kind, device.online, device.last_seen, now) != Presence.OFFLINE:
+            continue
         hours = (now - device.last_seen).total_seconds() / 3600
-        payload = _device_payload(device, f"{device.name or device.id} has not been heard from for {hours:.0f} h")
+        text = f"{device.name or device.id} has not been heard from for {hours:.0f} h"
+        interval = CHECK_IN.get(device.kind)
+        if interval is not None:
+            text += f" (it should report every {interval.total_seconds() / 3600:.0f} h)"
+        payload = _device_payload(device, text)
         # Keyed by the last contact: one notification per silence, a new one after the device came back.
         note = add(session, device.household_id, DEVICE_OFFLINE, f"offline:{device.id}:{device.last_seen.isoformat()}",
                    payload, now)
