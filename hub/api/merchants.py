@@ -31,6 +31,7 @@ from hub.api.schemas import (
 )
 from hub.merchants.base import BUILT_IN
 from hub.merchants.signing import MERCHANT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from hub.merchants.webhook import promised_date
 from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.models import MerchantAccount, Product
@@ -178,6 +179,12 @@ def _apply_callback(
     )
     try:
         order = order_service.apply_callback(session, account, change, now)
+        promise = promised_date(body.expected_delivery)
+        if promise is not None:
+            # The shop's newest word wins (a delay moves the date); in the same commit as the step, so the
+            # household's notification of that step already carries it.
+            order.expected_delivery = promise
+            session.add(order)
         session.commit()
     except order_service.CallbackError as exc:
         session.rollback()

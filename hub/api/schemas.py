@@ -327,6 +327,13 @@ class CallbackIn(RequestBody):
     carrier: str | None = Field(default=None, max_length=40)
     reason: str | None = Field(default=None, max_length=200)
     substitute: MerchantProductIn | None = None
+    expected_delivery: str | None = Field(
+        default=None, max_length=40,
+        description="The delivery date the shop promises now, read like `expected_delivery` in its answer to an "
+        "order: an ISO 8601 date (the end of that day, UTC) or a date-time with its offset; anything else is "
+        "ignored and the step still applied",
+        examples=["2025-03-14", "2025-03-14T18:00:00+01:00"],
+    )
 
 
 class CallbackOut(BaseModel):

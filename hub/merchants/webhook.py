@@ -17,7 +17,11 @@ connection errors are retried with exponential backoff; other 4xx answers are fi
 runs inside a database transaction: the scheduler leases the order (``due_at`` = now + lease) and hands a
 `Job` to the `Sender`, which posts and records the outcome in a new transaction. A hub that dies mid-call
 leaves the lease to expire, and the next attempt carries the same idempotency key, so the shop sees one
-order. Status changes come back through ``POST /api/v1/merchants/callback`` (hub.api.merchants).
+order. Status changes come back through ``POST /api/v1/merchants/callback`` (hub.api.merchants), signed the
+same way: ``{"event_id", "order_id", "status", "tracking", "carrier", "reason", "substitute",
+"expected_delivery"}``; its optional ``expected_delivery`` is read exactly like the one in the order answer
+(`promised_date`) and replaces the earlier promise (a delay moves the date), a value that is not such a date
+is ignored and the status change still applied.
 """
 
 from __future__ import annotations
