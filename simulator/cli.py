@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hub.cli_errors import EXIT_USAGE, UserError
+from hub.cli_errors import EXIT_FAILED, EXIT_USAGE, UserError
+from simulator.control import ControlError, control_port, send
 from simulator.firmware import FirmwareProcess
 from simulator.fleet import FleetStats, run_fleet
 from simulator.scenario import ScenarioError, Step, load, perform, start_device
@@ -106,6 +107,55 @@ def run_command(
             fw.kill()
     if failed:
         raise typer.Exit(1)
+
+
+DemoDir = Annotated[
+    Path, typer.Option(help="The running demo's --data-dir (it lists its devices' control ports there)")
+]
+DEFAULT_DEMO_DIR = Path("data/demo")
+
+
+def _drive(data_dir: Path, device: str, line: str) -> None:
+    """Send one control line to a running demo's device and print the hub's feedback."""
+    try:
+        answer = send(control_port(data_dir / "devices", device), line, wait_feedback=True)
+    except ControlError as exc:
+        raise UserError(f"{device}: {exc}", EXIT_FAILED) from None
+    console.print(f"{device}: feedback [bold]{answer.feedback}[/]")
+
+
+@sim_app.command("press")
+def press_command(
+    device: Annotated[str, typer.Argument(help="A device of the running demo, e.g. coffee-button")],
+    click: Annotated[str, typer.Option(help="single | double | long")] = "single",
+    data_dir: DemoDir = DEFAULT_DEMO_DIR,
+) -> None:
+    """Press a button of the running `restock demo` and print what the hub answered."""
+    if click not in ("single", "double", "long"):
+        raise typer.BadParameter("single, double or long", param_hint="--click")
+    _drive(data_dir, device, f"press click={click}")
+
+
+@sim_app.command("scan")
+def scan_command(
+    device: Annotated[str, typer.Argument(help="A wand of the running demo, e.g. kitchen-wand")],
+    code: Annotated[str, typer.Argument(help="The barcode, e.g. 0036000291452")],
+    data_dir: DemoDir = DEFAULT_DEMO_DIR,
+) -> None:
+    """Scan a barcode with a wand of the running `restock demo` and print what the hub answered."""
+    if not code.isdigit():
+        raise typer.BadParameter("a barcode is digits only", param_hint="CODE")
+    _drive(data_dir, device, f"scan {code}")
+
+
+@sim_app.command("level")
+def level_command(
+    device: Annotated[str, typer.Argument(help="A sensor of the running demo, e.g. washer-sensor")],
+    grams: Annotated[float, typer.Argument(help="What the load cell weighs now")],
+    data_dir: DemoDir = DEFAULT_DEMO_DIR,
+) -> None:
+    """Put a weight on a sensor of the running `restock demo` and print what the hub answered."""
+    _drive(data_dir, device, f"level {grams:g}")
 
 
 def _credentials(path: Path | None, count: int, prefix: str) -> list[tuple[str, str | None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import shutil
 import socket
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from hub.commands import HubServer, check_port_free, listen
 from hub.commands import log_level as log_level_or_exit
 from hub.logs import configure
 from hub.settings import Settings
+from simulator import demo_story
+from simulator.control import write_registry
 from simulator.firmware import FirmwareProcess, device_config
 
 if TYPE_CHECKING:
@@ -31,6 +34,7 @@ DEMO_EMAIL = "demo@restock.local"
 DEMO_PASSWORD = "restock-demo"  # noqa: S105 - a published demo login on localhost, not a secret
 DEFAULT_HTTP_PORT = 8000
 DEFAULT_MQTT_PORT = 1883
+DEFAULT_DATA_DIR = Path("data/demo")
 FEEDBACK_TIMEOUT_S = 30.0
 
 
@@ -52,8 +56,16 @@ DEMO_DEVICES = (
 )
 
 
-def provision(hub: Hub) -> dict[str, str]:
-    """Create the demo household, its user and devices; returns device secrets."""
+@dataclass(frozen=True)
+class Provisioned:
+    """The demo devices' secrets and the detergent level the sensor shows at start."""
+
+    secrets: dict[str, str]
+    detergent_g: float
+
+
+def provision(hub: Hub) -> Provisioned:
+    """Create the demo household, its user and devices, and the detergent slot's past weeks."""
     # Imported when the demo runs, so the rest of the `restock` command line does not load the whole hub.
     from sqlmodel import Session
 
@@ -62,6 +74,7 @@ def provision(hub: Hub) -> dict[str, str]:
     from hub.store import repos
 
     secrets: dict[str, str] = {}
+    detergent_g = 0.0
     with Session(hub.engine) as session:
         user = repos.user_by_email(session, DEMO_EMAIL)
         if user is None:
@@ -81,15 +94,18 @@ def provision(hub: Hub) -> dict[str, str]:
                 product = repos.product_by_sku(session, "demo", spec.sku)
                 assert product is not None
                 device_service.bind(session, created.device, product, 1, spec.mode)
+            if spec.kind == "appliance_sensor":
+                detergent_g = demo_story.set_up_slot(session, created.device, hub.clock.now()).level_now
         session.commit()
-    return secrets
+    return Provisioned(secrets, detergent_g)
 
 
 SENSOR = {"type": "hx711", "slot": "detergent", "unit": "g", "full": 2000, "scale": 420, "offset": 8000}
 APP_CONFIG: dict[str, dict[str, object]] = {
     "dash_button": {},
     "barcode_wand": {"scan_idle_s": 0.5},
-    "appliance_sensor": {"sensor": SENSOR, "sample_s": 1.0, "min_change": 0.05, "report_every_h": 6},
+    # A wash (50 g) is a change worth reporting, as the demo's morning shows.
+    "appliance_sensor": {"sensor": SENSOR, "sample_s": 1.0, "min_change": 0.02, "report_every_h": 6},
 }
 
 
@@ -97,15 +113,17 @@ class DemoError(Exception):
     """The demo's morning did not go as planned; the message is one line naming where to look."""
 
 
-def start_devices(port: int, secrets: dict[str, str], flash_root: Path, started: dict[str, FirmwareProcess]) -> None:
+def start_devices(port: int, setup: Provisioned, flash_root: Path, started: dict[str, FirmwareProcess]) -> None:
     """Each demo device runs the real firmware under the MicroPython Unix port, one process each.
 
     Filled in as they start, so the caller stops those that did when a later one fails.
     """
     for spec in DEMO_DEVICES:
         config = device_config(spec.kind, spec.id, port, **APP_CONFIG[spec.kind])
-        config["secret"] = secrets[spec.id]
-        sim: dict[str, object] | None = {"level": 1900.0, "noise": 0} if spec.kind == "appliance_sensor" else None
+        config["secret"] = setup.secrets[spec.id]
+        sim: dict[str, object] | None = None
+        if spec.kind == "appliance_sensor":
+            sim = {"level": setup.detergent_g, "noise": 0}
         device = FirmwareProcess(spec.kind, flash_root / spec.id, config=config, sim=sim)
         started[spec.id] = device
         try:
@@ -124,7 +142,7 @@ def _feedback(device: FirmwareProcess, mark: int, what: str) -> str:
 
 
 def play_scenario(devices: dict[str, FirmwareProcess], say: Callable[[str], None]) -> None:
-    """A short household morning: a press, two scans, detergent running low."""
+    """A short household morning: a press, two scans, and the detergent sensor's reading after a wash."""
     button, wand, sensor = devices["coffee-button"], devices["kitchen-wand"], devices["washer-sensor"]
     mark = button.mark()
     button.press("single")
@@ -136,25 +154,37 @@ def play_scenario(devices: dict[str, FirmwareProcess], say: Callable[[str], None
     mark = wand.mark()
     wand.scan("4012345678901")
     say(f"wand scanned an unknown code → {_feedback(wand, mark, 'wand scan')}")
-    for grams in (1750.0, 1600.0):
-        mark = sensor.mark()
-        sensor.level(grams)
-        code = _feedback(sensor, mark, "detergent sensor reading")
-    say(f"detergent sensor reported 1900 → 1600 g → {code}")
+    # The sensor reported its level when it started (since=0): four weeks of readings are behind it.
+    code = _feedback(sensor, 0, "detergent sensor reading")
+    left = sensor.wait("sample", timeout=FEEDBACK_TIMEOUT_S).detail
+    say(f"detergent sensor: {float(left):g} g left after {demo_story.HISTORY_DAYS} days of washing → {code}")
 
 
-async def check_press_ordered(base_url: str) -> str:
-    """Smoke check through the REST API with the demo login: the coffee button's press has its order."""
+async def check_orders(base_url: str) -> str:
+    """Smoke check through the REST API with the demo login: the press's order and the detergent's reorder."""
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         signed_in = await client.post("/api/v1/auth/token", data={"username": DEMO_EMAIL, "password": DEMO_PASSWORD})
         if signed_in.status_code != 200:
             raise DemoError(f"demo sign-in refused: HTTP {signed_in.status_code}")
         token = signed_in.json()["access_token"]
         response = await client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}"})
-    orders = [o for o in response.json() if o.get("device_id") == "coffee-button"] if response.is_success else []
+    found = response.json() if response.is_success else []
+    orders = [o for o in found if o.get("device_id") == "coffee-button"]
     if not orders:
         raise DemoError(f"the coffee button's press has no order in GET /api/v1/orders ({response.status_code})")
-    return f"order {orders[0]['id']} is {orders[0]['status']}"
+    reorders = [o for o in found if o.get("device_id") == "washer-sensor"]
+    if not reorders:
+        raise DemoError("the detergent slot placed no reorder (GET /api/v1/orders)")
+    return (
+        f"order {orders[0]['id']} is {orders[0]['status']}, detergent reorder {reorders[0]['id']} is "
+        f"{reorders[0]['status']}"
+    )
+
+
+def press_hint(data_dir: Path) -> str:
+    """The command that presses the coffee button from another terminal (run where the demo was started)."""
+    where = "" if data_dir == DEFAULT_DATA_DIR.absolute() else f" --data-dir {shlex.quote(str(data_dir))}"
+    return f"restock sim press coffee-button{where}"
 
 
 @dataclass(frozen=True)
@@ -209,13 +239,14 @@ async def run_demo(
         say(f"port {DEFAULT_HTTP_PORT} is in use: the dashboard is on {http_port} (--http-port picks one)")
     if ports.mqtt_replaced:
         say(f"port {DEFAULT_MQTT_PORT} is in use: the embedded broker is on {hub.broker.port} (--mqtt-port picks one)")
-    secrets = provision(hub)
+    setup = provision(hub)
     devices: dict[str, FirmwareProcess] = {}
     try:
-        await asyncio.to_thread(start_devices, hub.broker.port, secrets, data_dir / "devices", devices)
+        await asyncio.to_thread(start_devices, hub.broker.port, setup, data_dir / "devices", devices)
+        write_registry(data_dir / "devices", {name: (fw.app, fw.port) for name, fw in devices.items()})
         await asyncio.to_thread(play_scenario, devices, say)
         if smoke:
-            say(f"smoke check passed: the press reached the API ({await check_press_ordered(url)})")
+            say(f"smoke check passed: the press and the reorder reached the API ({await check_orders(url)})")
             return
         console.print(
             Panel.fit(
@@ -224,6 +255,7 @@ async def run_demo(
                 f"Sign in: [bold]{DEMO_EMAIL}[/] / [bold]{DEMO_PASSWORD}[/]\n"
                 f"MQTT broker (embedded): 127.0.0.1:{hub.broker.port}\n"
                 f"Data: {data_dir}\n"
+                f"Press the coffee button: [bold]{press_hint(data_dir)}[/]\n"
                 "Press Ctrl-C to stop.",
                 title="restock demo is running",
             )
@@ -238,7 +270,7 @@ async def run_demo(
 
 
 def demo_command(
-    data_dir: Annotated[Path, typer.Option(help="Folder for the demo database and device flash")] = Path("data/demo"),
+    data_dir: Annotated[Path, typer.Option(help="Folder for the demo database and device flash")] = DEFAULT_DATA_DIR,
     fresh: Annotated[bool, typer.Option(help="Start from an empty database")] = True,
     http_port: Annotated[
         int | None, typer.Option(help=f"API/dashboard port [default: {DEFAULT_HTTP_PORT}, another if taken]")

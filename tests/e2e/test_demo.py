@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,7 +63,28 @@ def test_readme_demo_with_default_arguments_from_a_fresh_directory(tmp_path: Pat
         ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         orders = httpx.get(f"{base}/api/v1/orders", headers=auth).json()
-        assert [(o["device_id"], o["status"]) for o in orders] == [("coffee-button", "pending")]
+        assert sorted((o["device_id"], o["source"], o["status"]) for o in orders) == [
+            ("coffee-button", "press", "pending"),
+            ("washer-sensor", "replenish", "pending"),  # the detergent's automatic reorder, on first sign-in
+        ]
+        # The detergent slot has weeks behind it: a rate and a run-out date, not "learning".
+        [slot] = httpx.get(f"{base}/api/v1/slots", headers=auth).json()
+        assert (slot["name"], slot["product"], slot["mode"], slot["pack_size"]) == (
+            "detergent", "Laundry detergent 2 l (40 loads)", "auto", 2000.0
+        )
+        forecast = slot["forecast"]
+        assert forecast["status"] == "ok" and forecast["rate_per_day"] > 0, forecast
+        assert forecast["run_out_at"] is not None, forecast
+        assert "detergent sensor:" in text and "→ reordered" in text, text
+
+        # The banner's one-line press, from another terminal in the same folder: the hub answers the button
+        # (the first press's order is still open, so order protection says duplicate).
+        assert "Press the coffee button: restock sim press coffee-button\n" in text.replace(" │", ""), text
+        pressed = subprocess.run(
+            [RESTOCK, "sim", "press", "coffee-button"], cwd=scratch, env=demo_env(), capture_output=True,
+            text=True, timeout=60, check=False,
+        )
+        assert (pressed.returncode, pressed.stdout.strip()) == (0, "coffee-button: feedback duplicate"), pressed
         cart = httpx.get(f"{base}/api/v1/cart", headers=auth).json()
         assert [line["name"] for line in cart["lines"]] == ["Dish soap 500 ml"]
         assert httpx.get(f"{base}/docs").status_code == 200
@@ -90,6 +112,25 @@ def test_demo_smoke_plays_the_morning_checks_the_order_and_exits(tmp_path: Path)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "coffee button pressed → ordered" in out
-    assert re.search(r"smoke check passed: .*order o-\w+ is pending", out), out
+    assert re.search(r"smoke check passed: .*order o-\w+ is pending, detergent reorder o-\w+ is pending", out), out
     assert "Traceback" not in out
     assert left_behind(tmp_path) == []
+
+
+def test_demo_says_when_the_mqtt_default_port_was_taken(tmp_path: Path) -> None:
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 1883))
+        holder.listen()
+    except OSError:
+        pass  # something else holds 1883 already: the demo must say so all the same
+    try:
+        result = subprocess.run(
+            [RESTOCK, "demo", "--smoke", "--http-port", "0"], cwd=tmp_path, env=demo_env(), capture_output=True,
+            text=True, timeout=120, check=False,
+        )
+    finally:
+        holder.close()
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert re.search(r"port 1883 is in use: the embedded broker is on \d+ \(--mqtt-port picks one\)", out), out
