@@ -361,6 +361,14 @@ class ChannelOut(BaseModel):
     created_at: datetime
 
 
+class ChannelTestOut(BaseModel):
+    """How a test message to a channel went: sent straight away, not through the retrying outbox."""
+
+    channel_id: int
+    delivered: bool
+    detail: str = Field(description="'delivered', or the receiving service's answer or the error, in one line")
+
+
 class ChannelCreated(ChannelOut):
     """A new channel; a webhook's signing secret is shown this once."""
 

@@ -30,6 +30,12 @@ class ChannelError(Exception):
     """A send that did not work; the message is kept on the delivery for the household to see."""
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """A service's answer or an error as one short line (they may span lines, e.g. SMTP replies, HTML pages)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
     """Where e-mail goes out."""
@@ -40,6 +46,24 @@ class SmtpConfig:
     password: str | None = None
     sender: str = "restock@localhost"
     starttls: bool = False
+
+
+# Said when a household adds or tests an e-mail channel on a hub that cannot send e-mail: only the hub's
+# operator can fix it, so the household is told what to ask for, and that a webhook works meanwhile.
+NO_SMTP = ("This hub cannot send e-mail: no SMTP server is set up. Whoever runs the hub sets RESTOCK_SMTP_HOST "
+           "(and RESTOCK_SMTP_PORT, RESTOCK_SMTP_FROM, RESTOCK_SMTP_USER / RESTOCK_SMTP_PASSWORD if the server "
+           "needs them) and restarts it; until then use a webhook.")
+
+
+def email_problem(config: SmtpConfig) -> str | None:
+    """Why e-mail channels cannot work on this hub, or None when an SMTP server is configured."""
+    return None if config.host else NO_SMTP
+
+
+def test_payload(now: datetime) -> dict[str, Any]:
+    """The message a "send a test" sends: says what it is, so nobody mistakes it for an order."""
+    return {"kind": "test", "at": now.isoformat(),
+            "text": "Test message: notifications from restock reach this channel"}
 
 
 async def send_webhook(
@@ -55,9 +79,12 @@ async def send_webhook(
     except httpx.TimeoutException:
         raise ChannelError("timeout") from None
     except httpx.HTTPError as exc:
-        raise ChannelError(f"connection: {type(exc).__name__}") from None
+        raise ChannelError(one_line(f"connection: {type(exc).__name__}: {exc}".removesuffix(": "))) from None
     if not 200 <= response.status_code < 300:
-        raise ChannelError(f"HTTP {response.status_code}")
+        # The receiver's own words help the household fix it ("404 Not Found: no such hook").
+        answer = one_line(response.text, 120) if "html" not in response.headers.get("content-type", "") else ""
+        raise ChannelError(one_line(f"HTTP {response.status_code} {response.reason_phrase}" +
+                                    (f": {answer}" if answer else "")))
 
 
 def email_message(sender: str, to: str, payload: dict[str, Any]) -> EmailMessage:
@@ -84,7 +111,7 @@ def email_message(sender: str, to: str, payload: dict[str, Any]) -> EmailMessage
 
 def _send_email_blocking(config: SmtpConfig, to: str, payload: dict[str, Any], timeout: float) -> None:
     if not config.host:
-        raise ChannelError("no SMTP server configured (RESTOCK_SMTP_HOST)")
+        raise ChannelError("no SMTP server configured on the hub (RESTOCK_SMTP_HOST)")
     try:
         with smtplib.SMTP(config.host, config.port, timeout=timeout) as smtp:
             if config.starttls:
@@ -93,7 +120,7 @@ def _send_email_blocking(config: SmtpConfig, to: str, payload: dict[str, Any], t
                 smtp.login(config.username, config.password)
             smtp.send_message(email_message(config.sender, to, payload))
     except (OSError, smtplib.SMTPException) as exc:
-        raise ChannelError(f"smtp: {type(exc).__name__}: {exc}"[:200]) from None
+        raise ChannelError(one_line(f"smtp: {type(exc).__name__}: {exc}")) from None
 
 
 async def send_email(config: SmtpConfig, to: str, payload: dict[str, Any], timeout_s: float) -> None:

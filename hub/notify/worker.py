@@ -32,6 +32,12 @@ NOTIFICATION = "notification"  # live-bus kind: the full notification payload (p
 GATHER_S = 0.1
 
 
+def of_app(state: Any) -> Notifier:
+    """The running hub's notifier, from a FastAPI app's state."""
+    notifier: Notifier = state.hub.after_press.notifier
+    return notifier
+
+
 class Notifier:
     """Outbox producer and per-channel sender, run as one task of the hub."""
 
@@ -133,20 +139,31 @@ class Notifier:
             outbox.finish_delivery(session, job, error, self.now(), self.policy)
             session.commit()
 
-    async def _deliver(self, client: httpx.AsyncClient, job: outbox.DeliveryJob) -> None:
-        error: str | None = None
+    async def send_now(self, kind: str, target: str, secret: str | None, payload: dict[str, Any]) -> str | None:
+        """Send one message at once, past the outbox and without retries (a channel test): the error in one line,
+        or None when the channel took it."""
+        async with httpx.AsyncClient() as client:
+            return await self._send(client, kind, target, secret, payload)
+
+    async def _send(
+        self, client: httpx.AsyncClient, kind: str, target: str, secret: str | None, payload: dict[str, Any]
+    ) -> str | None:
         try:
             async with asyncio.timeout(self.policy.timeout_s + 1):
-                if job.kind == "webhook":
-                    await send_webhook(client, job.target, job.secret, job.payload, self.now(), self.policy.timeout_s)
-                elif job.kind == "email":
-                    await send_email(self.smtp, job.target, job.payload, self.policy.timeout_s)
+                if kind == "webhook":
+                    await send_webhook(client, target, secret, payload, self.now(), self.policy.timeout_s)
+                elif kind == "email":
+                    await send_email(self.smtp, target, payload, self.policy.timeout_s)
                 else:
-                    error = f"unknown channel kind {job.kind}"
+                    return f"unknown channel kind {kind}"
         except ChannelError as exc:
-            error = str(exc)
+            return str(exc)
         except TimeoutError:
-            error = "timeout"
+            return "timeout"
+        return None
+
+    async def _deliver(self, client: httpx.AsyncClient, job: outbox.DeliveryJob) -> None:
+        error = await self._send(client, job.kind, job.target, job.secret, job.payload)
         log.info("notification delivery", extra={"delivery": job.delivery_id, "kind": job.kind, "error": error})
         try:
             await asyncio.to_thread(self._finish, job, error)

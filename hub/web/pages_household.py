@@ -6,11 +6,12 @@ import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.api.deps import ClockDep, SessionDep
-from hub.notify import channels
+from hub.notify import channels, worker
 from hub.services import inbox as inbox_service
 from hub.store import repos
 from hub.store.models import NotifyChannel
@@ -144,12 +145,14 @@ def _settings_page(
     new_secret: tuple[NotifyChannel, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    email_problem = channels.email_problem(worker.of_app(request.app.state).smtp)
     return page(
         request, "settings.html", user, status_code=status_code,
         values=values if values is not None else _settings_values(user), errors=errors or {},
         channels=channels.channel_states(session, user.household_id),
-        channel_values=channel_values or {"kind": "email"}, channel_errors=channel_errors or {},
-        new_secret=new_secret,
+        channel_values=channel_values or {"kind": "webhook" if email_problem else "email"},
+        channel_errors=channel_errors or {}, new_secret=new_secret, email_problem=email_problem,
+        channel_test=None,
     )
 
 
@@ -227,6 +230,9 @@ def channel_add(
     fields.choice("kind", "Channel kind", channels.KINDS)
     if fields.ok:
         problem = channels.target_problem(fields.values["kind"], fields.values["target"])
+        if problem is None and fields.values["kind"] == "email":
+            # Refused rather than kept: an e-mail channel on a hub without SMTP could only ever fail.
+            problem = channels.email_problem(worker.of_app(request.app.state).smtp)
         if problem is not None:
             fields.errors["target"] = problem
     if not fields.ok:
@@ -253,3 +259,19 @@ def channel_remove(channel_id: str, user: FormUserDep, session: SessionDep) -> R
         raise WebError(404, "There is no such notification channel in your household.")
     session.commit()
     return RedirectResponse("/web/settings?done=channel_removed#channels", status_code=303)
+
+
+@router.post("/settings/channels/{channel_id}/test")
+async def channel_test(
+    channel_id: str, request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep
+) -> Response:
+    """Send a test message to a channel now (not through the retrying outbox); the page then says how it went."""
+    channel = None
+    if channel_id.isdigit() and len(channel_id) < 12:
+        channel = await run_in_threadpool(repos.household_channel, session, user.household_id, int(channel_id))
+    if channel is None:
+        raise WebError(404, "There is no such notification channel in your household.")
+    notifier = worker.of_app(request.app.state)
+    error = await notifier.send_now(channel.kind, channel.target, channel.secret, channels.test_payload(clock.now()))
+    outcome = {"id": channel.id, "ok": error is None, "detail": error or "delivered"}
+    return back_to_form(request, user, "/web/settings#channels", channel_test=outcome)

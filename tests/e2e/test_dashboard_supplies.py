@@ -135,7 +135,7 @@ def test_slot_product_mode_and_policy_with_forecast(
 def test_notification_channels_and_button_substitutes(
     start_hub: Callable[..., HubServer], page: Page
 ) -> None:
-    hub = start_hub()
+    hub = start_hub(smtp_host="127.0.0.1")  # e-mail channels need an SMTP server (tests/e2e/test_channel_test.py)
     email = _email()
     api = sign_up(hub.url, "Santos flat", email)
     add_button(api, "coffee-button", "COF-1KG")

@@ -224,7 +224,8 @@ def world(
 ) -> World:
     """Build household A's data through the real paths (API, MQTT presses) and an empty household B."""
     clock = Clock()
-    server = start_hub(clock=clock)
+    # An SMTP host (nothing listens there): a hub without one refuses e-mail channels, and A adds one below.
+    server = start_hub(clock=clock, smtp_host="127.0.0.1")
     tag = secrets.token_hex(3)
     a_email, b_email = f"alice-{tag}@example.org", f"bob-{tag}@example.org"
     a_household = f"A-home-{tag}"
