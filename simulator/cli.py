@@ -20,7 +20,7 @@ from hub.cli_errors import EXIT_FAILED, EXIT_USAGE, UserError
 from simulator.control import ControlError, control_port, send
 from simulator.firmware import FirmwareProcess
 from simulator.fleet import FleetStats, run_fleet
-from simulator.scenario import ScenarioError, Step, load, perform, start_device
+from simulator.scenario import ScenarioError, Step, StepFailed, load, perform, start_device
 
 sim_app = typer.Typer(help="Simulated devices: real firmware under the Unix port, and a protocol-level fleet.",
                       no_args_is_help=True)
@@ -70,6 +70,11 @@ def _interactive(devices: dict[str, FirmwareProcess]) -> None:
             console.print(f"[red]{exc}[/]")
 
 
+def _first_line(exc: BaseException) -> str:
+    """An error's first line: the driver's messages append the device console, which has its own file."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":")
+
+
 @sim_app.command("run")
 def run_command(
     scenario: Annotated[Path, typer.Argument(help="TOML scenario file (see simulator/scenario.py)")],
@@ -87,16 +92,27 @@ def run_command(
     failed = False
     try:
         for device in spec.devices:
-            devices[device.id] = start_device(device, spec.host, spec.port, root)
-            console.print(f"started {device.id} ({device.app}), flash {root / device.id}")
-        for n, step in enumerate(spec.steps, 1):
-            if step.do == "sleep":
-                time.sleep(float(step.args.get("seconds", 1)))
-                continue
             try:
-                code = perform(devices[step.device], step)
-            except TimeoutError as exc:
-                console.print(f"[red]step {n}: {step.device} {step.do}: expected {step.expect}: {exc}[/]")
+                devices[device.id] = start_device(device, spec.host, spec.port, root)
+            except (RuntimeError, TimeoutError) as exc:
+                console.print(f"[red]{device.id} did not start: {_first_line(exc)}[/]", soft_wrap=True)
+                console.print(f"device console: {root / (device.id + '.console.log')}", soft_wrap=True)
+                failed = True
+                break
+            console.print(f"started {device.id} ({device.app}), flash {root / device.id}")
+        for n, step in enumerate([] if failed else spec.steps, 1):
+            if step.do == "sleep":
+                seconds = float(step.args.get("seconds", 1))
+                time.sleep(seconds)
+                console.print(f"step {n}: slept {seconds:g} s")
+                continue
+            fw = devices[step.device]
+            try:
+                code = perform(fw, step)
+            except (StepFailed, RuntimeError, TimeoutError) as exc:
+                # One or two lines: what was expected and what came; the console stays in its file.
+                console.print(f"[red]step {n}: {step.device} {step.do}: {_first_line(exc)}[/]", soft_wrap=True)
+                console.print(f"device console: {fw.console_path}", soft_wrap=True)
                 failed = True
                 break
             console.print(f"step {n}: {step.device} {step.do} → {code or 'done'}")

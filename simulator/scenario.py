@@ -15,7 +15,10 @@ device = "coffee-button"
 do = "press"                 # press | scan | level | pulse | wifi | power_cycle | sleep
 click = "single"             # press: single | double | long
 expect = "ordered"           # optional: wait for this feedback code
+timeout = 20                 # optional: seconds to wait for it
 ```
+
+Worked examples ship in `simulator/examples/` (dash button, wand, sensor, Wi-Fi outage).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ ACTIONS = ("press", "scan", "level", "pulse", "wifi", "power_cycle", "sleep")
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be run; the message names the entry and what is wrong."""
+
+
+class StepFailed(Exception):
+    """A step did not get the feedback it expected; the message says what was expected and what came."""
 
 
 @dataclass(frozen=True)
@@ -136,5 +143,11 @@ def perform(device: FirmwareProcess, step: Step, timeout: float = 20.0) -> str |
         mark = 0
     if step.expect is None:
         return None
-    _seq, code = device.wait_feedback(step.expect, since=mark, timeout=timeout)
+    timeout = float(args.get("timeout", timeout))
+    try:
+        _seq, code = device.wait_feedback(step.expect, since=mark, timeout=timeout)
+    except TimeoutError:
+        came = [n.detail.split(" ")[-1] for n in device.notes[mark:] if n.what == "feedback"]
+        got = f"came {', '.join(repr(c) for c in came)}" if came else "no feedback came"
+        raise StepFailed(f"expected feedback {step.expect!r} within {timeout:g} s, {got}") from None
     return code
