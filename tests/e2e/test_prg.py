@@ -48,7 +48,9 @@ def _seed(hub: HubServer, api: Api) -> dict[str, str]:
         session.commit()
         slot_id = str(slot.id)
         assert session.get(Device, "scale-prg") is not None
-    return {"order": order, "product": str(coffee), "slot": slot_id}
+    # A webhook nobody answers at: its "send a test" fails, and the settings page must say so after the redirect.
+    hook = api.ok("POST", "/api/v1/notifications/channels", json={"kind": "webhook", "target": "http://127.0.0.1:9/x"})
+    return {"order": order, "product": str(coffee), "slot": slot_id, "channel": str(hook["id"])}
 
 
 def _cases(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, str], str]]:
@@ -68,6 +70,8 @@ def _cases(ids: dict[str, str]) -> dict[str, tuple[str, dict[str, str], str]]:
         "/web/settings/channels": ("/web/settings/channels", {"kind": "email", "target": "not-an-address"},
                                    "not-an-address"),
         "/web/settings/channels/{channel_id}/remove": ("", {}, ""),
+        "/web/settings/channels/{channel_id}/test": (f"/web/settings/channels/{ids['channel']}/test", {},
+                                                     "Test not delivered: connection"),
         "/web/orders/{order_id}/{action}": (f"/web/orders/{ids['order']}/approve", {}, "Could not approve"),
         "/web/cart/add": ("/web/cart/add", {"product_id": ids["product"], "qty": "lots"}, "Quantity must be"),
         "/web/cart/{product_id}": (f"/web/cart/{ids['product']}", {"qty": "-3"}, "Quantity must be"),
@@ -104,7 +108,7 @@ def test_every_dashboard_form_with_invalid_input_redirects_to_a_page_that_shows_
         assert landed.status_code == 200, f"{route}: {target.path} answered {landed.status_code}"
         assert shown in landed.text, f"{route}: {target.path} does not show {shown!r}"
         checked += 1
-    assert checked == 11
+    assert checked == 12
     # The empty cart cannot be checked out: that too goes back to the cart with the reason.
     api.ok("PUT", f"/api/v1/cart/{ids['product']}", json={"qty": 0})
     answer = browser.post("/web/checkout", data={"csrf": csrf_token(token)})
