@@ -219,5 +219,7 @@ def fleet_command(
         f"{stats.percentile(50):.1f}", f"{stats.percentile(99):.1f}",
     )
     console.print(table)
+    if stats.refusals:
+        console.print(f"[red]{stats.refused_text(host, port)}[/]", soft_wrap=True)
     if stats.connect_failures or stats.feedback < stats.sent:
         raise typer.Exit(1)

@@ -17,6 +17,46 @@ from hub.domain.events import MAX_SEQ
 from simulator.codec import CONNACK, DISCONNECT, PUBACK, PUBLISH, codec
 
 REPLAY_AFTER_S = 10.0
+# CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3) in words.
+CONNACK_REASONS = {
+    1: "unacceptable protocol version",
+    2: "client id rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorised",
+}
+NOTHING_LISTENS = "nothing listens there"
+NO_ANSWER = "no answer within the timeout"
+CLOSED = "the broker closed the connection"
+CONNECT_FAILURES = (NOTHING_LISTENS, NO_ANSWER, CLOSED)
+_CREATE = " — create them with `restock device add` or pass --credentials (a CSV of device_id,secret)"
+HINTS = {
+    CONNACK_REASONS[4]: _CREATE,
+    CONNACK_REASONS[5]: _CREATE,
+    NOTHING_LISTENS: " — start the hub (`restock hub`) or pass --host/--port",
+    CLOSED: " — a broker that wants logins may close anonymous ones: pass --credentials",
+}
+
+
+class Refused(ConnectionError):
+    """The broker did not take a device's connection; `reason` says why in words."""
+
+    def __init__(self, device_id: str, reason: str) -> None:
+        super().__init__(f"{device_id}: {reason}")
+        self.reason = reason
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """Words for why a connection failed."""
+    if isinstance(exc, Refused):
+        return exc.reason
+    if isinstance(exc, ConnectionRefusedError):
+        return NOTHING_LISTENS
+    if isinstance(exc, TimeoutError):
+        return NO_ANSWER
+    if isinstance(exc, (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError)):
+        return CLOSED
+    return str(exc) or type(exc).__name__
 FIRST_SEQ_ROOM = 2**24  # seqs a device may use in one run above a random first one
 READ_SIZE = 65536
 
@@ -34,6 +74,19 @@ class FleetStats:
     first_sent_at: float = 0.0
     last_feedback_at: float = 0.0
     codes: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, int] = field(default_factory=dict)  # why connections failed → how many
+
+    def refused_text(self, host: str, port: int) -> str:
+        """Why devices could not connect and what to do, one line per reason; '' when all connected."""
+        lines = []
+        for reason, count in sorted(self.refusals.items(), key=lambda item: -item[1]):
+            devices = f"{count} device{'s' if count != 1 else ''}"
+            hint = HINTS.get(reason, "")
+            if reason in CONNECT_FAILURES:
+                lines.append(f"{devices} could not connect to {host}:{port}: {reason}{hint}")
+            else:
+                lines.append(f"{devices} refused by the broker: {reason}{hint}")
+        return "\n".join(lines)
 
     @property
     def completed_per_s(self) -> float:
@@ -107,9 +160,13 @@ class FleetDevice:
         await writer.drain()
         self._reader = reader
         first, body = await asyncio.wait_for(self._read_packet(), timeout)
-        if first & 0xF0 != CONNACK or codec.parse_connack(body)[1] != 0:
+        if first & 0xF0 != CONNACK:
             writer.close()
-            raise ConnectionRefusedError(f"{self.device_id}: broker refused the connection")
+            raise Refused(self.device_id, "the broker answered CONNECT with something else than CONNACK")
+        code = codec.parse_connack(body)[1]
+        if code != 0:
+            writer.close()
+            raise Refused(self.device_id, CONNACK_REASONS.get(code, f"CONNACK return code {code}"))
         self._writer = writer
         self._task = asyncio.create_task(self._read_loop())
 
@@ -234,6 +291,8 @@ async def run_fleet(
         for result in results:
             if isinstance(result, BaseException):
                 stats.connect_failures += 1
+                reason = refusal_reason(result)
+                stats.refusals[reason] = stats.refusals.get(reason, 0) + 1
             else:
                 stats.connected += 1
     live = [d for d in fleet if d._writer is not None]

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from hub.broker.mosquitto import MosquittoProcess, free_port
+from hub.broker.mosquitto_auth import write_acl_file, write_password_file
 from simulator.codec import PUBACK, PUBLISH, codec
 from simulator.fleet import next_packet, run_fleet
 from tests.hub.conftest import HubServer, add_button, sign_up
 
 pytestmark = [pytest.mark.broker]
+RESTOCK = str(Path(sys.executable).parent / "restock")
 
 
 def test_fleet_of_40_devices_every_event_answered(start_hub: Callable[..., HubServer], broker) -> None:  # type: ignore[no-untyped-def]
@@ -50,3 +57,31 @@ def test_packets_are_cut_from_whatever_the_socket_gave() -> None:
     assert got[0][1] == got[2][1] == feedback[3:] and got[1][1] == b"\x00\x09"
     with pytest.raises(ConnectionError):
         next_packet(bytearray(b"\x30\xff\xff\xff\xff\x01"), 0)
+
+
+def test_fleet_refused_by_a_broker_with_logins_says_why_and_what_to_do(
+    mosquitto_factory: Callable[..., MosquittoProcess], tmp_path: Path
+) -> None:
+    passwords, acl = tmp_path / "passwd", tmp_path / "acl"
+    write_password_file(passwords, {"known-device": "its-secret"})
+    write_acl_file(acl, "hub")
+    secured = mosquitto_factory(password_file=passwords, acl_file=acl)
+    result = subprocess.run(
+        [RESTOCK, "sim", "fleet", "--devices", "5", "--duration", "1", "--port", str(secured.port)],
+        capture_output=True, text=True, timeout=60, check=False, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert re.search(r"5 devices refused by the broker: (not authorised|bad user name or password) — create them "
+                     r"with `restock device add` or pass --credentials", out), out
+
+
+def test_fleet_with_nothing_on_the_port_says_so() -> None:
+    port = free_port()
+    result = subprocess.run(
+        [RESTOCK, "sim", "fleet", "--devices", "2", "--duration", "1", "--port", str(port)],
+        capture_output=True, text=True, timeout=60, check=False, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert f"2 devices could not connect to 127.0.0.1:{port}: nothing listens there — start the hub" in out, out
