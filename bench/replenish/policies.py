@@ -22,7 +22,7 @@ LEAD_DAYS = 5.0
 SAFETY_DAYS = 3.0
 TARGET_DAYS = 30.0
 CUPBOARD_DAYS = 90.0  # max stock: room for about three months of use, at least three packs
-HISTORY_DAYS = 90  # readings (and deliveries) the hub hands to the domain on each evaluation
+HISTORY_DAYS = 180  # readings the hub hands to the domain on each evaluation (it passes its last 500)
 MONTH_DAYS = 365.0 / 12.0
 
 

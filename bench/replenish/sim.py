@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from bench.replenish.policies import POLICIES, Observation
+from bench.replenish.bound import perfect_foresight
+from bench.replenish.policies import POLICIES, DayPolicy, Observation
 from bench.replenish.traces import Trace
 from hub.domain.credit import Delivery
 from hub.domain.readings import Reading
@@ -36,6 +37,7 @@ class Result:
     stockout_days: int
     mean_stock_days: float  # mean stock on hand, in days of the trace's average use
     orders: int
+    bound_days: float  # the perfect-foresight bound at this policy's order count, in days of average use
     stock: tuple[float, ...]  # stock on hand at the end of each day (container + shelf)
     readings: tuple[tuple[int, float], ...]  # (day, value) the sensor sent
 
@@ -47,9 +49,10 @@ def _reading(trace: Trace, day: int, container: float) -> float:
     return max(value, 0.0)
 
 
-def simulate(trace: Trace, policy_name: str) -> Result:
-    """Run one year of `trace` under the named policy."""
-    policy = POLICIES[policy_name](trace)
+def simulate(trace: Trace, policy_name: str, policy: DayPolicy | None = None) -> Result:
+    """Run one year of `trace` under the named policy (or the given one, reported under that name)."""
+    if policy is None:
+        policy = POLICIES[policy_name](trace)
     pack = trace.pack_size
     container, shelf, on_order = trace.start_level, 0.0, 0.0
     arrivals: dict[int, list[tuple[float, datetime]]] = defaultdict(list)
@@ -97,13 +100,16 @@ def simulate(trace: Trace, policy_name: str) -> Result:
         stockout_days=stockouts,
         mean_stock_days=sum(stock) / len(stock) / trace.avg_use,
         orders=orders,
+        bound_days=0.0,  # filled in by run(), which computes the trace's bound once for every policy
         stock=tuple(stock),
         readings=tuple(readings),
     )
 
 
 def _all_policies(trace: Trace) -> list[Result]:
-    return [simulate(trace, name) for name in POLICIES]
+    results = [simulate(trace, name) for name in POLICIES]
+    bound = perfect_foresight(trace, max(r.orders for r in results))
+    return [replace(r, bound_days=bound.at(r.orders) / trace.avg_use) for r in results]
 
 
 def run(traces: Sequence[Trace], workers: int = 1) -> list[Result]:

@@ -1,4 +1,4 @@
-"""Crediting delivered stock the sensor cannot see yet, and learning real lead times (pure, stdlib only).
+"""Crediting delivered stock the sensor cannot see yet (pure, stdlib only).
 
 A delivered pack usually waits in the cupboard until the one on the sensor runs out, so the sensor alone
 would make the slot look empty and order again. Delivered stock is therefore credited as *shelf* stock
@@ -22,18 +22,49 @@ ATTRIBUTION_SLACK = 0.25
 DELIVERY_GRACE = timedelta(days=2)
 # This much more use than the level shows (share of a pack) means a pack was loaded without a visible jump.
 HIDDEN_PACKS = 0.5
-# Real lead times are learnt from this many of the latest deliveries (their longest one is used).
-LEAD_SAMPLES = 6
+# A pack goes into a container that is nearly empty: at most this share of a pack is left in it (a bottle
+# swapped with a little left in the old one, a hopper topped up just before it runs dry).
+LOAD_LOW = 0.35
+# Use between two readings may exceed the average rate this many times (the weekly wash day, a party).
+BURST = 8.0
+# Sensor noise on the level after a load, share of a pack.
+LOAD_NOISE = 0.1
+# An empty container with a pack credited on the shelf: the credit is dropped once this many typical uses
+# (the series' usual step between readings) should have happened meanwhile; a household loads the next pack
+# when it needs it, so a cycle counter may sit at zero for days until the next wash.
+EMPTY_USES = 2.0
 _DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """Stock that arrived from a delivered order; `ordered_at` lets the policy learn real lead times."""
+    """Stock that arrived from a delivered order; `ordered_at` and `shop` let the policy learn real lead times."""
 
     at: datetime
     quantity: float
     ordered_at: datetime | None = None
+    shop: str | None = None
+
+
+def loaded_packs(refill: Refill, pack_size: float, rate_high: float | None = None) -> int:
+    """Whole packs a refill took from the shelf: 0 when the rise cannot be packs put into a nearly empty container.
+
+    Loading n packs into a container holding b (at most LOAD_LOW of a pack) between two readings shows a rise of
+    n packs less the use u between the readings, and a level after it of at most b + n packs. A rise far short
+    of whole packs (more than a burst of use could explain: a glitch on the reading before) or one landing well
+    above them (put on top of a container that was not low: bought elsewhere) took nothing from the shelf.
+    Without a rate every rise counts, as forgetting shelf stock is the cheaper mistake.
+    """
+    packs = max(1, math.ceil(refill.amount / pack_size - ATTRIBUTION_SLACK))
+    if rate_high is None:
+        return packs
+    days = (refill.at - refill.since) / _DAY if refill.since is not None else 1.0
+    burst = BURST * max(rate_high, 0.0) * max(days, 0.0)
+    if packs * pack_size - refill.amount > burst + LOAD_LOW * pack_size:
+        return 0
+    if refill.after > (packs + LOAD_LOW + LOAD_NOISE) * pack_size:
+        return 0
+    return packs
 
 
 def shelf_stock(
@@ -43,6 +74,7 @@ def shelf_stock(
     pack_size: float,
     since: datetime,
     now: datetime,
+    rate_high: float | None = None,
 ) -> float:
     """Delivered stock not yet seen on the sensor: deliveries since `since` minus the refills they explain."""
     # Deliveries older than the readings we were given are taken as loaded: we could not see their refills.
@@ -51,7 +83,7 @@ def shelf_stock(
     for refill in sorted(refills, key=lambda r: r.at):
         if refill.at > now:
             continue
-        take = max(1, math.ceil(refill.amount / pack_size - ATTRIBUTION_SLACK)) * pack_size
+        take = loaded_packs(refill, pack_size, rate_high) * pack_size
         for i, delivery in enumerate(kept):
             if take <= 0:
                 break
@@ -62,17 +94,26 @@ def shelf_stock(
     return sum(left)
 
 
-def hidden_refills(series: CleanSeries, rate_per_day: float | None, pack_size: float) -> tuple[Refill, ...]:
-    """Refills without a visible jump: over a gap or a segment, the level fell far less than the rate says."""
+def hidden_refills(
+    series: CleanSeries, rate_per_day: float | None, pack_size: float, since: datetime | None = None
+) -> tuple[Refill, ...]:
+    """Refills without a visible jump: over a gap or a segment, the level fell far less than the rate says.
+
+    Only the stretch from `since` on is judged: the rate is the recent one, and use that has grown since
+    would make every older, quieter stretch look as if it had hidden a pack.
+    """
     if not rate_per_day:
         return ()
     limit = HIDDEN_PACKS * pack_size
     found = []
     for gap in series.gaps:  # loaded while the sensor was offline
+        if since is not None and gap.start < since:
+            continue
         unseen = rate_per_day * gap.days - (gap.before - gap.after)
         if unseen > limit:
-            found.append(Refill(at=gap.end, before=gap.after - unseen, after=gap.after))
-    for segment in series.segments:
+            found.append(Refill(gap.end, gap.after - unseen, gap.after, gap.start))
+    for whole in series.segments:
+        segment = whole if since is None else tuple(r for r in whole if r.at >= since)
         # Loaded on a busy day, so the rise hid under the day's use: the segment ends higher than its start
         # minus its use. Medians of three at each end keep the noise out; the sum telescopes, so only the
         # ends and the rate matter.
@@ -83,20 +124,22 @@ def hidden_refills(series: CleanSeries, rate_per_day: float | None, pack_size: f
         start, end = median(r.value for r in head), median(r.value for r in tail)
         unseen = end - start + rate_per_day * days
         if unseen > limit:
-            found.append(Refill(at=segment[-1].at, before=end - unseen, after=end))
+            found.append(Refill(segment[-1].at, end - unseen, end, segment[0].at))
     return tuple(found)
 
 
-def looks_empty(series: CleanSeries, level: float) -> bool:
-    """True when the last two accepted readings are both at or below `level` (the container sits empty)."""
-    readings = series.readings[-2:]
-    return len(readings) == 2 and all(r.value <= level for r in readings)
-
-
-def lead_days(deliveries: Iterable[Delivery]) -> float | None:
-    """The longest lead time among the latest deliveries that know when they were ordered."""
-    samples = [d for d in deliveries if d.ordered_at is not None]
-    samples.sort(key=lambda d: d.at)
-    # The longest, not the mean: the merchant's slow weeks are what empties a slot.
-    waits = [(d.at - d.ordered_at) / _DAY for d in samples[-LEAD_SAMPLES:] if d.ordered_at is not None]
-    return max(waits) if waits else None
+def looks_empty(series: CleanSeries, level: float, rate_per_day: float | None = None) -> bool:
+    """True when the container has sat at or below `level` for at least two readings and, given a rate, for
+    long enough that the household would have needed the next pack (EMPTY_USES typical uses)."""
+    run = 0
+    for reading in reversed(series.readings):
+        if reading.value > level:
+            break
+        run += 1
+    if run < 2:
+        return False
+    if not rate_per_day:
+        return True
+    first, last = series.readings[-run], series.readings[-1]
+    use = rate_per_day * (last.at - first.at) / _DAY
+    return use >= EMPTY_USES * max(series.step, level)

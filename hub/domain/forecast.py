@@ -24,7 +24,13 @@ RECENT_DAYS = 7.0  # one week: a new habit is visible after a few readings
 MIN_POINTS = 3  # fewer readings than this give no rate at all
 MIN_SPAN_DAYS = 1.0  # nor do readings spanning less than a day (one wash says nothing about a week)
 MIN_PAIR_DAYS = 1.0 / 24.0  # pairs closer than an hour only carry sensor noise
-HORIZON_DAYS = 365.0  # a run-out further away than this is reported as None ("not foreseeable")
+HORIZON_DAYS = 365.0
+# A sensor with at least this share of its readings (and this many) rejected as spikes is "glitchy".
+GLITCHY_SHARE, GLITCHY_MIN = 0.02, 3
+# Use between two readings may exceed the rate this many times (a wash day, a party); a drop beyond that
+# on an unconfirmed reading is more likely a glitch.
+BURST = 8.0
+WOBBLE_DAYS = 7.0  # irregularity of use is measured over a week (a weekly habit is regular at that scale)  # a run-out further away than this is reported as None ("not foreseeable")
 MAD_TO_SIGMA = 1.4826  # median absolute deviation of a normal sample times this is its standard deviation
 _DAY = timedelta(days=1)
 
@@ -114,27 +120,48 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
     # The least-squares standard error with a robust scatter: cheap, grows with noise and shrinks with
     # more and longer-spaced readings, which is all the run-out bounds need.
     se = sigma / math.sqrt(sxx) if sxx > 0 else math.inf
-    return Rate(per_day=rate, se=se, sigma=sigma, wobble=_wobble(chosen, times, rate), points=points, span_days=span)
+    # The week-scale irregularity needs pairs a week apart; a short window looks at half of its span.
+    scale = min(WOBBLE_DAYS, max(_days(since, until) / 2.0, MIN_PAIR_DAYS))
+    wobble = _wobble(chosen, times, rate, scale)
+    # Lumpy use (a wash every few days, a cycle counter's whole counts) barely scatters the readings around
+    # a line, yet the use seen over T days varies by wobble * sqrt(T): the rate is no surer than that.
+    covered = sum(ts[-1] - ts[0] for ts in times)
+    if covered > 0:
+        se = math.hypot(se, wobble / math.sqrt(covered))
+    return Rate(per_day=rate, se=se, sigma=sigma, wobble=wobble, points=points, span_days=span)
 
 
-def _wobble(segments: list[list[Reading]], times: list[list[float]], rate: float) -> float:
-    """Irregularity of use from one reading to the next, per sqrt(day) (sensor noise included)."""
-    # Use between two readings minus what the rate predicts, scaled to one day: if daily use varies
-    # independently, the spread of use over t days grows like sqrt(t). Sensor noise is counted in too,
-    # which only errs towards ordering a little early on a noisy sensor.
-    steps = [
-        (a.value - b.value - rate * (tb - ta)) / math.sqrt(tb - ta)
-        for seg, ts in zip(segments, times, strict=True)
-        for a, b, ta, tb in zip(seg, seg[1:], ts, ts[1:], strict=False)
-        if tb - ta >= MIN_PAIR_DAYS
-    ]
+def _wobble(segments: list[list[Reading]], times: list[list[float]], rate: float, scale: float) -> float:
+    """Irregularity of use over about `scale` days, per sqrt(day) (sensor noise included)."""
+    # Use between a reading and the first one at least `scale` days later, minus what the rate predicts,
+    # scaled to one day: if use varies independently from day to day its spread grows like sqrt(t). Measured
+    # over about a week rather than from one reading to the next, a weekly habit (nothing for six days, a
+    # big wash on the seventh) counts as the regular use it is, while a burst or a lumpy month still shows.
+    # Sensor noise is counted in too, which only errs towards ordering a little early on a noisy sensor.
+    steps = []
+    for seg, ts in zip(segments, times, strict=True):
+        j = 0
+        for i in range(len(seg)):
+            j = max(j, i + 1)
+            while j < len(seg) and ts[j] - ts[i] < scale:
+                j += 1
+            if j == len(seg):
+                break
+            span = ts[j] - ts[i]
+            steps.append((seg[i].value - seg[j].value - rate * span) / math.sqrt(span))
     if not steps:
         return 0.0
-    # Root mean square with the largest tenth left out, not a median-based scale: with a weekly habit most
-    # steps are "nothing used" and the median would call the use perfectly regular; the trim keeps the
-    # odd glitch that survived cleaning from dominating.
+    # Root mean square with the largest tenth left out, not a median-based scale: with lumpy use most steps
+    # are "nothing unusual" and the median would call the use perfectly regular; the trim keeps the odd
+    # glitch that survived cleaning from dominating.
     kept = sorted(x * x for x in steps)[: max(1, math.ceil(0.9 * len(steps)))]
     return math.sqrt(sum(kept) / len(kept))
+
+
+def _glitchy(series: CleanSeries) -> bool:
+    """True when the sensor's readings were rejected as spikes often enough to doubt an unconfirmed one."""
+    spikes = sum(1 for r in series.rejected if r.reason == "spike")
+    return spikes >= max(GLITCHY_MIN, GLITCHY_SHARE * (len(series.readings) + spikes))
 
 
 def _run_out(stock: float, rate: float, spread: float) -> float | None:
@@ -144,6 +171,37 @@ def _run_out(stock: float, rate: float, spread: float) -> float | None:
     # A quadratic in x = sqrt(t): rate*x^2 + spread*x - stock = 0, positive root.
     root = (-spread + math.sqrt(spread * spread + 4.0 * rate * stock)) / (2.0 * rate)
     return max(root, 0.0) ** 2
+
+
+def _earliest(stock: float, rate: float, se: float, wobble: float, level_sd: float) -> float | None:
+    """Days until use plausibly reaches `stock`: expected use plus Z standard deviations of its error.
+
+    The three errors (the rate's, the irregularity of use growing like sqrt(t), the level's) are independent,
+    so their variances add: (se*t)^2 + wobble^2*t + level_sd^2. Adding three separate Z-bounds instead would
+    plan for all of them going wrong at once and keep far more stock than the stated margin needs.
+    """
+    if rate <= 0:
+        return None
+
+    def used(t: float) -> float:
+        return rate * t + Z * math.sqrt((se * t) ** 2 + wobble * wobble * t + level_sd * level_sd)
+
+    if used(0.0) >= stock:
+        return 0.0
+    # used() grows with t; bracket the answer, then halve the bracket.
+    high = max(stock / rate, 1.0)
+    while used(high) < stock:
+        high *= 2.0
+        if high > 16.0 * HORIZON_DAYS:
+            return None
+    low = 0.0
+    for _ in range(40):
+        mid = (low + high) / 2.0
+        if used(mid) < stock:
+            low = mid
+        else:
+            high = mid
+    return high
 
 
 def _within(now: datetime, days: float | None, horizon: float) -> datetime | None:
@@ -167,12 +225,26 @@ def forecast(
     if not segments:
         return Forecast(now, "sparse", None, shelf, None, None, None, None, None, None)
     last = segments[-1][-1]
+    rated = segments
+    tail = segments[-1]
+    drop = tail[-2].value - tail[-1].value if len(tail) >= 3 else 0.0
+    if drop > series.jump:
+        # A drop of more than a jump on the newest reading has no second opinion yet. On a sensor that
+        # glitches, or if it is more than a burst of use could explain, a glitch to zero would otherwise set
+        # the rate of a whole week: it waits for the next reading (the level below still counts it). Any
+        # other such drop is a burst of use and must bring the order forward at once.
+        before = [*segments[:-1], tail[:-1]]
+        prior = estimate_rate(before, tail[-2].at - timedelta(days=long_days), tail[-2].at)
+        burst = BURST * (prior.per_day + Z * prior.se) * _days(tail[-2].at, tail[-1].at) if prior else math.inf
+        if _glitchy(series) or drop > burst:
+            rated = before
     # Windows end at the newest reading, not at `now`: a sensor offline for weeks still yields the rate it
     # last saw, and the projection to `now` widens the uncertainty instead of forgetting everything.
-    long = estimate_rate(segments, last.at - timedelta(days=long_days), last.at)
+    end = rated[-1][-1].at
+    long = estimate_rate(rated, end - timedelta(days=long_days), end)
     if long is None:
         return Forecast(now, "sparse", last.value, shelf, None, None, None, None, None, None)
-    recent = estimate_rate(segments, last.at - timedelta(days=recent_days), last.at)
+    recent = estimate_rate(rated, end - timedelta(days=recent_days), end)
     chosen, change = long, None
     if recent is not None and abs(recent.per_day - long.per_day) > Z * math.hypot(recent.se, long.se):
         chosen, change = recent, ("up" if recent.per_day > long.per_day else "down")
@@ -194,7 +266,9 @@ def forecast(
     # Irregularity over four weeks or over the last one, whichever is larger: a burst of use last week is
     # the best warning of another one (a glitch costs an early order, a burst missed costs a stock-out).
     wobble = max(long.wobble, recent.wobble) if recent is not None else long.wobble
-    earliest = _run_out(max(stock - level_err, 0.0), rate_high, Z * wobble)
+    # The pessimistic centre is the four-week rate while a drop in use is still unconfirmed.
+    centre = max(rate, long.per_day) if change == "down" else rate
+    earliest = _earliest(stock, centre, chosen.se, wobble, level_err / Z)
     latest = _run_out(stock + level_err, rate_low, -Z * wobble)
     run_out = _within(now, expected, horizon_days)
     return Forecast(

@@ -49,11 +49,12 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class Refill:
-    """A recognised jump up: stock put on the sensor between two readings."""
+    """A recognised jump up: stock put on the sensor between two readings (`since`: the one before, if known)."""
 
     at: datetime
     before: float
     after: float
+    since: datetime | None = None
 
     @property
     def amount(self) -> float:
@@ -96,6 +97,7 @@ class CleanSeries:
     # Rises rejected as spikes that a refill followed by a very busy day would also explain: whoever credits
     # delivered stock should count them as loaded, since forgetting stock is the cheaper mistake.
     suspects: tuple[Refill, ...] = ()
+    step: float = 0.0  # the typical step between readings (use, noise): what one use usually looks like
 
     @property
     def readings(self) -> tuple[Reading, ...]:
@@ -173,7 +175,7 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
         if i in spikes:
             rejected.append(Rejected(reading, "spike"))
             if accepted and reading.value > accepted[-1].value:
-                suspects.append(Refill(at=reading.at, before=accepted[-1].value, after=reading.value))
+                suspects.append(Refill(reading.at, accepted[-1].value, reading.value, accepted[-1].at))
         else:
             accepted.append(reading)
 
@@ -188,11 +190,11 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
             # Two rises in a row are one refill seen half-way (a bag being poured, a glitch between two
             # levels): counting two would credit two packs as loaded.
             rejected.append(Rejected(current[0], "transient"))
-            refills[-1] = Refill(at=reading.at, before=refills[-1].before, after=reading.value)
+            refills[-1] = Refill(reading.at, refills[-1].before, reading.value, refills[-1].since)
             current = [reading]
             continue
         if rise:
-            refills.append(Refill(at=reading.at, before=current[-1].value, after=reading.value))
+            refills.append(Refill(reading.at, current[-1].value, reading.value, current[-1].at))
         # A long gap also ends a segment: a refill the sensor missed while offline would otherwise show
         # up as a slow stretch and drag the rate down (the forecast never pairs readings across segments).
         if current and (rise or reading.at in gap_ends):
@@ -203,12 +205,27 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
         segments.append(tuple(current))
     return CleanSeries(
         segments=tuple(segments),
-        refills=tuple(refills),
+        refills=_settled(refills, segments),
         rejected=tuple(sorted(rejected, key=lambda rej: rej.reading.at)),
         gaps=gaps,
         jump=jump,
         suspects=tuple(suspects),
+        step=step,
     )
+
+
+def _settled(refills: list[Refill], segments: list[tuple[Reading, ...]]) -> tuple[Refill, ...]:
+    """Refills measured to where the level settled: the lower of the first reading after the jump and the
+    median of the first three, so an upward glitch on that reading does not make one pack look like two."""
+    starts = {segment[0].at: segment for segment in segments}
+    settled = []
+    for refill in refills:
+        segment = starts.get(refill.at)
+        if segment is not None and len(segment) >= 3:
+            refill = Refill(refill.at, refill.before, min(segment[0].value, median(r.value for r in segment[:3])),
+                            refill.since)
+        settled.append(refill)
+    return tuple(settled)
 
 
 def _gaps(readings: list[Reading]) -> tuple[Gap, ...]:

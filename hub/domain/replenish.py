@@ -1,22 +1,27 @@
 """Reorder policy of a sensor slot: when to order, how many packs, within the household's caps (pure).
 
-Order when the *earliest plausible* run-out falls inside lead time plus safety margin (stock-outs cost more
-than an early order), for enough packs to last the target horizon at the *expected* rate (so uncertainty
-moves the date, not the size), never above the max-stock cap, never while an order is open, and with
-delivered stock credited until the sensor sees it loaded.
+Order when the *earliest plausible* run-out falls inside the shop's lead time (learnt from its deliveries) plus
+the safety margin: stock-outs cost more than an early order. The size trades deliveries against stock on hand
+(hub.domain.order_size) at the *expected* rate, so uncertainty moves the date, not the size; it never takes the
+stock expected when the order arrives above the max-stock cap, never orders while an order is open, and
+credits delivered stock until the sensor sees it loaded. While there are too few readings for a rate, a slot
+that is already low against its pack orders (or warns) at once instead of waiting for a forecast. Every
+decision says why in the household's words.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from hub.domain.credit import HIDDEN_PACKS, Delivery, hidden_refills, lead_days, looks_empty, shelf_stock
-from hub.domain.forecast import Forecast, forecast
-from hub.domain.readings import CleanSeries, Reading, clean
+from hub.domain import lead as leads
+from hub.domain import order_size
+from hub.domain.credit import BURST, HIDDEN_PACKS, Delivery, hidden_refills, looks_empty, shelf_stock
+from hub.domain.forecast import LONG_DAYS, Forecast, forecast
+from hub.domain.readings import CleanSeries, Reading, Refill, clean
 
 Mode = Literal["auto", "notify", "paused"]
 Action = Literal["none", "order", "notify"]
@@ -28,6 +33,8 @@ MAX_JUMP_PACKS = 0.5
 # A slot at or below this share of a pack is empty: it shows no use, so no run-out date, and must still be
 # ordered for. Small, because households run a container nearly dry before opening the next pack.
 EMPTY_PACKS = 0.03
+# While learning, a slot at or below this share of a pack orders at once (the household can change it).
+LEARNING_LOW = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +44,11 @@ class SlotPolicy:
     pack_size: float
     max_stock: float
     mode: Mode = "auto"
-    lead_time_days: float = 5.0
+    lead_time_days: float = 5.0  # what the shop promises; real lead times are learnt from its deliveries
     safety_days: float = 3.0
-    target_days: float = 30.0
+    target_days: float = 30.0  # one order lasts at least this long
+    tradeoff: float = order_size.DEFAULT_TRADEOFF  # 0 = less in the cupboard .. 1 = fewer deliveries
+    learning_low: float = LEARNING_LOW  # share of a pack that is "low" before there is a forecast
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "notify", "paused"):
@@ -50,16 +59,20 @@ class SlotPolicy:
             raise ValueError("max_stock must hold at least one pack")
         if self.lead_time_days < 0 or self.safety_days < 0 or not self.target_days > 0:
             raise ValueError("lead and safety must be >= 0, target > 0")
+        if not 0.0 <= self.tradeoff <= 1.0 or not 0.0 <= self.learning_low <= 1.0:
+            raise ValueError("tradeoff and learning_low are shares between 0 and 1")
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What to do now: nothing, place an order of `packs`, or tell the household."""
+    """What to do now: nothing, place an order of `packs`, or tell the household; and why, in words."""
 
     action: Action
     packs: int
     quantity: float
     reason: str
+    lead: leads.LeadTime | None = None  # the lead time the timing used
+    plan: order_size.OrderPlan | None = None  # what an order brings at the expected rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,43 +84,87 @@ class Evaluation:
     decision: Decision
 
 
-def _none(reason: str) -> Decision:
-    return Decision("none", 0, 0.0, reason)
+def day_text(at: datetime) -> str:
+    """A date as a household reads it in a sentence: 'Tue 12 Dec'."""
+    return f"{at:%a} {at.day} {at:%b}"
 
 
-def _act(policy: SlotPolicy, packs: int, reason: str) -> Decision:
-    action: Action = "order" if policy.mode == "auto" else "notify"
-    return Decision(action, packs, packs * policy.pack_size, reason)
+def _packs(n: int) -> str:
+    return f"{n} pack{'s' if n != 1 else ''}"
 
 
-def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0) -> Decision:
+class _Say:
+    """Builds the decisions of one evaluation with the lead time and plan attached."""
+
+    def __init__(self, policy: SlotPolicy, lead: leads.LeadTime, plan: order_size.OrderPlan | None = None) -> None:
+        self.policy, self.lead, self.plan = policy, lead, plan
+
+    def none(self, reason: str) -> Decision:
+        return Decision("none", 0, 0.0, reason, self.lead, self.plan)
+
+    def act(self, packs: int, why: str) -> Decision:
+        auto = self.policy.mode == "auto"
+        verb = "ordering" if auto else "order"
+        reason = f"{why}; {self.lead.text}; {verb} {_packs(packs)} now"
+        action: Action = "order" if auto else "notify"
+        return Decision(action, packs, packs * self.policy.pack_size, reason, self.lead, self.plan)
+
+    def full(self, why: str) -> Decision:
+        reason = f"{why}; {self.lead.text}; the max-stock cap leaves no room for a pack"
+        return Decision("notify", 0, 0.0, reason, self.lead, self.plan)
+
+
+def _learning(say: _Say, stock: float | None, policy: SlotPolicy) -> Decision:
+    """Too few readings for a rate: order at once if the slot is already low against its pack."""
+    if stock is None:
+        return say.none("learning: no reading yet")
+    low = policy.learning_low * policy.pack_size
+    if stock <= max(low, EMPTY_PACKS * policy.pack_size):
+        # A day of readings is too long to wait with 150 g of a 2 kg pack left: nothing is known about the
+        # rate, but little stock against a whole pack is enough to act (the open order stops any repeat).
+        share = stock / policy.pack_size
+        return say.act(1, f"learning how fast it is used, and only {share:.0%} of a pack is left")
+    return say.none("learning how fast it is used: a forecast needs readings over at least a day")
+
+
+def decide(
+    fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0, lead: leads.LeadTime | None = None
+) -> Decision:
     """Decide at `fc.at` whether to order (and how many packs) given the forecast and stock on order."""
+    lead = lead or leads.promised_only(policy.lead_time_days)
+    say = _Say(policy, lead)
     if policy.mode == "paused":
-        return _none("paused")
+        return say.none("paused")
     if on_order > 0:
         # At most one open replenishment order per slot: its stock is coming, ordering again would double it.
-        return _none("an order is already open")
+        return say.none("an order is already open")
     stock = fc.stock_now
     if stock is None or fc.rate_per_day is None:
-        if stock is not None and stock <= EMPTY_PACKS * policy.pack_size:
-            return _act(policy, 1, "slot is empty and there are too few readings for a forecast")
-        return _none("learning: too few readings for a forecast")
-    order_by = fc.at + timedelta(days=policy.lead_time_days + policy.safety_days)
+        return _learning(say, stock, policy)
+    # The size follows the expected rate (the lower of the recent and four-week ones): a party must not fill
+    # the cupboard for months; a real new habit only brings the next order sooner.
+    expected = min(fc.rate_per_day, fc.rate_long) if fc.rate_long is not None else fc.rate_per_day
+    packs = order_size.economic_packs(expected, policy.pack_size, policy.tradeoff, min_days=policy.target_days)
+    say.plan = order_size.plan(packs, expected, policy.pack_size)
+    horizon = lead.plan + policy.safety_days
     empty = stock <= EMPTY_PACKS * policy.pack_size  # an empty slot shows no use, so no run-out: order anyway
-    if not empty and (fc.run_out_earliest is None or fc.run_out_earliest > order_by):
-        return _none("enough stock for lead time and safety margin")
-    # The date follows the pessimistic view, the size the expected one: uncertainty moves orders earlier,
-    # it does not make them bigger.
-    need = fc.rate_per_day * (policy.lead_time_days + policy.target_days) - stock
-    packs = max(1, math.ceil(need / policy.pack_size - 1e-9))
-    # Stock now + on order + the new packs stays within the cap (on order is 0 here, kept for clarity).
-    room = math.floor((policy.max_stock - stock - on_order) / policy.pack_size + 1e-9)
+    early = fc.run_out_earliest
+    if not empty and (early is None or early > fc.at + timedelta(days=horizon)):
+        if fc.run_out_at is None or early is None:
+            return say.none("lasts more than a year at the current use")
+        due = early - timedelta(days=horizon)
+        return say.none(f"runs out around {day_text(fc.run_out_at)}; {lead.text}; next order around {day_text(due)}")
+    # The cap holds for the stock expected when the order arrives: what is used meanwhile frees its room, and
+    # a slot that would run dry before the delivery always has room for a pack (the cap holds at least one).
+    at_arrival = max(stock - expected * lead.plan, 0.0)
+    room = math.floor((policy.max_stock - at_arrival) / policy.pack_size + 1e-9)
+    if empty or fc.run_out_at is None:
+        why = "empty now" if empty else f"may run out from {day_text(early or fc.at)}"
+    else:
+        why = f"runs out around {day_text(fc.run_out_at)}"
     if room < 1:
-        return Decision("notify", 0, 0.0, "running out soon but the max-stock cap leaves no room for a pack")
-    if empty or fc.run_out_earliest is None:
-        return _act(policy, min(packs, room), "the slot is empty")
-    when = fc.run_out_earliest.date().isoformat()
-    return _act(policy, min(packs, room), f"may run out from {when}, within lead time and safety margin")
+        return say.full(why)
+    return say.act(min(packs, room), why)
 
 
 def evaluate(
@@ -117,30 +174,48 @@ def evaluate(
     *,
     deliveries: Iterable[Delivery] = (),
     on_order: float = 0.0,
+    shop: str | None = None,
 ) -> Evaluation:
-    """Clean the slot's readings, credit delivered stock, forecast, learn the lead time and decide."""
-    series = clean(readings, min_jump=MIN_JUMP_PACKS * policy.pack_size, max_jump=MAX_JUMP_PACKS * policy.pack_size)
+    """Clean the slot's readings, credit delivered stock, forecast, learn the shop's lead time and decide."""
+    pack = policy.pack_size
+    series = clean(readings, min_jump=MIN_JUMP_PACKS * pack, max_jump=MAX_JUMP_PACKS * pack)
     accepted = series.readings
     since = accepted[0].at if accepted else now
     deliveries = tuple(deliveries)
-    shelf = shelf_stock(deliveries, series.refills, pack_size=policy.pack_size, since=since, now=now)
-    fc = forecast(series, now, shelf=shelf)
-    # The rate's lower bound: a busy week must not make a quiet month look like it hid a refill.
-    hidden = hidden_refills(series, fc.rate_low, policy.pack_size)
-    # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day.
-    hidden += tuple(r for r in series.suspects if r.amount > HIDDEN_PACKS * policy.pack_size)
-    if hidden and shelf > 0:
-        # A delivered pack loaded without a visible jump is no longer on the shelf: count it once.
-        refills = series.refills + hidden
-        shelf = shelf_stock(deliveries, refills, pack_size=policy.pack_size, since=since, now=now)
-        fc = forecast(series, now, shelf=shelf)
-    if shelf > 0 and looks_empty(series, EMPTY_PACKS * policy.pack_size):
-        # A household with a pack in the cupboard does not leave the container empty for two readings: the
-        # credit is wrong (a refill went unseen) and keeping it would starve the slot.
-        fc = forecast(series, now)
-    # The household's lead time is a promise; past deliveries show what it really is, and only a longer
-    # one changes anything (a faster merchant just leaves a bit more margin).
-    learnt = lead_days(deliveries)
-    if learnt is not None and learnt > policy.lead_time_days:
-        policy = replace(policy, lead_time_days=learnt)
-    return Evaluation(series, fc, decide(fc, policy, on_order=on_order))
+    # The rate does not depend on shelf stock; it tells which rises can have been packs from the shelf.
+    bare = forecast(series, now)
+    rate_high = bare.rate_high
+    loads = series.refills
+    # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day,
+    # if the drop after it is a use the household can have had.
+    loads += tuple(r for r in series.suspects if _busy_day(r, accepted, rate_high, pack))
+    shelf = shelf_stock(deliveries, loads, pack_size=pack, since=since, now=now, rate_high=rate_high)
+    if shelf > 0:
+        # A delivered pack loaded without a visible jump is no longer on the shelf. The rate's lower bound: a
+        # busy week must not make a quiet month look like it hid a refill.
+        window = accepted[-1].at - timedelta(days=LONG_DAYS) if accepted else None
+        hidden = hidden_refills(series, bare.rate_low, pack, window)
+        if hidden:
+            shelf = shelf_stock(deliveries, loads + hidden, pack_size=pack, since=since, now=now, rate_high=rate_high)
+    if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, bare.rate_per_day):
+        # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
+        # longer than its usual use says the credit is wrong (a refill went unseen), and keeping it would
+        # starve the slot.
+        shelf = 0.0
+    fc = forecast(series, now, shelf=shelf) if shelf > 0 else bare
+    lead = leads.learn(deliveries, policy.lead_time_days, shop)
+    return Evaluation(series, fc, decide(fc, policy, on_order=on_order, lead=lead))
+
+
+def _busy_day(suspect: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:
+    """A rejected rise that a pack loaded just before a burst of use explains: big enough, and the drop to the
+    next reading no more than a burst of use."""
+    if suspect.amount <= HIDDEN_PACKS * pack:
+        return False
+    if rate_high is None:
+        return True
+    after = next((r for r in accepted if r.at > suspect.at), None)
+    if after is None:
+        return True
+    days = (after.at - suspect.at).total_seconds() / 86400.0
+    return suspect.after - after.value <= BURST * rate_high * days
