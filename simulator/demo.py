@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shlex
 import shutil
@@ -64,8 +65,22 @@ class Provisioned:
     detergent_g: float
 
 
-def provision(hub: Hub) -> Provisioned:
-    """Create the demo household, its user and devices, and the detergent slot's past weeks."""
+def _kept_secret(flash: Path, device_id: str) -> str:
+    """The secret a device of an earlier run keeps in its flash's config.json."""
+    try:
+        secret = json.loads((flash / "config.json").read_text()).get("secret")
+    except (OSError, ValueError, AttributeError):
+        secret = None
+    if not isinstance(secret, str):
+        raise DemoError(f"{device_id} is in the database but {flash}/config.json has no secret: drop --no-fresh")
+    return secret
+
+
+def provision(hub: Hub, flash_root: Path) -> Provisioned:
+    """Create the demo household, its user and devices, and the detergent slot's past weeks.
+
+    `flash_root` holds the devices' flash folders, where a device of an earlier run keeps its secret.
+    """
     # Imported when the demo runs, so the rest of the `restock` command line does not load the whole hub.
     from sqlmodel import Session
 
@@ -84,18 +99,20 @@ def provision(hub: Hub) -> Provisioned:
         household.cancel_window_s = 120
         session.add(household)
         for spec in DEMO_DEVICES:
-            existing = repos.device(session, spec.id)
-            if existing is not None:
-                session.delete(existing)
-                session.flush()
-            created = device_service.register(session, spec.kind, spec.name, user.household_id, spec.id)
-            secrets[spec.id] = created.secret
+            device = repos.device(session, spec.id)
+            if device is not None:
+                # A run on the last run's data (--no-fresh): the device keeps its orders, readings and secret,
+                # which its flash folder holds (the hub keeps only a hash).
+                secrets[spec.id] = _kept_secret(flash_root / spec.id, spec.id)
+            else:
+                created = device_service.register(session, spec.kind, spec.name, user.household_id, spec.id)
+                secrets[spec.id], device = created.secret, created.device
             if spec.sku:
                 product = repos.product_by_sku(session, "demo", spec.sku)
                 assert product is not None
-                device_service.bind(session, created.device, product, 1, spec.mode)
+                device_service.bind(session, device, product, 1, spec.mode)
             if spec.kind == "appliance_sensor":
-                detergent_g = demo_story.set_up_slot(session, created.device, hub.clock.now()).level_now
+                detergent_g = demo_story.set_up_slot(session, device, hub.clock.now()).level_now
         session.commit()
     return Provisioned(secrets, detergent_g)
 
@@ -124,6 +141,9 @@ def start_devices(port: int, setup: Provisioned, flash_root: Path, started: dict
         sim: dict[str, object] | None = None
         if spec.kind == "appliance_sensor":
             sim = {"level": setup.detergent_g, "noise": 0}
+            # The sensor reports at start only what it has not reported before: forget the last run's report
+            # (--no-fresh), so the morning always has its reading.
+            (flash_root / spec.id / "last.json").unlink(missing_ok=True)
         device = FirmwareProcess(spec.kind, flash_root / spec.id, config=config, sim=sim)
         started[spec.id] = device
         try:
@@ -239,7 +259,7 @@ async def run_demo(
         say(f"port {DEFAULT_HTTP_PORT} is in use: the dashboard is on {http_port} (--http-port picks one)")
     if ports.mqtt_replaced:
         say(f"port {DEFAULT_MQTT_PORT} is in use: the embedded broker is on {hub.broker.port} (--mqtt-port picks one)")
-    setup = provision(hub)
+    setup = provision(hub, data_dir / "devices")
     devices: dict[str, FirmwareProcess] = {}
     try:
         await asyncio.to_thread(start_devices, hub.broker.port, setup, data_dir / "devices", devices)

@@ -4,6 +4,7 @@ finds it time to reorder, on whatever policy the hub runs today."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -14,9 +15,9 @@ from simulator.demo import provision
 from tests.hub.conftest import HubServer
 
 
-def test_provisioned_demo_slot_forecasts_and_reorders(start_hub: Callable[..., HubServer]) -> None:
+def test_provisioned_demo_slot_forecasts_and_reorders(start_hub: Callable[..., HubServer], tmp_path: Path) -> None:
     server = start_hub()
-    setup = provision(server.hub)
+    setup = provision(server.hub, tmp_path)
     now = server.hub.clock.now()
     with Session(server.hub.engine) as session:
         slot = repos.slot(session, "washer-sensor", demo_story.SLOT)
