@@ -1,7 +1,7 @@
 """orders remember the shop's promised delivery date
 
 Revision ID: 0008
-Revises: 0005_replenish
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import hub.store.types
 
 revision = "0008"
-down_revision = "0005_replenish"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
