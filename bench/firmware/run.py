@@ -194,7 +194,7 @@ a = gc.mem_alloc()
 import board_sim
 b = board_sim.Board()
 if PARTS:
-    b.buzzes  # loads the parts only the wand and the sensor use (board_sim_io)
+    b._parts()  # loads the parts only the wand and the sensor use (board_sim_io)
 gc.collect()
 print("share", gc.mem_alloc() - a)
 """

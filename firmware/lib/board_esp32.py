@@ -11,6 +11,7 @@ import network
 from machine import ADC, PWM, Pin
 from micropython import const
 
+_SETUP_PORT = const(80)  # the setup-mode HTTP server, on the access point's own address
 RING = const(16)  # button edges buffered by the IRQ; a press with bounce needs about 6
 PINS = {
     "button": 33,  # RTC GPIO for ext0 wake; active low, 100 k pull-up on the board
@@ -27,7 +28,6 @@ _COLOURS = {"off": (0, 0, 0), "red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 
 
 class Board:
     name = "esp32"
-    setup_port = 80
 
     def __init__(self):
         self.pins = dict(PINS)
@@ -92,7 +92,7 @@ class Board:
     def wake_reason(self):
         return self._wake
 
-    def note(self, what, detail):
+    def note(self, kind, msg):
         pass  # the sim board reports these to its driver; hardware has nobody to tell
 
     # -- inputs -----------------------------------------------------------------------------
@@ -135,8 +135,8 @@ class Board:
             self._ub = bytearray()  # noise on the line, no terminator: start over
         return None
 
-    def pin(self, name, mode=0, pull=None):
-        return Pin(self.pins[name], Pin.OUT if mode else Pin.IN, pull, hold=False)  # undo a sleep hold
+    def pin(self, name, mode=0):
+        return Pin(self.pins[name], Pin.OUT if mode else Pin.IN, None, hold=False)  # undo a sleep hold
 
     def hold(self, name, value):
         """Drive a pin and keep it through deep sleep (e.g. HX711 SCK high = powered down)."""
@@ -177,12 +177,13 @@ class Board:
         ap = network.WLAN(network.AP_IF)
         if ssid is None:
             ap.active(False)
-            return
+            return None
         ap.active(True)
         if key and len(key) >= 8:
             ap.config(essid=ssid, password=key, authmode=network.AUTH_WPA2_PSK)
         else:
             ap.config(essid=ssid)
+        return _SETUP_PORT
 
     def tcp(self, host, port, timeout_ms):
         addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]

@@ -3,7 +3,8 @@
 # waits (wait, sleep_ms, next_edge, deepsleep), like hardware events.
 # Kept small on purpose: bench/firmware measures the firmware's heap with this board in the place of
 # board_esp32, so its every name and object counts against the firmware. What only some devices use
-# (load cell, pulse input, scanner UART, buzzer, setup AP) is in board_sim_io, loaded on first use.
+# (load cell, pulse input, scanner UART, buzzer) is in board_sim_io, loaded on first use. Board defines
+# every member of the interface declared in board.py, and nothing else an app may use.
 import gc
 import json
 import os
@@ -75,13 +76,13 @@ class Board:
             while not self._clients and time.ticks_diff(time.ticks_ms(), t) < 10000:
                 self._serve(100)
 
-    def __getattr__(self, name):
-        # only for names Board lacks: the parts some devices use (board_sim_io)
+    def _parts(self):
+        # the parts only some devices use (board_sim_io), loaded the first time one of them is touched
         if self._io is None:
             from board_sim_io import Parts
 
             self._io = Parts(self)
-        return getattr(self._io, name)
+        return self._io
 
     # -- time and paths ---------------------------------------------------------------------
     def path(self, name):
@@ -118,6 +119,21 @@ class Board:
         self._serve(0)
         return bool(self._edges)
 
+    def pressed(self):
+        return self._level
+
+    def uart_line(self):
+        return self._parts().uart_line()
+
+    def pin(self, name, mode=0):
+        return self._parts().pin(name, mode)
+
+    def hold(self, name, value):
+        self._parts().hold(name, value)
+
+    def wake_pulses(self):
+        return 0  # pulses that arrived in sleep reach the irq handler once it is registered
+
     def _hold(self, seq):
         """Queue a synthetic press sequence (hold times, with contact bounce) in virtual time."""
         t = self.ticks_ms()
@@ -133,6 +149,9 @@ class Board:
         if c != self._led:
             self._led = c
             self.note("led", c)
+
+    def buzz(self, freq, ms):
+        self._parts().buzz(freq, ms)
 
     def note(self, kind, msg):
         """Tell the control clients what happened: '* kind msg'."""
@@ -166,6 +185,11 @@ class Board:
     def wlan(self):
         return self
 
+    def setup_ap(self, ssid, key=None):
+        self.note("ap", ssid or "off")  # the sim has no radio: the setup server is on 127.0.0.1
+        if ssid is not None:
+            return int(os.getenv("RESTOCK_SIM_SETUP_PORT") or 0) or int(os.getenv("RESTOCK_SIM_PORT") or 7780) + 1
+
     def active(self, v=None):
         if v is not None:
             self._wl = _ON if v else _OFF
@@ -181,6 +205,13 @@ class Board:
         return self._wl == _JOINED and self.wifi
 
     def disconnect(self):
+        # leaving the network breaks the open connection, as on hardware
+        if self._sock:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._sock = None
         if self._wl == _JOINED:
             self._wl = _ON
 
@@ -201,15 +232,6 @@ class Board:
         self._sock = s
         return s
 
-    def _cut(self):
-        if self._sock:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-            self._sock = None
-        self.disconnect()
-
     def wait(self, sock, ms):
         """Wait until sock is readable (True) or ms passed (False), serving the control channel."""
         deadline = time.ticks_add(time.ticks_ms(), ms)
@@ -221,7 +243,7 @@ class Board:
 
     def deepsleep(self, ms=None, button=True, pulse=False):
         """Sleep until the button (or pulse, or timer) wakes us; then the app runs again from the top."""
-        self._cut()
+        self.disconnect()
         self.led("off")
         self.note("sleep", ms if ms is not None else "none")
         self._asleep = True
@@ -339,7 +361,7 @@ class Board:
         elif cmd == "wifi":
             self.wifi = arg == "on"
             if not self.wifi:
-                self._cut()
+                self.disconnect()
         elif cmd == "state":
             io = self._io
             v = (self._led, self.pattern, self._patterns, io.buzzes if io else 0, self._asleep, self._wake,
@@ -366,5 +388,5 @@ class Board:
         elif cmd == "exit":
             sys.exit(int(arg or 0))
         else:
-            return self.command(cmd, arg, line)  # the parts' commands (board_sim_io)
+            return self._parts().command(cmd, arg, line)
         return cmd

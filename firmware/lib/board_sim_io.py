@@ -1,8 +1,6 @@
 # The sim board's parts that only some devices use: the appliance sensor's HX711 load cell and pulse
-# input, the wand's scanner UART and buzzer, the setup-mode access point and button level. Board loads
-# them on first use (Board.__getattr__ hands their attributes out as its own), so a dash button's heap
-# figures do not carry them.
-import os
+# input, the wand's scanner UART and buzzer. Board loads them the first time one of its members needs
+# them, so a dash button's heap figures do not carry them.
 
 
 class Parts:
@@ -21,25 +19,17 @@ class Parts:
         self._hx_word = 0
         self._hx_dout = 0
         self._seed = 12345
-        port = int(os.getenv("RESTOCK_SIM_PORT") or 7780)
-        self.setup_port = int(os.getenv("RESTOCK_SIM_SETUP_PORT") or 0) or port + 1
 
     def woke(self):
         self.irqs = {}
         self._hx = self._hx_dout = 0  # the HX711 restarts when its clock line comes out of power-down
 
     # -- inputs -----------------------------------------------------------------------------
-    def pressed(self):
-        return self.b._level
-
     def uart_line(self):
         self.b._serve(0)
         return self.lines.pop(0) if self.lines else None
 
-    def wake_pulses(self):
-        return 0  # pulses that arrived in sleep reach the irq handler once it is registered
-
-    def pin(self, name, mode=0, pull=None):
+    def pin(self, name, mode=0):
         return SimPin(self, name)
 
     def hold(self, name, value):
@@ -80,9 +70,6 @@ class Parts:
         self.buzzes += 1
         self.b.note("buzz", "%d %d" % (freq, ms))
         self.b.sleep_ms(ms)
-
-    def setup_ap(self, ssid, key=None):
-        self.b.note("ap", ssid or "off")  # the sim has no radio: the setup server is on 127.0.0.1
 
     # -- control channel: the commands for these parts ----------------------------------------
     def command(self, cmd, arg, line):

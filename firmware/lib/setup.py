@@ -54,10 +54,10 @@ def _handle(board, c, kind):
 def run(board, cfg):
     """Serve setup until done; the caller then restarts the device (a deep sleep that wakes at once)."""
     feedback.show(board, "setup")
-    board.setup_ap("restock-" + cfg["device_id"], cfg["secret"])  # WPA2 with the device secret
+    port = board.setup_ap("restock-" + cfg["device_id"], cfg["secret"])  # WPA2 with the device secret
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(socket.getaddrinfo("0.0.0.0", board.setup_port)[0][-1])
+    srv.bind(socket.getaddrinfo("0.0.0.0", port)[0][-1])
     srv.listen(1)
     board.note("setup", "on")
     deadline = time.ticks_add(time.ticks_ms(), SETUP_MS)
