@@ -1,7 +1,8 @@
-"""Compile the device firmware to .mpy with mpy-cross: one bundle per device (lib + app)."""
+"""Compile the device firmware to .mpy with mpy-cross: one bundle per device, as its manifest.py names it."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from mpremote.romfs import VfsRomWriter
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 APPS = ("dash_button", "barcode_wand", "appliance_sensor")
-# compiled to prove they compile, never shipped to a device
-SIM_ONLY = frozenset({"board_sim.py", "board_sim_io.py", "sim_romfs.py"})
+MANIFEST = "manifest.py"
+# The sim board takes board_esp32's place in the image the sim boots from; like every module no manifest
+# names, it is compiled (to prove it compiles, and for the simulator) but never shipped to a device.
+SIM_BOARD = ("board_sim", "board_sim_io")
 MARCH = "xtensawin"  # ESP32 (Xtensa LX6 with windowed registers)
 
 
@@ -25,6 +28,10 @@ class CompileError(Exception):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+
+
+class ManifestError(CompileError):
+    """An app's manifest.py is not the plain list of module() calls the build reads, or names a missing file."""
 
 
 @dataclass
@@ -52,11 +59,50 @@ def mpy_cross_binary() -> str:
 
 
 def sources(firmware_dir: Path = FIRMWARE_DIR) -> list[Path]:
-    """Every firmware source file: the shared lib, then each app."""
+    """Every firmware source file, shipped or not: the shared lib, then each app (manifests aside)."""
     files = sorted((firmware_dir / "lib").glob("*.py"))
     for app in APPS:
-        files += sorted((firmware_dir / app).glob("*.py"))
+        files += sorted(p for p in (firmware_dir / app).glob("*.py") if p.name != MANIFEST)
     return files
+
+
+def manifest(app: str, firmware_dir: Path = FIRMWARE_DIR) -> list[Path]:
+    """The source files an app's manifest.py names, in its order.
+
+    micropython-lib's form, read rather than run: one `module("x.py")` or `module("x.py", base_path="../lib")`
+    call per line, string literals only, so building never executes code from the firmware tree.
+    """
+    path = firmware_dir / app / MANIFEST
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except (OSError, SyntaxError) as e:
+        raise ManifestError(path, str(e)) from e
+    files: list[Path] = []
+    for node in tree.body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "module"):
+            raise ManifestError(path, f"line {node.lineno}: only module(...) calls belong in a manifest")
+        name = _text(call.args[0]) if len(call.args) == 1 else None
+        kw = {k.arg: _text(k.value) for k in call.keywords}
+        base = kw.pop("base_path", ".")
+        if name is None or base is None or kw:
+            raise ManifestError(path, f'line {node.lineno}: write module("x.py") or module("x.py", base_path="dir")')
+        src = (path.parent / base / name).resolve()
+        if not src.is_file():
+            raise ManifestError(path, f"line {node.lineno}: {base}/{name} does not exist")
+        files.append(src)
+    return files
+
+
+def _text(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def device_path(src: Path, app_dir: Path) -> str:
+    """Where a shipped module lands: the app's own in /, the rest in /lib; main.py stays source."""
+    if src.parent == app_dir.resolve():
+        return "main.py" if src.name == "main.py" else src.stem + ".mpy"
+    return f"lib/{src.stem}.mpy"
 
 
 def compile_file(src: Path, dst: Path, march: str | None = MARCH) -> None:
@@ -82,11 +128,12 @@ def build(
 ) -> dict[str, Bundle]:
     """Compile every source into out/<device>/ (lib/*.mpy, app *.mpy, main.py); stop at the first error."""
     compiled = out / ".mpy"
+    shipped = {app: manifest(app, firmware_dir) for app in APPS}  # a bad manifest fails before any compiling
     results: dict[Path, Path] = {}
     for src in sources(firmware_dir):
         dst = compiled / src.parent.name / (src.stem + ".mpy")
         compile_file(src, dst, march)
-        results[src] = dst
+        results[src.resolve()] = dst
         if on_file is not None:
             on_file(src)
     bundles: dict[str, Bundle] = {}
@@ -95,14 +142,12 @@ def build(
         target = out / app
         if target.exists():
             shutil.rmtree(target)
-        for src, mpy in results.items():
-            if src.parent.name == "lib" and src.name not in SIM_ONLY:
-                name = f"lib/{mpy.name}"
-            elif src.parent.name == app:
-                # MicroPython runs main.py at boot, never main.mpy: ship the source, count the bytecode
-                name = "main.py" if src.name == "main.py" else mpy.name
-            else:
-                continue
+        for src in shipped[app]:
+            if src not in results:
+                raise ManifestError(firmware_dir / app / MANIFEST, f"{src} is not in the firmware's lib or app")
+            mpy = results[src]
+            # MicroPython runs main.py at boot, never main.mpy: ship the source, count the bytecode
+            name = device_path(src, firmware_dir / app)
             dst = target / name
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src if name == "main.py" else mpy, dst)
@@ -125,9 +170,10 @@ def romfs_image(modules: Iterable[Path]) -> bytes:
     return bytes(rom.finalise())
 
 
-def sim_romfs_image(out: Path, app: str) -> bytes:
-    """The image the sim board boots from: the app's modules plus the sim board's own (its hardware)."""
+def sim_romfs_image(out: Path, app: str, firmware_dir: Path = FIRMWARE_DIR) -> bytes:
+    """The image the sim board boots from: the app's shipped modules with the sim board in board_esp32's place."""
     compiled = out / ".mpy"
-    modules = [p for p in (compiled / "lib").glob("*.mpy") if p.stem not in ("board_esp32", "sim_romfs")]
-    modules += [p for p in (compiled / app).glob("*.mpy") if p.stem != "main"]
+    modules = [compiled / src.parent.name / f"{src.stem}.mpy" for src in manifest(app, firmware_dir)
+               if src.name != "main.py" and src.stem != "board_esp32"]
+    modules += [compiled / "lib" / f"{stem}.mpy" for stem in SIM_BOARD]
     return romfs_image(modules)
