@@ -18,6 +18,9 @@ MANIFEST = "manifest.py"
 # The sim board takes board_esp32's place in the image the sim boots from; like every module no manifest
 # names, it is compiled (to prove it compiles, and for the simulator) but never shipped to a device.
 SIM_BOARD = ("board_sim", "board_sim_io")
+# log.py's switch for debug chatter: on in the source (the simulator and tests run it), off in what a build ships
+DEBUG_ON = "DEBUG = True\n"
+DEBUG_OFF = "DEBUG = False\n"
 MARCH = "xtensawin"  # ESP32 (Xtensa LX6 with windowed registers)
 
 
@@ -120,19 +123,33 @@ def compile_file(src: Path, dst: Path, march: str | None = MARCH) -> None:
         raise CompileError(src, message)
 
 
+def release_log(src: Path, out: Path) -> Path:
+    """A copy of log.py with DEBUG off: printing and formatting debug lines costs a device heap and time."""
+    text = src.read_text()
+    if text.count(DEBUG_ON) != 1:
+        raise CompileError(src, f"expected one line {DEBUG_ON.strip()!r} for the build to switch off")
+    copy = out / ".release" / src.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(text.replace(DEBUG_ON, DEBUG_OFF))
+    return copy
+
+
 def build(
     out: Path,
     firmware_dir: Path = FIRMWARE_DIR,
     march: str | None = MARCH,
     on_file: Callable[[Path], None] | None = None,
+    debug: bool = False,
 ) -> dict[str, Bundle]:
-    """Compile every source into out/<device>/ (lib/*.mpy, app *.mpy, main.py); stop at the first error."""
+    """Compile every source into out/<device>/ (lib/*.mpy, app *.mpy, main.py); stop at the first error.
+    Debug logging is off unless debug is set."""
     compiled = out / ".mpy"
     shipped = {app: manifest(app, firmware_dir) for app in APPS}  # a bad manifest fails before any compiling
     results: dict[Path, Path] = {}
     for src in sources(firmware_dir):
         dst = compiled / src.parent.name / (src.stem + ".mpy")
-        compile_file(src, dst, march)
+        release = src.parent.name == "lib" and src.name == "log.py" and not debug
+        compile_file(release_log(src, out) if release else src, dst, march)
         results[src.resolve()] = dst
         if on_file is not None:
             on_file(src)

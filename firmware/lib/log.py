@@ -1,5 +1,6 @@
 # Logging to the console (USB serial on the ESP32, stdout under the Unix port).
-# DEBUG off in a release build keeps the chatter (and its string allocations) out.
+# On in the source, which the simulator and tests run; `restock firmware build` (provisioning/build.py)
+# ships this line as False, keeping the chatter and its string allocations off a device.
 DEBUG = True
 
 
