@@ -12,7 +12,9 @@ from pathlib import Path
 
 from mpremote.romfs import VfsRomWriter
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+from provisioning import firmware_source
+
+FIRMWARE_DIR = firmware_source.root()
 APPS = ("dash_button", "barcode_wand", "appliance_sensor")
 MANIFEST = "manifest.py"
 # The sim board takes board_esp32's place in the image the sim boots from; like every module no manifest
