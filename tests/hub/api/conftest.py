@@ -28,7 +28,9 @@ PASSWORD = "correct horse"  # what tests.hub.conftest.sign_up signs up with
 # back without a token: their requests are signed with the merchant's secret instead (issue 8).
 PUBLIC_ROUTES = frozenset(
     {("POST", "/api/v1/signup"), ("POST", "/api/v1/auth/token"), ("GET", "/healthz"), ("GET", "/"),
-     ("POST", "/api/v1/merchants/callback")}
+     ("POST", "/api/v1/merchants/callback"),
+     # The API's own documentation and the site icon: public, as the OpenAPI document is.
+     ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/favicon.ico")}
 )
 # The server-rendered dashboard (hub/web) signs in with a session cookie and CSRF-protected forms and answers
 # with HTML pages; its routes are walked by the dashboard's own tests, every other route by these.
