@@ -73,7 +73,8 @@ class PulseCounter:
     def __init__(self, board, cfg, calib):
         self.board = board
         self.full = cfg["full"]
-        self.count = calib.get("count", 0) + board.wake_pulses()
+        # the pulse that woke the device reaches no irq handler (none is registered in deep sleep)
+        self.count = calib.get("count", 0) + (1 if board.wake_reason() == "pulse" else 0)
         self.pin = board.pin("pulse", 0)
         self.pin.irq(self._irq)
 

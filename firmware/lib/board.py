@@ -59,9 +59,6 @@ if False:
         def hold(self, name, value):
             """Drive a pin and keep its level through deep sleep."""
 
-        def wake_pulses(self):
-            """Pulses that woke the device from deep sleep (the cycle counter's input)."""
-
         # -- outputs --------------------------------------------------------------------------
         def led(self, colour):
             """The RGB LED: "off", "red", "green", "blue" or "amber"."""

@@ -142,9 +142,6 @@ class Board:
         """Drive a pin and keep it through deep sleep (e.g. HX711 SCK high = powered down)."""
         Pin(self.pins[name], Pin.OUT, value=value, hold=True)
 
-    def wake_pulses(self):
-        return 1 if self._wake == "pulse" else 0
-
     # -- outputs ----------------------------------------------------------------------------
     def led(self, colour):
         for p, v in zip(self._led, _COLOURS.get(colour, (0, 0, 0))):

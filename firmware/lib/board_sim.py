@@ -52,11 +52,13 @@ class Board:
         self._t0 = time.ticks_ms()
         self._offset = 0  # virtual ms added by synthetic presses and LED patterns
         self._edges = []  # (level, tick) of the button, oldest first
-        self._level = 0
+        # the button's level (1 = held) and the last wake's reason: public names because the firmware
+        # interns "level" and "wake" anyway, where private ones would cost the dash button a pool of names
+        self.level = 0
         self._wl = _OFF
         self._sock = None
         self._rtc = b""
-        self._wake = "power"
+        self.wake = "power"
         self._asleep = False
         self._led = "off"
         self.pattern = ""
@@ -100,7 +102,7 @@ class Board:
         self._serve(0)
 
     def wake_reason(self):
-        return self._wake
+        return self.wake
 
     # -- button -----------------------------------------------------------------------------
     def next_edge(self, deadline):
@@ -120,7 +122,7 @@ class Board:
         return bool(self._edges)
 
     def pressed(self):
-        return self._level
+        return self.level
 
     def uart_line(self):
         return self._parts().uart_line()
@@ -131,9 +133,6 @@ class Board:
     def hold(self, name, value):
         self._parts().hold(name, value)
 
-    def wake_pulses(self):
-        return 0  # pulses that arrived in sleep reach the irq handler once it is registered
-
     def _hold(self, seq):
         """Queue a synthetic press sequence (hold times, with contact bounce) in virtual time."""
         t = self.ticks_ms()
@@ -142,7 +141,7 @@ class Board:
                 self._edges.append((lv, time.ticks_add(t, dt)))
             t = time.ticks_add(t, hold + 5 + _GAP_MS)
         self._offset += time.ticks_diff(t, self.ticks_ms()) - _GAP_MS
-        self._level = 0
+        self.level = 0
 
     # -- outputs ----------------------------------------------------------------------------
     def led(self, c):
@@ -263,8 +262,10 @@ class Board:
                 self._serve(max(0, min(left, 500)))
         self._asleep = False
         if self._io:
+            if reason == "pulse":
+                self._io.pulses -= 1  # as on the ESP32, the waking pulse is counted from wake_reason(), not by an irq
             self._io.woke()
-        self._wake = reason
+        self.wake = reason
         self.note("wake", reason)
         if self._heap_base is None:
             gc.collect()
@@ -356,15 +357,15 @@ class Board:
                 clicks = {"single": (80,), "double": (80, 90), "long": (2000,), "setup": (7000,), "factory": (16000,)}
                 self._hold(clicks[v if k == "click" else (k or "single")])
         elif cmd == "down" or cmd == "up":
-            self._level = 1 if cmd == "down" else 0
-            self._edges.append((self._level, self.ticks_ms()))
+            self.level = 1 if cmd == "down" else 0
+            self._edges.append((self.level, self.ticks_ms()))
         elif cmd == "wifi":
             self.wifi = arg == "on"
             if not self.wifi:
                 self.disconnect()
         elif cmd == "state":
             io = self._io
-            v = (self._led, self.pattern, self._patterns, io.buzzes if io else 0, self._asleep, self._wake,
+            v = (self._led, self.pattern, self._patterns, io.buzzes if io else 0, self._asleep, self.wake,
                  self.wifi, len(self._edges) + (len(io.lines) if io else 0))
             return ('{"led": %s, "pattern": %s, "patterns": %s, "buzzes": %s, "asleep": %s, "wake": %s, '
                     '"wifi": %s, "queued": %s}') % tuple(json.dumps(x) for x in v)

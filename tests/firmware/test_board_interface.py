@@ -182,7 +182,6 @@ show("pin", p.value(1))
 show("value", b.pin("hx_dout", 0).value())
 show("irq", b.pin("pulse", 0).irq(lambda pin: None))
 show("hold", b.hold("hx_sck", 1))
-show("wake_pulses", b.wake_pulses())
 show("led", b.led("red"))
 show("buzz", b.buzz(2000, 5))
 show("battery_mv", b.battery_mv())
@@ -208,7 +207,7 @@ show("after_sleep", (b.wake_reason(), w.isconnected()))
 
 EXPECTED = {
     "name": "'sim'", "path": None, "wake_reason": "'power'", "next_edge": "None", "edge_pending": "False",
-    "pressed": "0", "uart_line": "None", "value": "0", "wake_pulses": "0", "battery_mv": "4000",
+    "pressed": "0", "uart_line": "None", "value": "0", "battery_mv": "4000",
     "rtc_read": "b'abc'", "wlan": "True", "active": "True", "isconnected": "True", "status": "-55", "scan": "1",
     "tcp": "True", "wait": "False", "after_sleep": "('timer', False)",
 }
