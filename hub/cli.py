@@ -9,6 +9,7 @@ import typer
 from hub.catalog_cli import catalog_app
 from hub.cli_errors import explain
 from hub.commands import hub_command
+from provisioning.broker import ReloadNotConfirmed
 from provisioning.cli import broker_app, device_app, firmware_app, flash_command, pki_app
 from simulator.cli import sim_app
 from simulator.demo import demo_command
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         _say("restock: aborted")
         return 130
+    except ReloadNotConfirmed as exc:  # the files are written; the message says how to make mosquitto read them
+        _say(f"restock: {exc}")
+        return 1
     except Exception as exc:
         told = explain(exc)
         if told is None:  # a bug, not a mistake: keep its traceback

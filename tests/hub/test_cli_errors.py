@@ -167,3 +167,21 @@ def test_device_add_with_an_unusable_bundle_folder_registers_nothing(tmp_path: P
     assert "--out" in one_line(result)
     listed = restock("device", "list", cwd=tmp_path, data_dir=data)
     assert listed.returncode == 0 and "btn-nowhere" not in listed.stdout
+
+
+def test_broker_reload_that_mosquitto_never_confirms_is_one_line(tmp_path: Path) -> None:
+    """The files are written, but the process named by the pid file never shows it read them (it ignores SIGHUP
+    and listens nowhere): one line saying so and how to fix it, exit 1, no traceback."""
+    data = tmp_path / "data"
+    port = str(free_port())  # nothing listens there, so no other broker can seem to confirm the reload
+    assert restock("broker", "config", "--port", port, cwd=tmp_path, data_dir=str(data)).returncode == 0
+    deaf = subprocess.Popen(["nohup", "sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        (data / "mosquitto" / "mosquitto.pid").write_text(f"{deaf.pid}\n")
+        result = restock("broker", "reload", cwd=tmp_path, data_dir=str(data))
+        assert result.returncode == 1
+        line = one_line(result)
+        assert "did not apply" in line and "restock broker reload" in line
+    finally:
+        deaf.kill()
+        deaf.wait()
