@@ -86,19 +86,52 @@ def outlook(
     return SlotOutlook(last.value, last.at, last.unit, fc, reorder, timing)
 
 
+@dataclass(frozen=True)
+class ChartSize:
+    """A chart variant: its size on the page in CSS pixels, for the width the page gives it."""
+
+    width: int
+    height: int
+
+    @property
+    def inches(self) -> tuple[float, float]:
+        """The figure size: one inch is CSS_DPI CSS pixels, so text keeps its point size on the page."""
+        return self.width / CSS_DPI, self.height / CSS_DPI
+
+
+# A point size only means something at the size the chart is shown: the figure is laid out at the CSS size of
+# its place on the page (a phone's card, a desktop card's chart column) and rendered at twice that in pixels
+# for sharp high-density screens (the page's CSS sizes the image). Text then shows at 12 CSS px or more.
+CSS_DPI = 100
+PIXEL_DENSITY = 2
+SMALLEST_TEXT_PT = 9
+TEXT_PT = 10
+WIDE = ChartSize(640, 320)
+SMALL = ChartSize(340, 340)
+
+
+def figure(
+    readings: Sequence[Reading], unit: str, now: datetime, *, small: bool = False, view: SlotOutlook | None = None
+) -> Figure:
+    """The slot's chart, laid out (the caller holds _render_lock while it draws or saves it)."""
+    if view is None:
+        view = outlook(readings, now)
+    size = SMALL if small else WIDE
+    chart = Figure(figsize=size.inches, dpi=CSS_DPI * PIXEL_DENSITY, layout="constrained")
+    FigureCanvasAgg(chart)
+    ax = chart.add_subplot()
+    _draw(ax, readings, unit, view, now, legend_columns=1 if small else 2)
+    return chart
+
+
 def render_png(
     readings: Sequence[Reading], unit: str, now: datetime, *, small: bool = False, view: SlotOutlook | None = None
 ) -> bytes:
     """The slot's chart as PNG bytes; `small` is the phone variant (narrower, so its text stays readable)."""
-    if view is None:
-        view = outlook(readings, now)
     with _render_lock:
-        figure = Figure(figsize=(4.4, 3.6) if small else (7.2, 3.4), dpi=110, layout="constrained")
-        FigureCanvasAgg(figure)
-        ax = figure.add_subplot()
-        _draw(ax, readings, unit, view, now, legend_columns=1 if small else 2)
+        chart = figure(readings, unit, now, small=small, view=view)
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
+        chart.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -113,34 +146,44 @@ def _draw(
     # Dates go in as matplotlib day numbers: the typed API takes floats, and xaxis_date() formats them.
     ax.xaxis_date()
     times = [_num(r.at) for r in readings]
-    ax.plot(times, [r.value for r in readings], color=LEVEL, marker="o", markersize=3.5, linewidth=1.6, label="level")
+    ax.plot(times, [r.value for r in readings], color=LEVEL, marker="o", markersize=4, linewidth=1.8, label="level")
     ax.axvline(_num(now), color="#9ca3af", linewidth=0.8)
-    ax.annotate("now", (_num(now), 1.0), xycoords=("data", "axes fraction"), xytext=(3, -10),
-                textcoords="offset points", fontsize=8, color="#6b7280")
+    # Above the plot, centred on its line: inside, it would collide with the newest readings or be cut off at
+    # the right edge when "now" is the newest reading.
+    ax.annotate("now", (_num(now), 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=SMALLEST_TEXT_PT, color="#6b7280")
     fc = view.forecast
     if fc is not None and fc.level_now is not None and fc.run_out_at is not None:
         start, end = _num(now), _num(fc.run_out_at)
-        ax.plot([start, end], [fc.level_now, 0.0], color=FORECAST, linestyle="--", linewidth=1.6,
+        ax.plot([start, end], [fc.level_now, 0.0], color=FORECAST, linestyle="--", linewidth=1.8,
                 label=f"forecast: empty ~{fc.run_out_at:%-d %b}")
         if fc.run_out_earliest is not None and fc.run_out_latest is not None:
             ax.axvspan(_num(fc.run_out_earliest), _num(fc.run_out_latest),
                        color=FORECAST, alpha=0.12, label="run-out range")
         ax.axvline(end, color=FORECAST, linewidth=1, alpha=0.7)
+    learning = view.reorder_level is None and fc is not None and fc.rate_per_day is None
     if view.reorder_level is not None:
-        ax.axhline(view.reorder_level, color=REORDER, linestyle=":", linewidth=1.6,
+        ax.axhline(view.reorder_level, color=REORDER, linestyle=":", linewidth=1.8,
                    label=f"reorder point ({view.timing.label})")
-    elif fc is not None and fc.rate_per_day is None:
-        ax.text(0.99, 0.96, "forecast after a day of readings", transform=ax.transAxes, ha="right", va="top",
-                fontsize=8, color="#6b7280")
-    ax.set_ylabel(unit, color=INK)
-    ax.set_ylim(bottom=0)
+    ax.set_ylabel(unit, color=INK, fontsize=TEXT_PT)
+    # Headroom above the highest value, so the newest point of a full slot is not cut by the frame.
+    top = max([r.value for r in readings] + [view.reorder_level or 0.0, (fc.level_now or 0.0) if fc else 0.0])
+    ax.set_ylim(0, top * 1.08 if top > 0 else 1.0)
     ax.grid(True, color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)  # type: ignore[no-untyped-call]
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=5 if legend_columns == 1 else 7)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))  # type: ignore[no-untyped-call]
-    ax.tick_params(colors=INK, labelsize=8)
-    # Below the plot, so it never hides the line it explains (a phone shows the chart small).
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=legend_columns, fontsize=8, frameon=False)
+    ax.tick_params(colors=INK, labelsize=SMALLEST_TEXT_PT)
+    # The legend sits under the whole plot, tick labels included (constrained layout makes room for it), so
+    # it never hides the line it explains; while the slot is learning, its title says when a forecast comes,
+    # where no other text (such as "now" at the newest reading) can be.
+    handles, labels = ax.get_legend_handles_labels()
+    legend = ax.get_figure(root=True).legend(  # type: ignore[union-attr]
+        handles, labels, loc="outside lower center", ncols=legend_columns, fontsize=SMALLEST_TEXT_PT,
+        frameon=False, title="forecast after a day of readings" if learning else None,
+        title_fontsize=SMALLEST_TEXT_PT,
+    )
+    legend.get_title().set_color("#6b7280")

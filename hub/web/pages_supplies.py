@@ -30,6 +30,18 @@ MODE_NOTICES = {"auto": "slot_auto", "notify": "slot_notify", "paused": "slot_pa
 # The same bounds as the REST API's SlotPatch (hub/api/slots.py).
 MAX_DAYS, MAX_TARGET_DAYS, MAX_PACK, MAX_STOCK = 365.0, 3650.0, 1e9, 1e12
 POLICY_FIELDS = ("product_id", "pack_size", "lead_time_days", "safety_days", "target_days", "max_stock", "mode")
+UNIT_WORDS = {"g": "grams", "ml": "millilitres", "piece": "pieces", "count": "pieces"}
+
+
+def pack_size_needed(product: Product, sensor_unit: str) -> str:
+    """Why a slot needs its own pack size, as a sentence: the product's pack is not in what the sensor measures."""
+    amount = UNIT_WORDS.get(sensor_unit, sensor_unit)
+    if product.unit in ("piece", "count"):
+        sold = f"{product.name} is sold by the pack"
+    else:
+        sold = f"{product.name} is sold by the {UNIT_WORDS.get(product.unit, product.unit)}"
+    measures = "the sensor weighs it in grams" if sensor_unit == "g" else f"the sensor measures it in {amount}"
+    return f"{sold} and {measures}: enter how many {amount} one pack holds."
 
 
 def _supplies_page(
@@ -47,7 +59,8 @@ def _supplies_page(
         request, "supplies.html", user, status_code=status_code,
         supplies=views.supply_views(session, user.household_id, now),
         products=list(repos.visible_products(session, user.household_id)),
-        mode_labels=MODE_LABELS, mode_help=MODE_HELP,
+        mode_labels=MODE_LABELS, mode_help=MODE_HELP, pack_size_needed=pack_size_needed,
+        chart_wide=charts.WIDE, chart_small=charts.SMALL,
         errors=errors or {}, values=values or {},
     )
 
@@ -78,11 +91,15 @@ def slot_save(
     target_days: Annotated[str, Form()] = "",
     max_stock: Annotated[str, Form()] = "",
     mode: Annotated[str, Form()] = "",
+    pending_mode: Annotated[str, Form()] = "",
 ) -> Response:
     """Save a slot's product and policy, switching its mode when a mode button was clicked; all or nothing,
     except that pausing always works (stopping orders must never wait for a typo elsewhere in the form)."""
     slot = _own_slot(session, user, slot_id)
     assert slot.id is not None
+    # A mode button clicked on a form that came back with errors stays chosen (the page shows it pressed): Save
+    # or Enter then carries it in pending_mode, so correcting the fields completes the switch that was asked for.
+    mode = mode or (pending_mode if pending_mode in MODE_LABELS else "")
     fields = Fields(dict(zip(POLICY_FIELDS, (product_id, pack_size, lead_time_days, safety_days, target_days,
                                              max_stock, mode), strict=True)))
     unit = slot.unit
@@ -104,10 +121,7 @@ def slot_save(
         fields.errors["product_id"] = "Choose a product before switching the slot to auto."
     if chosen is not None and chosen.unit != unit and pack is None and "pack_size" not in fields.errors:
         # The product's pack size is in its own unit; read as the sensor's unit it would make nonsense orders.
-        fields.errors["pack_size"] = (
-            f"{chosen.name} is counted in {chosen.unit}, the sensor measures {unit}: "
-            f"enter how many {unit} one pack holds."
-        )
+        fields.errors["pack_size"] = pack_size_needed(chosen, unit)
     one_pack = pack or (chosen.pack_size if chosen is not None and chosen.unit == unit else None)
     if cap is not None and one_pack and cap < one_pack and "max_stock" not in fields.errors:
         fields.errors["max_stock"] = f"Max stock must hold at least one pack ({one_pack:g} {unit})."

@@ -1,23 +1,28 @@
-"""Dashboard pieces of issue 9 in Debian's Chromium: a sensor slot's product, mode and policy with its forecast,
-notification channels in settings, and substitutes on a button's binding.
+"""Dashboard pieces in Debian's Chromium: a sensor slot's product, mode and policy with its forecast, its chart
+readable and beside its settings at every size, notification channels in settings, and substitutes on a
+button's binding.
 
 Screenshots of every new state go to test-artifacts/screenshots/ at desktop and phone size.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from matplotlib.text import Text
 from playwright.sync_api import Locator, Page, expect
 from sqlmodel import Session, col, select
 
-from hub.store.models import Device, NotifyChannel
+from hub.store.models import Device, NotifyChannel, Reading
+from hub.web import charts
 from simulator.protocol_device import ProtocolDevice
-from tests.e2e.conftest import shoot, sign_in
+from tests.e2e.conftest import DESKTOP, PHONE, shoot, sign_in
 from tests.hub.conftest import HubServer, add_button, product_id, sign_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
@@ -73,14 +78,23 @@ def test_slot_product_mode_and_policy_with_forecast(
         "Choose a product before switching the slot to auto."
     )
     expect(card.locator("[name=lead_time_days]")).to_have_value("4")
-    expect(card.locator(".seg[aria-pressed=true]")).to_have_text("Notify only")
+    # The switch shows the mode asked for, says it is not switched yet, and Save completes it once corrected.
+    expect(card.locator(".seg[aria-pressed=true]")).to_have_text("Auto-order")
+    expect(card.locator("[data-pending-mode]")).to_have_text(
+        "Not switched yet: this supply stays on notify only until the form is saved."
+    )
+    expect(card.locator(".card-head .badge")).to_have_text("notify only")
     shoot(page, "supplies-auto-without-product")
 
     # Detergent is sold by the load, the sensor weighs grams: a pack size in grams is needed, and a cap of
     # at least one pack.
     _choose(card.locator("select[name=product_id]"), "Laundry detergent")
     card.locator("button.primary:text('Save')").click()
-    expect(card.locator(".field-error")).to_contain_text("enter how many g one pack holds")
+    expect(card.locator(f"#pack_size-{slot['id']}-error")).to_have_text(
+        "Laundry detergent 2 l (40 loads) is sold by the pack and the sensor weighs it in grams: "
+        "enter how many grams one pack holds."
+    )
+    expect(card.locator(".seg[aria-pressed=true]")).to_have_text("Auto-order")
     card.locator("[name=pack_size]").fill("2000")
     card.locator("[name=max_stock]").fill("1500")
     card.locator("button.primary:text('Save')").click()
@@ -91,7 +105,7 @@ def test_slot_product_mode_and_policy_with_forecast(
     expect(card.locator("[name=lead_time_days]")).to_have_value("4")
     shoot(page, "supplies-policy-error")
     card.locator("[name=max_stock]").fill("6000")
-    card.locator("text=Auto-order").click()
+    card.locator("button.primary:text('Save')").click()  # the pending switch to auto goes with it
     expect(page.locator(".notice")).to_have_text("Auto-order is on: the hub orders in time for this supply.")
     expect(card.locator(".seg[aria-pressed=true]")).to_have_text("Auto-order")
     expect(card.locator(".card-head .badge")).to_have_text("auto-order")
@@ -203,3 +217,115 @@ def _channels(hub: HubServer) -> list[NotifyChannel]:
     """The hub's active channels as stored (the API never shows a secret again)."""
     with Session(hub.app.state.engine) as session:
         return list(session.exec(select(NotifyChannel).where(col(NotifyChannel.active).is_(True))).all())
+
+
+def _seed_learning_slot(
+    start_hub: Callable[..., HubServer], devices: Callable[..., ProtocolDevice], page: Page
+) -> Locator:
+    """A hub with one detergent slot of three readings over four hours (still learning), signed in on its page."""
+    hub = start_hub()
+    email = _email()
+    api = sign_up(hub.url, "Okafor house", email)
+    created = api.ok("POST", "/api/v1/devices", json={"kind": "appliance_sensor", "name": "Washer", "id": "new-washer"})
+    sensor = devices("new-washer", created["secret"])
+    now = int(time.time())
+    for i, grams in enumerate((1900.0, 1860.0, 1820.0)):
+        event = {"type": "level", "slot": "detergent", "value": grams, "unit": "g", "ts": now - (2 - i) * 7200}
+        assert sensor.wait_feedback(sensor.send(event))["code"] == "recorded"
+    [slot] = api.ok("GET", "/api/v1/slots")
+    sign_in(page, hub.url, email)
+    page.goto(hub.url + "/web/supplies")
+    return page.locator(f"#slot-{slot['id']}")
+
+
+def _chart_variant(page: Page, chart: Locator, small: bool) -> tuple[float, float]:
+    """Once the variant for this width has loaded: its width on the page and the width it was laid out for."""
+    page.wait_for_function(
+        "([img, small]) => img.complete && img.naturalWidth > 0 && img.currentSrc.includes('size=small') === small",
+        arg=[chart.element_handle(), small],
+    )
+    # The PNG's own width in pixels (a plain Image: no srcset density applied), drawn at PIXEL_DENSITY.
+    shown, pixels = chart.evaluate(
+        "async img => { const probe = new Image(); probe.src = img.currentSrc; await probe.decode();"
+        " return [img.getBoundingClientRect().width, probe.naturalWidth]; }"
+    )
+    return float(shown), float(pixels) / charts.PIXEL_DENSITY
+
+
+def test_a_slot_uses_the_desktop_width_and_its_chart_reads_on_a_phone(
+    start_hub: Callable[..., HubServer], devices: Callable[..., ProtocolDevice], page: Page
+) -> None:
+    card = _seed_learning_slot(start_hub, devices, page)
+    chart, form = card.locator("img.chart"), card.locator("form.slot-policy")
+    expect(card.locator(".facts")).to_contain_text("Learning")
+
+    for size, small in ((DESKTOP, False), (PHONE, True)):
+        page.set_viewport_size(size)
+        shown, natural = _chart_variant(page, chart, small)
+        # Laid out for about the width it gets, the chart's smallest text shows at 11 CSS px or more, not
+        # shrunk to a scribble.
+        assert shown >= 0.85 * natural, (size, shown, natural)
+        assert charts.SMALLEST_TEXT_PT / 72 * charts.CSS_DPI * shown / natural >= 11, (size, shown, natural)
+        width, main_width = card.evaluate(
+            "card => { const main = card.closest('main'), style = getComputedStyle(main);"
+            " return [card.getBoundingClientRect().width,"
+            " main.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)]; }"
+        )
+        assert width >= main_width - 1, (size, width, main_width)  # one slot still spans the page
+        picture, settings = chart.bounding_box(), form.bounding_box()
+        assert picture is not None and settings is not None
+        if small:  # one column on a phone: the settings under the chart
+            assert settings["y"] >= picture["y"] + picture["height"], (picture, settings)
+        else:  # the settings beside the chart, side by side
+            assert picture["x"] + picture["width"] <= settings["x"], (picture, settings)
+            assert settings["y"] < picture["y"] + picture["height"], (picture, settings)
+    page.set_viewport_size(DESKTOP)
+    shoot(page, "supplies-learning")
+
+
+def _readings(hours: list[float], start: float, step: float, now: datetime) -> list[Reading]:
+    return [
+        Reading(device_id="washer", slot="detergent", value=start - step * i, unit="g", at=now - timedelta(hours=h))
+        for i, h in enumerate(hours)
+    ]
+
+
+NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
+CHART_CASES = {
+    # A few hours of readings, the newest just now: the slot is learning and says when a forecast comes.
+    "learning": _readings([6, 4, 2, 0], 1900, 20, NOW),
+    # Five days at about 150 g a day: a forecast with its range and the reorder point.
+    "forecast": _readings([8 * h for h in range(15, -1, -1)], 1900, 50, NOW),
+}
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["wide", "small"])
+@pytest.mark.parametrize("case", sorted(CHART_CASES))
+def test_no_text_of_a_chart_covers_another(case: str, small: bool) -> None:
+    readings = CHART_CASES[case]
+    view = charts.outlook(readings, NOW, charts.Timing(4, 3))
+    assert (view.forecast is not None and view.forecast.rate_per_day is None) == (case == "learning")
+    with charts._render_lock:
+        chart = charts.figure(readings, "g", NOW, small=small, view=view)
+        chart.canvas.draw()
+        renderer = chart.canvas.get_renderer()  # type: ignore[attr-defined]
+        # Matplotlib keeps labels of ticks outside the plotted range; they are not drawn.
+        undrawn = {
+            id(label)
+            for ax in chart.axes for axis in (ax.xaxis, ax.yaxis) for tick in axis.get_major_ticks()
+            if not min(axis.get_view_interval()) <= tick.get_loc() <= max(axis.get_view_interval())
+            for label in (tick.label1, tick.label2)
+        }
+        texts = [
+            t for t in chart.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in undrawn
+        ]
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    shown = {text for text, _box in boxes}
+    assert "now" in shown
+    assert ("forecast after a day of readings" in shown) == (case == "learning")
+    for (one, a), (other, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), f"{one!r} covers {other!r}"
+    # And every text is inside the picture, none cut off at an edge.
+    width, height = chart.canvas.get_width_height()
+    for text, box in boxes:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, (text, box)
