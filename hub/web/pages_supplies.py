@@ -39,7 +39,7 @@ def pack_size_needed(product: Product, sensor_unit: str) -> str:
     if product.unit in ("piece", "count"):
         sold = f"{product.name} is sold by the pack"
     else:
-        sold = f"{product.name} is sold by the {UNIT_WORDS.get(product.unit, product.unit)}"
+        sold = f"{product.name} comes in packs counted in {UNIT_WORDS.get(product.unit, product.unit)}"
     measures = "the sensor weighs it in grams" if sensor_unit == "g" else f"the sensor measures it in {amount}"
     return f"{sold} and {measures}: enter how many {amount} one pack holds."
 
