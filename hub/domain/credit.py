@@ -50,9 +50,9 @@ def loaded_packs(refill: Refill, pack_size: float, rate_high: float | None = Non
     """Whole packs a refill took from the shelf: 0 when the rise cannot be packs put into a nearly empty container.
 
     Loading n packs into a container holding b (at most LOAD_LOW of a pack) between two readings shows a rise of
-    n packs less the use u between the readings, and a level after it of at most b + n packs. A rise far short
-    of whole packs (more than a burst of use could explain: a glitch on the reading before) or one landing well
-    above them (put on top of a container that was not low: bought elsewhere) took nothing from the shelf.
+    n packs less the use u between the readings, from a level before of at most b + u. A rise far short of
+    whole packs (more than a burst of use could explain: a glitch on a reading), or one from a container that
+    was far from empty (a glitch up, or a pack bought elsewhere put on top), took nothing from the shelf.
     Without a rate every rise counts, as forgetting shelf stock is the cheaper mistake.
     """
     packs = max(1, math.ceil(refill.amount / pack_size - ATTRIBUTION_SLACK))
@@ -60,9 +60,8 @@ def loaded_packs(refill: Refill, pack_size: float, rate_high: float | None = Non
         return packs
     days = (refill.at - refill.since) / _DAY if refill.since is not None else 1.0
     burst = BURST * max(rate_high, 0.0) * max(days, 0.0)
-    if packs * pack_size - refill.amount > burst + LOAD_LOW * pack_size:
-        return 0
-    if refill.after > (packs + LOAD_LOW + LOAD_NOISE) * pack_size:
+    low = LOAD_LOW * pack_size
+    if packs * pack_size - refill.amount > burst + low or refill.before - burst > low + LOAD_NOISE * pack_size:
         return 0
     return packs
 
@@ -99,16 +98,16 @@ def hidden_refills(
 ) -> tuple[Refill, ...]:
     """Refills without a visible jump: over a gap or a segment, the level fell far less than the rate says.
 
-    Only the stretch from `since` on is judged: the rate is the recent one, and use that has grown since
-    would make every older, quieter stretch look as if it had hidden a pack.
+    Segments are judged from `since` on only: the rate is the recent one, and use that has grown since would
+    make every older, quieter stretch look as if it had hidden a pack. Gaps are judged whenever they were:
+    a pack loaded while the sensor was offline must stay loaded once the gap has left the rate's window,
+    and a gap taken for a hidden load by mistake only brings an order forward.
     """
     if not rate_per_day:
         return ()
     limit = HIDDEN_PACKS * pack_size
     found = []
     for gap in series.gaps:  # loaded while the sensor was offline
-        if since is not None and gap.start < since:
-            continue
         unseen = rate_per_day * gap.days - (gap.before - gap.after)
         if unseen > limit:
             found.append(Refill(gap.end, gap.after - unseen, gap.after, gap.start))

@@ -24,13 +24,11 @@ RECENT_DAYS = 7.0  # one week: a new habit is visible after a few readings
 MIN_POINTS = 3  # fewer readings than this give no rate at all
 MIN_SPAN_DAYS = 1.0  # nor do readings spanning less than a day (one wash says nothing about a week)
 MIN_PAIR_DAYS = 1.0 / 24.0  # pairs closer than an hour only carry sensor noise
-HORIZON_DAYS = 365.0
-# A sensor with at least this share of its readings (and this many) rejected as spikes is "glitchy".
-GLITCHY_SHARE, GLITCHY_MIN = 0.02, 3
+HORIZON_DAYS = 365.0  # a run-out further away than this is reported as None ("not foreseeable")
 # Use between two readings may exceed the rate this many times (a wash day, a party); a drop beyond that
 # on an unconfirmed reading is more likely a glitch.
 BURST = 8.0
-WOBBLE_DAYS = 7.0  # irregularity of use is measured over a week (a weekly habit is regular at that scale)  # a run-out further away than this is reported as None ("not foreseeable")
+WOBBLE_DAYS = 7.0  # irregularity of use is measured over a week (a weekly habit is regular at that scale)
 MAD_TO_SIGMA = 1.4826  # median absolute deviation of a normal sample times this is its standard deviation
 _DAY = timedelta(days=1)
 
@@ -85,7 +83,9 @@ def _weighted_median(items: list[tuple[float, float]]) -> float:
     return items[-1][0]
 
 
-def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until: datetime) -> Rate | None:
+def estimate_rate(
+    segments: Sequence[Sequence[Reading]], since: datetime, until: datetime, *, glitchy: bool = False
+) -> Rate | None:
     """Theil-Sen consumption rate over readings in [since, until], pairs taken only within a segment."""
     chosen = [[r for r in seg if since <= r.at <= until] for seg in segments]
     chosen = [seg for seg in chosen if len(seg) >= 2]
@@ -122,7 +122,7 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
     se = sigma / math.sqrt(sxx) if sxx > 0 else math.inf
     # The week-scale irregularity needs pairs a week apart; a short window looks at half of its span.
     scale = min(WOBBLE_DAYS, max(_days(since, until) / 2.0, MIN_PAIR_DAYS))
-    wobble = _wobble(chosen, times, rate, scale)
+    wobble = _wobble(chosen, times, rate, scale, trim=glitchy)
     # Lumpy use (a wash every few days, a cycle counter's whole counts) barely scatters the readings around
     # a line, yet the use seen over T days varies by wobble * sqrt(T): the rate is no surer than that.
     covered = sum(ts[-1] - ts[0] for ts in times)
@@ -131,7 +131,9 @@ def estimate_rate(segments: Sequence[Sequence[Reading]], since: datetime, until:
     return Rate(per_day=rate, se=se, sigma=sigma, wobble=wobble, points=points, span_days=span)
 
 
-def _wobble(segments: list[list[Reading]], times: list[list[float]], rate: float, scale: float) -> float:
+def _wobble(
+    segments: list[list[Reading]], times: list[list[float]], rate: float, scale: float, trim: bool
+) -> float:
     """Irregularity of use over about `scale` days, per sqrt(day) (sensor noise included)."""
     # Use between a reading and the first one at least `scale` days later, minus what the rate predicts,
     # scaled to one day: if use varies independently from day to day its spread grows like sqrt(t). Measured
@@ -151,17 +153,12 @@ def _wobble(segments: list[list[Reading]], times: list[list[float]], rate: float
             steps.append((seg[i].value - seg[j].value - rate * span) / math.sqrt(span))
     if not steps:
         return 0.0
-    # Root mean square with the largest tenth left out, not a median-based scale: with lumpy use most steps
-    # are "nothing unusual" and the median would call the use perfectly regular; the trim keeps the odd
-    # glitch that survived cleaning from dominating.
-    kept = sorted(x * x for x in steps)[: max(1, math.ceil(0.9 * len(steps)))]
+    # Root mean square, not a median-based scale: with lumpy use most steps are "nothing unusual" and the
+    # median would call the use perfectly regular. The largest tenth is left out only on a glitchy sensor,
+    # where it is mostly glitches that survived cleaning; elsewhere it is the bursts of use that matter.
+    squares = sorted(x * x for x in steps)
+    kept = squares[: max(1, math.ceil(0.9 * len(steps)))] if trim else squares
     return math.sqrt(sum(kept) / len(kept))
-
-
-def _glitchy(series: CleanSeries) -> bool:
-    """True when the sensor's readings were rejected as spikes often enough to doubt an unconfirmed one."""
-    spikes = sum(1 for r in series.rejected if r.reason == "spike")
-    return spikes >= max(GLITCHY_MIN, GLITCHY_SHARE * (len(series.readings) + spikes))
 
 
 def _run_out(stock: float, rate: float, spread: float) -> float | None:
@@ -234,19 +231,21 @@ def forecast(
         # the rate of a whole week: it waits for the next reading (the level below still counts it). Any
         # other such drop is a burst of use and must bring the order forward at once.
         before = [*segments[:-1], tail[:-1]]
-        prior = estimate_rate(before, tail[-2].at - timedelta(days=long_days), tail[-2].at)
+        prior = estimate_rate(before, tail[-2].at - timedelta(days=long_days), tail[-2].at, glitchy=series.glitchy)
         burst = BURST * (prior.per_day + Z * prior.se) * _days(tail[-2].at, tail[-1].at) if prior else math.inf
-        if _glitchy(series) or drop > burst:
+        if series.glitchy or drop > burst:
             rated = before
     # Windows end at the newest reading, not at `now`: a sensor offline for weeks still yields the rate it
     # last saw, and the projection to `now` widens the uncertainty instead of forgetting everything.
     end = rated[-1][-1].at
-    long = estimate_rate(rated, end - timedelta(days=long_days), end)
+    long = estimate_rate(rated, end - timedelta(days=long_days), end, glitchy=series.glitchy)
     if long is None:
         return Forecast(now, "sparse", last.value, shelf, None, None, None, None, None, None)
-    recent = estimate_rate(rated, end - timedelta(days=recent_days), end)
+    recent = estimate_rate(rated, end - timedelta(days=recent_days), end, glitchy=series.glitchy)
     chosen, change = long, None
-    if recent is not None and abs(recent.per_day - long.per_day) > Z * math.hypot(recent.se, long.se):
+    # A week of a glitchy sensor holds too few trustworthy readings to call a change of habit.
+    changed = recent is not None and abs(recent.per_day - long.per_day) > Z * math.hypot(recent.se, long.se)
+    if recent is not None and changed and not series.glitchy:
         chosen, change = recent, ("up" if recent.per_day > long.per_day else "down")
     rate = max(chosen.per_day, 0.0)
     rate_high = rate + Z * chosen.se
@@ -256,12 +255,21 @@ def forecast(
         rate_high = max(rate_high, long.per_day)
     rate_low = max(rate - Z * chosen.se, 0.0)
 
-    tail = segments[-1][-3:]
-    # Median of the newest readings projected to now: one odd reading at the end cannot trigger an order.
-    level = max(median(r.value - rate * _days(r.at, now) for r in tail), 0.0)
+    newest = rated[-1][-3:]
+    if series.glitchy:
+        # Median of the newest readings projected to now: one odd reading at the end cannot trigger an order.
+        projected = median(r.value - rate * _days(r.at, now) for r in newest)
+    else:
+        # A sensor that does not glitch is believed at once: a burst of use brings the order forward the
+        # day it shows, not two readings later (an implausible drop already waits for its second opinion).
+        projected = newest[-1].value - rate * _days(newest[-1].at, now)
     age = max(_days(last.at, now), 0.0)
     level_err = Z * math.hypot(chosen.sigma, chosen.se * age)
-    stock = level + shelf
+    # A sensor that went quiet: once the projected container is empty, the household opens the shelf stock,
+    # so use goes on eating into it rather than stopping at an empty container.
+    level = max(projected, 0.0)
+    stock = max(projected + shelf, 0.0)
+    shelf = stock - level
     expected = stock / rate if rate > 0 else None
     # Irregularity over four weeks or over the last one, whichever is larger: a burst of use last week is
     # the best warning of another one (a glitch costs an early order, a burst missed costs a stock-out).

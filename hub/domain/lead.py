@@ -1,9 +1,10 @@
 """Delivery lead times learnt per shop from a slot's own delivered orders: promised vs. actual (pure, stdlib only).
 
 The household enters the lead time a shop promises; each delivered order shows what it really took. The policy
-plans with the longest of the shop's recent real lead times (a slow week is what empties a slot), and once a
-shop has shown enough deliveries a faster one earns a shorter plan: waiting on a promise the shop beats every
-time only keeps stock in the cupboard.
+plans with the longest of the shop's recent real lead times when that is longer than the promise (a slow week
+is what empties a slot). A shop that beats its promise does not earn a shorter plan: a handful of quick
+deliveries says little about the slow one that comes next, and a late delivery costs a stock-out while an
+early one only costs a few days of stock.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from hub.domain.credit import Delivery
 
 # Real lead times are learnt from this many of the shop's latest deliveries.
 LEAD_SAMPLES = 6
-# With at least this many of them, the shop's own record replaces its promise even when it is faster.
-TRUSTED_SAMPLES = 3
 _DAY = timedelta(days=1)
 
 
@@ -72,6 +71,4 @@ def learn(deliveries: Iterable[Delivery], promised: float, shop: str | None = No
     if not waits:
         return promised_only(promised, shop)
     longest = max(waits)
-    # Too few deliveries to trust a fast record: the promise still holds unless the shop was slower than it.
-    plan = longest if len(waits) >= TRUSTED_SAMPLES else max(longest, promised)
-    return LeadTime(promised, min(waits), longest, plan, len(waits), shop)
+    return LeadTime(promised, min(waits), longest, max(longest, promised), len(waits), shop)

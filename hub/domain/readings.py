@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 # A move must exceed this many "typical steps" between readings to count as a jump (spike or refill).
@@ -22,6 +22,8 @@ JUMP_STEPS = 3.0
 NEIGHBOURS = 3
 # A silence longer than this many median spacings (and at least a day) is reported as a gap.
 GAP_SPACINGS = 3.0
+# A sensor with at least this share of its readings (and this many) rejected as spikes is "glitchy".
+GLITCHY_SHARE, GLITCHY_MIN = 0.02, 3
 
 
 def median(values: Iterable[float]) -> float:
@@ -98,6 +100,12 @@ class CleanSeries:
     # delivered stock should count them as loaded, since forgetting stock is the cheaper mistake.
     suspects: tuple[Refill, ...] = ()
     step: float = 0.0  # the typical step between readings (use, noise): what one use usually looks like
+
+    @property
+    def glitchy(self) -> bool:
+        """True when enough readings were rejected as spikes to doubt any single unconfirmed one."""
+        spikes = sum(1 for r in self.rejected if r.reason == "spike")
+        return spikes >= max(GLITCHY_MIN, GLITCHY_SHARE * (sum(len(s) for s in self.segments) + spikes))
 
     @property
     def readings(self) -> tuple[Reading, ...]:
@@ -203,28 +211,33 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
         current.append(reading)
     if current:
         segments.append(tuple(current))
-    return CleanSeries(
+    series = CleanSeries(
         segments=tuple(segments),
-        refills=_settled(refills, segments),
+        refills=tuple(refills),
         rejected=tuple(sorted(rejected, key=lambda rej: rej.reading.at)),
         gaps=gaps,
         jump=jump,
         suspects=tuple(suspects),
         step=step,
     )
+    return replace(series, refills=_settled(refills, segments, series.glitchy))
 
 
-def _settled(refills: list[Refill], segments: list[tuple[Reading, ...]]) -> tuple[Refill, ...]:
+def _settled(refills: list[Refill], segments: list[tuple[Reading, ...]], glitchy: bool) -> tuple[Refill, ...]:
     """Refills measured to where the level settled: the lower of the first reading after the jump and the
-    median of the first three, so an upward glitch on that reading does not make one pack look like two."""
-    starts = {segment[0].at: segment for segment in segments}
+    median of the first three, so an upward glitch on that reading does not make one pack look like two.
+    On a glitchy sensor the level before is the higher of the last reading and the median of the last three,
+    so a glitch to zero just before does not make a rise from the real level look like a pack."""
+    starts = {segment[0].at: i for i, segment in enumerate(segments)}
     settled = []
     for refill in refills:
-        segment = starts.get(refill.at)
-        if segment is not None and len(segment) >= 3:
-            refill = Refill(refill.at, refill.before, min(segment[0].value, median(r.value for r in segment[:3])),
-                            refill.since)
-        settled.append(refill)
+        i = starts.get(refill.at)
+        before, after = refill.before, refill.after
+        if i is not None and len(segments[i]) >= 3:
+            after = min(segments[i][0].value, median(r.value for r in segments[i][:3]))
+        if glitchy and i is not None and i > 0 and len(segments[i - 1]) >= 3:
+            before = max(before, median(r.value for r in segments[i - 1][-3:]))
+        settled.append(Refill(refill.at, before, after, refill.since))
     return tuple(settled)
 
 
