@@ -49,6 +49,8 @@ class SlotOut(BaseModel):
     safety_days: float
     target_days: float
     max_stock: float | None
+    order_tradeoff: float
+    learning_low: float
     forecast: ForecastOut | None
 
 
@@ -63,6 +65,10 @@ class SlotPatch(RequestBody):
     safety_days: float | None = Field(default=None, ge=0, le=365)
     target_days: float | None = Field(default=None, gt=0, le=3650)
     max_stock: float | None = Field(default=None, gt=0, le=1e12)
+    # 0 = less in the cupboard (small, frequent orders) .. 1 = fewer deliveries (large orders up to max stock).
+    order_tradeoff: float | None = Field(default=None, ge=0, le=1)
+    # While the slot has too few readings for a forecast, it orders at once below this share of a pack.
+    learning_low: float | None = Field(default=None, ge=0, le=1)
 
 
 def _out(session: Session, slot: Slot, now: datetime) -> SlotOut:
@@ -81,7 +87,8 @@ def _out(session: Session, slot: Slot, now: datetime) -> SlotOut:
         id=slot.id, device_id=slot.device_id, name=slot.name, unit=slot.unit, product_id=slot.product_id,
         product=product.name if product else None, mode=slot.mode, pack_size=slot.pack_size,
         lead_time_days=slot.lead_time_days, safety_days=slot.safety_days, target_days=slot.target_days,
-        max_stock=slot.max_stock, forecast=forecast,
+        max_stock=slot.max_stock, order_tradeoff=slot.order_tradeoff, learning_low=slot.learning_low,
+        forecast=forecast,
     )
 
 
@@ -118,7 +125,7 @@ def patch_slot(
         product = repos.visible_product(session, caller.household_id, product_id)
         if product is None:
             raise not_found(f"product {product_id}")
-    for key in ("mode", "lead_time_days", "safety_days", "target_days"):
+    for key in ("mode", "lead_time_days", "safety_days", "target_days", "order_tradeoff", "learning_low"):
         if key in changes and changes[key] is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{key} may not be null")
     try:

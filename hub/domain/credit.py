@@ -38,12 +38,14 @@ _DAY = timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """Stock that arrived from a delivered order; `ordered_at` and `shop` let the policy learn real lead times."""
+    """Stock that arrived from a delivered order; `ordered_at`, the shop's `promised` date and the `shop` let the
+    policy learn real lead times."""
 
     at: datetime
     quantity: float
     ordered_at: datetime | None = None
     shop: str | None = None
+    promised: datetime | None = None
 
 
 def loaded_packs(refill: Refill, pack_size: float, rate_high: float | None = None) -> int:

@@ -1,6 +1,7 @@
 """Delivery lead times learnt per shop from a slot's own delivered orders: promised vs. actual (pure, stdlib only).
 
-The household enters the lead time a shop promises; each delivered order shows what it really took. The policy
+The household enters the lead time a shop usually needs, and the shop promises a date for each order; each
+delivered order shows what it really took, and how late it was against its promise. The policy
 plans with the longest of the shop's recent real lead times when that is longer than the promise (a slow week
 is what empties a slot). A shop that beats its promise does not earn a shorter plan: a handful of quick
 deliveries says little about the slow one that comes next, and a late delivery costs a stock-out while an
@@ -31,6 +32,7 @@ class LeadTime:
     plan: float  # what the reorder timing uses
     samples: int  # delivered orders of this shop the figures come from
     shop: str | None = None
+    late: float | None = None  # the most the shop was late against its own promised date, days (None: no promise)
 
     @property
     def text(self) -> str:
@@ -42,6 +44,22 @@ class LeadTime:
         if low == high:
             return f"delivery takes {_days(high)}"
         return f"delivery takes {low}-{_days(high)}"
+
+
+    @property
+    def record(self) -> str:
+        """What the shop's deliveries to this slot showed, and what the policy plans with."""
+        plan = _days(_whole_days(self.plan))
+        if not self.samples:
+            return f"no delivery yet; planning with {plan}"
+        low, high = _whole_days(self.low), _whole_days(self.high)
+        took = _days(high) if low == high else f"{low}-{_days(high)}"
+        orders = "the last delivery" if self.samples == 1 else f"the last {self.samples} deliveries"
+        text = f"{orders} took {took}"
+        if self.late is not None:
+            late = _whole_days(self.late)
+            text += f", up to {_days(late)} later than promised" if late else ", as promised"
+        return f"{text}; planning with {plan}"
 
 
 def _whole_days(days: float) -> int:
@@ -71,4 +89,6 @@ def learn(deliveries: Iterable[Delivery], promised: float, shop: str | None = No
     if not waits:
         return promised_only(promised, shop)
     longest = max(waits)
-    return LeadTime(promised, min(waits), longest, max(longest, promised), len(waits), shop)
+    lateness = [(d.at - d.promised) / _DAY for d in own if d.promised is not None]
+    late = max(max(lateness), 0.0) if lateness else None
+    return LeadTime(promised, min(waits), longest, max(longest, promised), len(waits), shop, late)

@@ -117,7 +117,8 @@ def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
         if event.note and event.note.startswith("substitute"):
             return f"{head}: {event.note}; it goes to the shop now"
         until = order.cancel_until.strftime("%Y-%m-%d %H:%M UTC") if order.cancel_until else "now"
-        return f"{head} placed; you can cancel it until {until}"
+        why = f" ({event.note})" if event.note else ""  # a replenishment says why it ordered
+        return f"{head} placed{why}; you can cancel it until {until}"
     if kind == "order.awaiting_approval":
         return f"{head} waits for your approval ({order.reason or event.note or 'approval'})"
     if kind == "order.shipped":
@@ -308,14 +309,16 @@ def low_supply(
     now: datetime,
     run_out: datetime | None = None,
     product: str | None = None,
+    reason: str | None = None,
 ) -> Notification | None:
     """Tell the household a notify-only slot runs low (for the replenishment engine); once a day per slot."""
     when = f", runs out around {run_out.strftime('%Y-%m-%d')}" if run_out else ""
     what = product or slot
     payload = {
-        "text": f"{what} is running low: {level:g} {unit} left{when}",
+        # The policy's reason already says when it runs out, how long a delivery takes and what to order.
+        "text": f"{what} is running low: {level:g} {unit} left" + (f"; {reason}" if reason else when),
         "supply": {"device_id": device_id, "slot": slot, "level": level, "unit": unit, "product": product,
-                   "run_out": run_out.isoformat() if run_out else None},
+                   "run_out": run_out.isoformat() if run_out else None, "reason": reason},
     }
     return add(session, household_id, LOW_SUPPLY, f"supply:{device_id}:{slot}:{now.date().isoformat()}", payload, now)
 

@@ -170,8 +170,10 @@ def create_order(
     now: datetime,
     device_id: str | None = None,
     mode: Mode = Mode.ORDER,
+    note: str | None = None,
 ) -> Order:
-    """Create an order held for the cancel window, or waiting for approval when a limit says so."""
+    """Create an order held for the cancel window, or waiting for approval when a limit says so; `note` says
+    why on its first timeline step (a replenishment's reason) unless a limit's reason takes its place."""
     if not lines:
         raise OrderError("an order needs at least one line")
     assert household.id is not None
@@ -217,7 +219,7 @@ def create_order(
         assert line.product.id is not None
         _add_row(session, OrderLine, {"order_id": order.id, "product_id": line.product.id,
                                       "name": line.product.name, "qty": line.qty, "unit_price": line.product.price})
-    _add_step(session, order.id, order.status, now, actor, verdict.reason)
+    _add_step(session, order.id, order.status, now, actor, verdict.reason or (note[:200] if note else None))
     return order
 
 

@@ -64,6 +64,8 @@ def policy_of(slot: Slot, product: Product | None) -> SlotPolicy | None:
         lead_time_days=slot.lead_time_days,
         safety_days=slot.safety_days,
         target_days=slot.target_days,
+        tradeoff=slot.order_tradeoff,
+        learning_low=slot.learning_low,
     )
 
 
@@ -83,7 +85,9 @@ def _deliveries_and_on_order(session: Session, slot: Slot, pack: float) -> tuple
         if order.status in open_names:
             on_order += qty
         elif order.status == OrderStatus.DELIVERED:
-            deliveries.append(Delivery(at=order.updated_at, quantity=qty, ordered_at=order.created_at))
+            # The shop and its promised date let the policy learn each shop's real lead time.
+            deliveries.append(Delivery(at=order.updated_at, quantity=qty, ordered_at=order.created_at,
+                                       shop=order.merchant, promised=order.expected_delivery))
     return deliveries, on_order
 
 
@@ -94,7 +98,10 @@ def evaluate_slot(session: Session, slot: Slot, now: datetime, pending: Reading 
     if policy is None:
         return None
     deliveries, on_order = _deliveries_and_on_order(session, slot, policy.pack_size)
-    return evaluate(_history(session, slot, pending), policy, now, deliveries=deliveries, on_order=on_order)
+    # Lead times are learnt per shop: the one the slot's product is ordered from.
+    shop = product.merchant if product is not None else None
+    return evaluate(_history(session, slot, pending), policy, now, deliveries=deliveries, on_order=on_order,
+                    shop=shop)
 
 
 def on_reading(
@@ -133,6 +140,7 @@ def review(
             now=now,
             device_id=slot.device_id,
             mode=Mode.ORDER,
+            note=decision.reason,
         )
         order.slot_id = slot.id
         session.add(order)
@@ -148,6 +156,7 @@ def review(
             outbox.low_supply(
                 session, household.id or 0, slot.device_id, slot.name, round(level, 1), slot.unit, now,
                 run_out=result.forecast.run_out_at, product=product.name if product else None,
+                reason=decision.reason,
             )
             return Outcome("notify", reason=decision.reason)
         return Outcome("none", reason="already told the household")
@@ -170,6 +179,10 @@ def update_slot(session: Session, slot: Slot, product: Product | None, **changes
     """Change a slot's product and policy; refuses settings the policy cannot use."""
     if "mode" in changes and changes["mode"] not in MODES:
         raise SlotError(f"mode must be one of {', '.join(MODES)}")
+    for share in ("order_tradeoff", "learning_low"):
+        value = changes.get(share, 0.0)
+        if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            raise SlotError(f"{share} must be between 0 and 1")
     if product is not None:
         slot.product_id = product.id
     for key, value in changes.items():

@@ -363,6 +363,10 @@ class Slot(SQLModel, table=True):
     safety_days: float = Field(default=3.0, ge=0)
     target_days: float = Field(default=30.0, gt=0)
     max_stock: float | None = Field(default=None, gt=0)
+    # Issue 18: deliveries against cupboard (0 = less in the cupboard, 1 = fewer deliveries), and the share of
+    # a pack below which a slot still learning its rate orders at once.
+    order_tradeoff: float = Field(default=0.5, ge=0, le=1)
+    learning_low: float = Field(default=0.25, ge=0, le=1)
     last_action: str | None = Field(default=None, max_length=10)
     last_reason: str | None = Field(default=None, max_length=120)
     run_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
