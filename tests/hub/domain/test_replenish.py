@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.domain.credit import Delivery, hidden_refills, shelf_stock
-from hub.domain.lead import learn
 from hub.domain.forecast import Forecast
+from hub.domain.lead import learn
 from hub.domain.readings import Reading, Refill, clean
 from hub.domain.replenish import SlotPolicy, decide, evaluate
 
@@ -271,7 +271,8 @@ def test_every_decision_says_why_in_words() -> None:
                  Delivery(T0 - 60 * DAY, 1000.0, ordered_at=T0 - 66 * DAY, shop="demo")]
     decision = evaluate(readings, POLICY, now, deliveries=delivered, shop="demo").decision
     assert decision.action == "order"
-    assert decision.reason == f"runs out around Sat 15 Mar; delivery takes 3-6 days; ordering {decision.packs} packs now"
+    packs = decision.packs
+    assert decision.reason == f"runs out around Sat 15 Mar; delivery takes 3-6 days; ordering {packs} packs now"
     assert decision.lead is not None and decision.lead.plan == 6.0
     assert decision.plan is not None and decision.plan.packs == decision.packs
     calm = evaluate(daily(use(2000.0, 20.0, 14)), POLICY, T0 + 13 * DAY).decision
