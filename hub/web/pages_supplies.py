@@ -29,7 +29,16 @@ MODE_HELP = {
 MODE_NOTICES = {"auto": "slot_auto", "notify": "slot_notify", "paused": "slot_paused"}
 # The same bounds as the REST API's SlotPatch (hub/api/slots.py).
 MAX_DAYS, MAX_TARGET_DAYS, MAX_PACK, MAX_STOCK = 365.0, 3650.0, 1e9, 1e12
-POLICY_FIELDS = ("product_id", "pack_size", "lead_time_days", "safety_days", "target_days", "max_stock", "mode")
+POLICY_FIELDS = ("product_id", "pack_size", "lead_time_days", "safety_days", "target_days", "max_stock", "mode",
+                 "order_tradeoff", "learning_low")
+# The order-size setting in five steps, from small frequent orders to large ones (hub/domain/order_size.py).
+TRADEOFF_LABELS = {
+    0.0: "Less in the cupboard: small, frequent orders",
+    0.25: "Leaning to less in the cupboard",
+    0.5: "Balanced between deliveries and cupboard",
+    0.75: "Leaning to fewer deliveries",
+    1.0: "Fewer deliveries: large orders up to max stock",
+}
 UNIT_WORDS = {"g": "grams", "ml": "millilitres", "piece": "pieces", "count": "pieces"}
 
 
@@ -60,6 +69,7 @@ def _supplies_page(
         supplies=views.supply_views(session, user.household_id, now),
         products=list(repos.visible_products(session, user.household_id)),
         mode_labels=MODE_LABELS, mode_help=MODE_HELP, pack_size_needed=pack_size_needed,
+        tradeoff_labels=TRADEOFF_LABELS,
         chart_wide=charts.WIDE, chart_small=charts.SMALL,
         errors=errors or {}, values=values or {},
     )
@@ -92,6 +102,8 @@ def slot_save(
     max_stock: Annotated[str, Form()] = "",
     mode: Annotated[str, Form()] = "",
     pending_mode: Annotated[str, Form()] = "",
+    order_tradeoff: Annotated[str, Form()] = "",
+    learning_low: Annotated[str, Form()] = "",
 ) -> Response:
     """Save a slot's product and policy, switching its mode when a mode button was clicked; all or nothing,
     except that pausing always works (stopping orders must never wait for a typo elsewhere in the form)."""
@@ -101,7 +113,7 @@ def slot_save(
     # or Enter then carries it in pending_mode, so correcting the fields completes the switch that was asked for.
     mode = mode or (pending_mode if pending_mode in MODE_LABELS else "")
     fields = Fields(dict(zip(POLICY_FIELDS, (product_id, pack_size, lead_time_days, safety_days, target_days,
-                                             max_stock, mode), strict=True)))
+                                             max_stock, mode, order_tradeoff, learning_low), strict=True)))
     unit = slot.unit
     if mode:
         fields.choice("mode", "Mode", tuple(MODE_LABELS))
@@ -116,6 +128,9 @@ def slot_save(
     safety = fields.number("safety_days", "Safety margin", 0, MAX_DAYS)
     target = fields.number("target_days", "Target horizon", 0, MAX_TARGET_DAYS, above_lo=True)
     cap = fields.number("max_stock", "Max stock", 0, MAX_STOCK, required=False, above_lo=True)
+    # Left out of a form (an older page), these two keep their current values.
+    tradeoff = fields.number("order_tradeoff", "Each order", 0, 1, required=False)
+    low_percent = fields.number("learning_low", "Order at once while learning", 0, 100, required=False)
     chosen = product or (session.get(Product, slot.product_id) if slot.product_id else None)
     if (mode or slot.mode) == "auto" and chosen is None and "product_id" not in fields.errors:
         fields.errors["product_id"] = "Choose a product before switching the slot to auto."
@@ -131,6 +146,10 @@ def slot_save(
             "pack_size": pack, "lead_time_days": lead, "safety_days": safety, "target_days": target,
             "max_stock": cap,
         }
+        if tradeoff is not None:
+            changes["order_tradeoff"] = tradeoff
+        if low_percent is not None:
+            changes["learning_low"] = low_percent / 100.0
         if mode:
             changes["mode"] = mode
         try:

@@ -120,8 +120,23 @@ def test_slot_product_mode_and_policy_with_forecast(
     decision = {"none": "Nothing to do now", "order": "Order due", "notify": "Running low"}
     expect(card.locator("[data-decision]")).to_contain_text(decision[saved["forecast"]["decision"]])
     expect(card.locator("[data-decision]")).to_contain_text(saved["forecast"]["reason"])
+    # What one order brings at this use, and what deliveries have shown (none yet: the household's 4 days).
+    plan = re.compile(r"\d+ packs? per order, about \d+ (days|weeks) each")
+    expect(card.locator("[data-order-plan]")).to_contain_text(plan)
+    expect(card.locator("[data-order-plan]")).to_contain_text("balanced between deliveries and cupboard")
+    expect(card.locator("[data-lead-time]")).to_contain_text("No delivery yet; planning with 4 days")
     _chart_loaded(page, card)
     shoot(page, "supplies-auto")
+
+    # Fewer deliveries, and a higher learning threshold: both saved with the form.
+    card.locator("summary").click()
+    card.locator("[name=order_tradeoff]").select_option(label="Fewer deliveries: large orders up to max stock")
+    card.locator("[name=learning_low]").fill("40")
+    card.locator("button.primary:text('Save')").click()
+    expect(page.locator(".notice")).to_have_text("Supply settings saved.")
+    saved = api.ok("GET", f"/api/v1/slots/{slot['id']}")
+    assert (saved["order_tradeoff"], saved["learning_low"]) == (1, 0.4)
+    expect(card.locator("[data-order-plan]")).to_contain_text("fewer deliveries: large orders up to max stock")
 
     # Enter in a policy field saves without touching the mode.
     card.locator("summary").click()
