@@ -63,3 +63,38 @@ def test_falling_level_orders_once_in_time(
     for _ in range(5):
         day(-DAILY_USE_G)
     assert [code for _lvl, code in codes].count("reordered") == 1, codes
+
+
+def test_low_level_on_the_first_readings_orders_once_while_learning(
+    start_hub: Callable[..., HubServer], firmware_on: Callable[..., FirmwareProcess]
+) -> None:
+    # 150 g left of the hopper on the very first readings: far too few readings for a rate, but a household
+    # must not be told "nothing to do now" with 15% of a pack left. One order at once, none repeated.
+    clock = Clock()
+    server = start_hub(clock=clock, merchant_step_seconds=6 * 3600)
+    api = sign_up(server.url)
+    api.ok("POST", "/api/v1/devices", json={"kind": "appliance_sensor", "id": "fw-low-hopper"})
+    level = 150.0
+    sensor = firmware_on("appliance_sensor", "fw-low-hopper", sim={"level": level, "noise": 0}, sensor=dict(SENSOR),
+                         sample_s=0.2, min_change=0.01, report_every_h=24)
+    sensor.wait_feedback("recorded", timeout=30)
+    [slot] = api.ok("GET", "/api/v1/slots")
+    api.ok("PATCH", f"/api/v1/slots/{slot['id']}", json={
+        "product_id": product_id(api, "COF-1KG"), "mode": "auto", "max_stock": 3000,
+    })
+
+    codes: list[str] = []
+    for _ in range(4):  # two hours apart: still less than a day of readings (the sensor reports 1% changes)
+        clock.advance(timedelta(hours=2))
+        level -= 25.0
+        mark = sensor.mark()
+        sensor.level(level)
+        _seq, code = sensor.wait_feedback(since=mark, timeout=30)
+        codes.append(code)
+    assert codes == ["reordered", "recorded", "recorded", "recorded"], codes
+    [order] = api.ok("GET", "/api/v1/orders")
+    assert (order["source"], order["device_id"], order["lines"][0]["qty"]) == ("replenish", "fw-low-hopper", 1)
+    detail = api.ok("GET", f"/api/v1/orders/{order['id']}")
+    assert detail["timeline"][0]["note"].startswith("learning how fast it is used, and only 12% of a pack is left")
+    [slot] = api.ok("GET", "/api/v1/slots")
+    assert slot["forecast"]["decision"] == "none" and slot["forecast"]["reason"] == "an order is already open"
