@@ -21,7 +21,9 @@ from hub.domain.replenish import SlotPolicy, evaluate
 LEAD_DAYS = 5.0
 SAFETY_DAYS = 3.0
 TARGET_DAYS = 30.0
-CUPBOARD_DAYS = 90.0  # max stock: room for about three months of use, at least three packs
+# Max stock: room for about four months of use, at least three packs. (With room for exactly three months a
+# quarterly order never fits: something is always left when it arrives.)
+CUPBOARD_DAYS = 120.0
 HISTORY_DAYS = 180  # readings the hub hands to the domain on each evaluation (it passes its last 500)
 MONTH_DAYS = 365.0 / 12.0
 

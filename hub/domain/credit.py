@@ -32,7 +32,7 @@ LOAD_NOISE = 0.1
 # An empty container with a pack credited on the shelf: the credit is dropped once this many typical uses
 # (the series' usual step between readings) should have happened meanwhile; a household loads the next pack
 # when it needs it, so a cycle counter may sit at zero for days until the next wash.
-EMPTY_USES = 2.0
+EMPTY_USES = 3.0
 _DAY = timedelta(days=1)
 
 
@@ -139,7 +139,7 @@ def looks_empty(series: CleanSeries, level: float, rate_per_day: float | None = 
         run += 1
     if run < 2:
         return False
-    if not rate_per_day:
+    if rate_per_day is None:
         return True
     first, last = series.readings[-run], series.readings[-1]
     use = rate_per_day * (last.at - first.at) / _DAY

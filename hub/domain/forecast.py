@@ -84,7 +84,12 @@ def _weighted_median(items: list[tuple[float, float]]) -> float:
 
 
 def estimate_rate(
-    segments: Sequence[Sequence[Reading]], since: datetime, until: datetime, *, glitchy: bool = False
+    segments: Sequence[Sequence[Reading]],
+    since: datetime,
+    until: datetime,
+    *,
+    glitchy: bool = False,
+    min_wobble: float = 0.0,
 ) -> Rate | None:
     """Theil-Sen consumption rate over readings in [since, until], pairs taken only within a segment."""
     chosen = [[r for r in seg if since <= r.at <= until] for seg in segments]
@@ -124,10 +129,11 @@ def estimate_rate(
     scale = min(WOBBLE_DAYS, max(_days(since, until) / 2.0, MIN_PAIR_DAYS))
     wobble = _wobble(chosen, times, rate, scale, trim=glitchy)
     # Lumpy use (a wash every few days, a cycle counter's whole counts) barely scatters the readings around
-    # a line, yet the use seen over T days varies by wobble * sqrt(T): the rate is no surer than that.
+    # a line, yet the use seen over T days varies by wobble * sqrt(T): the rate is no surer than that. A
+    # quiet week says little about that irregularity, so the caller can pass what a longer window saw.
     covered = sum(ts[-1] - ts[0] for ts in times)
     if covered > 0:
-        se = math.hypot(se, wobble / math.sqrt(covered))
+        se = math.hypot(se, max(wobble, min_wobble) / math.sqrt(covered))
     return Rate(per_day=rate, se=se, sigma=sigma, wobble=wobble, points=points, span_days=span)
 
 
@@ -241,7 +247,8 @@ def forecast(
     long = estimate_rate(rated, end - timedelta(days=long_days), end, glitchy=series.glitchy)
     if long is None:
         return Forecast(now, "sparse", last.value, shelf, None, None, None, None, None, None)
-    recent = estimate_rate(rated, end - timedelta(days=recent_days), end, glitchy=series.glitchy)
+    recent = estimate_rate(rated, end - timedelta(days=recent_days), end, glitchy=series.glitchy,
+                           min_wobble=long.wobble)
     chosen, change = long, None
     # A week of a glitchy sensor holds too few trustworthy readings to call a change of habit.
     changed = recent is not None and abs(recent.per_day - long.per_day) > Z * math.hypot(recent.se, long.se)

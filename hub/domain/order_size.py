@@ -15,10 +15,10 @@ import math
 from dataclasses import dataclass
 
 # What one delivery is worth, in pack-days of cupboard, at the two ends of the household's setting. The
-# default (the middle, about 60) gives a slot using a pack a month two packs per order, one using a pack a
-# fortnight three, and a pack lasting three months one.
+# default (the middle, 100) gives a slot using a pack a month three packs per order (a delivery a quarter,
+# if the cupboard has room), one using a pack a fortnight four, and a pack lasting three months two.
 LEAST_STOCK_WEIGHT = 10.0
-FEWEST_DELIVERIES_WEIGHT = 360.0
+FEWEST_DELIVERIES_WEIGHT = 1000.0
 DEFAULT_TRADEOFF = 0.5
 YEAR_DAYS = 365.0
 

@@ -197,7 +197,7 @@ def evaluate(
         hidden = hidden_refills(series, bare.rate_low, pack, window)
         if hidden:
             shelf = shelf_stock(deliveries, loads + hidden, pack_size=pack, since=since, now=now, rate_high=rate_high)
-    if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, bare.rate_per_day):
+    if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, bare.rate_long):
         # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
         # longer than its usual use says the credit is wrong (a refill went unseen), and keeping it would
         # starve the slot.

@@ -45,12 +45,13 @@ def test_fewer_deliveries_never_means_smaller_orders(rate: float, pack: float, l
     assert economic_packs(rate, pack, low) <= economic_packs(rate, pack, high)
 
 
-def test_the_default_orders_about_two_months_of_a_monthly_pack() -> None:
-    assert economic_packs(1000.0 / 30.0, 1000.0, DEFAULT_TRADEOFF) == 2  # a pack a month: two per order
-    assert economic_packs(1000.0 / 90.0, 1000.0, DEFAULT_TRADEOFF) == 1  # a pack a season: one
-    assert economic_packs(1000.0 / 12.0, 1000.0, DEFAULT_TRADEOFF) == 3  # a pack a fortnight: three
+def test_the_default_orders_a_quarter_of_a_monthly_pack() -> None:
+    assert economic_packs(1000.0 / 30.0, 1000.0, DEFAULT_TRADEOFF) == 3  # a pack a month: a quarter's worth
+    assert economic_packs(1000.0 / 90.0, 1000.0, DEFAULT_TRADEOFF) == 2  # a pack a season: two, twice a year
+    assert economic_packs(1000.0 / 200.0, 1000.0, DEFAULT_TRADEOFF) == 1
+    assert economic_packs(1000.0 / 14.0, 1000.0, DEFAULT_TRADEOFF) == 4  # a pack a fortnight: four
     assert economic_packs(1000.0 / 30.0, 1000.0, 0.0) == 1
-    assert economic_packs(1000.0 / 30.0, 1000.0, 1.0) == 5
+    assert economic_packs(1000.0 / 30.0, 1000.0, 1.0) == 8
 
 
 def test_a_minimum_horizon_and_no_use() -> None:

@@ -40,8 +40,9 @@ def test_orders_when_run_out_falls_inside_lead_time_and_safety() -> None:
     assert result.forecast.rate_per_day == pytest.approx(50.0)
     decision = result.decision
     assert decision.action == "order"
-    # Enough for lead time plus the 30-day target at 50/day, minus the 50 left: 1700 -> 2 packs.
-    assert decision.packs == 2 and decision.quantity == 2000.0
+    # A pack lasts 20 days: by default three packs at a time (about two months), which fit the cap of four
+    # as nothing is left when they arrive.
+    assert decision.packs == 3 and decision.quantity == 3000.0
 
 
 def test_no_order_while_stock_lasts_beyond_lead_time_and_safety() -> None:
@@ -153,8 +154,8 @@ def test_pack_loaded_while_the_sensor_was_offline_is_found() -> None:
 
 
 def test_container_left_empty_drops_the_shelf_credit() -> None:
-    # Empty for three days at 50 a day: a household with a pack in the cupboard would have opened it.
-    readings = daily(use(300.0, 50.0, 6) + [0.0, 0.0, 0.0, 0.0])
+    # Empty for four days at 50 a day: a household with a pack in the cupboard would have opened it.
+    readings = daily(use(1000.0, 50.0, 20) + [0.0] * 5)
     delivered = [Delivery(T0 + DAY, 1000.0)]
     result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
     assert result.forecast.shelf == 0.0
