@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.http.closing import answer_and_close
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -83,17 +85,6 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _too_large(send: Send, limit: int) -> None:
+    # The rest of the body is never read, so this connection cannot carry another request.
     body = json.dumps({"detail": f"the request body is larger than {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                # The rest of the body is never read, so this connection cannot carry another request.
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await answer_and_close(send, 413, b"application/json", body)

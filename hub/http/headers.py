@@ -12,6 +12,8 @@ from collections.abc import Collection
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.http.closing import answer_and_close
+
 _SHARED = (
     "object-src 'none'",
     "base-uri 'none'",
@@ -85,18 +87,6 @@ class SecurityHeaders:
             # Unhandled errors are answered by Starlette's outermost layer, which this middleware does not
             # wrap: answer here so the 500 carries the headers too, and let the error travel on to be logged.
             if not started:
-                body = b"Internal Server Error"
-                await send_with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()),
-                            # The server drops the connection after an unhandled error: say so.
-                            (b"connection", b"close"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                # The server drops the connection after an unhandled error: say so.
+                await answer_and_close(send_with_headers, 500, b"text/plain; charset=utf-8", b"Internal Server Error")
             raise
