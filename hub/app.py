@@ -38,6 +38,7 @@ from hub.notify.runtime import AfterPress
 from hub.scheduler.clock import Clock
 from hub.scheduler.review import SlotReview
 from hub.scheduler.timers import Scheduler
+from hub.services.devices import ClaimLimiter
 from hub.settings import Settings
 from hub.store import repos
 from hub.store.db import make_engine, migrate
@@ -76,6 +77,7 @@ class Hub:
         live.watch(self.engine, self.bus)
         # Issue 8: merchant sender, notifications, Home Assistant discovery.
         self.after_press = AfterPress(self)
+        self.claim_limiter = ClaimLimiter()
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         if settings.demo_catalog:
@@ -138,6 +140,12 @@ class Hub:
         if self.lookups is not None:
             self.lookups.start()
         log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None})
+
+    def device_added(self, device_id: str, secret: str) -> None:
+        """After a new device is committed: on generated mosquitto files, its broker login at once."""
+        from provisioning import broker as broker_files  # builds on the hub, not the reverse (see device_revoked)
+
+        broker_files.add_if_configured(self.settings.data_dir, device_id, secret)
 
     def device_revoked(self, device_id: str) -> None:
         """After a revoke is committed: no cached broker login and no mosquitto password may outlive it."""

@@ -197,7 +197,6 @@ def device_revoke(device_id: Annotated[str, typer.Argument(help="The device to r
         if device is None:
             raise _fail(f"device {device_id} not found", EXIT_NOT_FOUND)
         device_service.revoke(session, device)
-        session.commit()
     files = brokerfiles.BrokerFiles.in_data_dir(settings.data_dir)
     if files.configured():
         brokerfiles.remove_device(files, device_id)

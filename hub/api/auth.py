@@ -50,9 +50,7 @@ def signup(body: SignUp, request: Request, session: SessionDep, clock: ClockDep,
         raise too_many(exc) from None
     except accounts.AccountError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    token = accounts.issue_token(session, user, clock.now())
-    session.commit()
-    return TokenOut(access_token=token)
+    return TokenOut(access_token=accounts.start_session(session, user, clock.now()))
 
 
 @router.post("/auth/token", response_model=TokenOut, responses={**errors(401, *BODY), **THROTTLED})
@@ -68,17 +66,14 @@ def token(
         raise too_many(exc) from None
     except accounts.AccountError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    issued = accounts.issue_token(session, user, clock.now())
-    session.commit()
-    return TokenOut(access_token=issued)
+    return TokenOut(access_token=accounts.start_session(session, user, clock.now()))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401))
 def logout(caller: CallerDep, session: SessionDep, raw: Annotated[str | None, Depends(oauth2)]) -> None:
     """Sign out: the token stops working."""
     if raw:
-        accounts.revoke_token(session, raw)
-        session.commit()
+        accounts.end_session(session, raw)
 
 
 @router.get("/me", response_model=UserOut, responses=errors(401))

@@ -8,7 +8,7 @@ from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.errors import BODY, errors
 from hub.api.presenters import cart_out, order_detail
 from hub.api.schemas import CartOut, CartQty, OrderDetail, ProductIdPath
-from hub.services import cart as cart_service
+from hub.services import cart_actions
 from hub.services import orders as order_service
 from hub.store import repos
 
@@ -29,8 +29,7 @@ def set_line(
     product = repos.visible_product(session, caller.household_id, product_id)
     if product is None:
         raise not_found(f"product {product_id}")
-    cart_service.set_qty(session, caller.household_id, product, body.qty, clock.now())
-    session.commit()
+    cart_actions.set_qty(session, caller.household_id, product, body.qty, clock.now())
     return cart_out(session, caller.household)
 
 
@@ -39,10 +38,8 @@ def remove_line(product_id: ProductIdPath, caller: CallerDep, session: SessionDe
     """Remove a product from the cart."""
     if repos.cart_line(session, caller.household_id, product_id) is None:
         raise not_found(f"product {product_id} in the cart")
-    product = repos.visible_product(session, caller.household_id, product_id)
-    if product is not None:
-        cart_service.set_qty(session, caller.household_id, product, 0, clock.now())
-    session.commit()
+    cart_actions.remove(session, caller.household_id, repos.visible_product(session, caller.household_id, product_id),
+                        clock.now())
     return cart_out(session, caller.household)
 
 
@@ -50,8 +47,7 @@ def remove_line(product_id: ProductIdPath, caller: CallerDep, session: SessionDe
 def checkout(caller: CallerDep, session: SessionDep, clock: ClockDep) -> OrderDetail:
     """Turn the cart into an order with the same cancel window and limits as a press."""
     try:
-        order = cart_service.checkout(session, caller.household, caller.actor, clock.now())
+        order = cart_actions.checkout(session, caller.household, caller.actor, clock.now())
     except order_service.OrderError as exc:
         raise conflict(str(exc)) from None
-    session.commit()
     return order_detail(session, order)

@@ -1,37 +1,90 @@
-"""FastAPI dependencies: database session, clock, the signed-in user and their household."""
+"""FastAPI dependencies: the hub runtime and what routes use of it (database session, clock, claim limiter,
+notifier), the signed-in user and their household.
+
+The one place where the API and the dashboard reach `request.app.state`: routes ask for what they need here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub.notify import worker
+from hub.notify.live import LiveBus
+from hub.notify.worker import Notifier
 from hub.scheduler.clock import Clock
 from hub.services import accounts
+from hub.services.devices import ClaimLimiter
+from hub.settings import Settings
 from hub.store import repos
 from hub.store.models import Household, User
+
+
+class Runtime(Protocol):
+    """What routes use of the running hub (`hub.app.Hub`, which is built from these routers, so it is
+    described here rather than imported)."""
+
+    engine: Engine
+    clock: Clock
+    settings: Settings
+    bus: LiveBus
+    claim_limiter: ClaimLimiter
+
+    def device_added(self, device_id: str, secret: str) -> None:
+        """After a new device is committed: its broker login, where the hub keeps broker files."""
+
+    def device_revoked(self, device_id: str) -> None:
+        """After a revoke is committed: no cached or configured broker login outlives it."""
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; routes commit through services."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+def runtime_of(request: Request) -> Runtime:
+    """The running hub (engine, clock, settings, live bus, claim limiter, hooks) of this request's app."""
+    hub: Runtime = request.app.state.hub
+    return hub
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One session per request; services commit, routes never do."""
+    with Session(runtime.engine, expire_on_commit=False) as session:
         yield session
 
 
-def get_clock(request: Request) -> Clock:
+def get_clock(runtime: RuntimeDep) -> Clock:
     """The hub clock."""
-    clock: Clock = request.app.state.clock
-    return clock
+    return runtime.clock
+
+
+def get_claim_limiter(runtime: RuntimeDep) -> ClaimLimiter:
+    """The hub's one budget of failed claim attempts, shared by the API and the dashboard."""
+    return runtime.claim_limiter
+
+
+def get_notifier(request: Request) -> Notifier:
+    """The running hub's notifier (channel tests, whether e-mail can be sent)."""
+    return worker.of_app(request.app.state)
+
+
+def get_bus(runtime: RuntimeDep) -> LiveBus:
+    """The live bus every commit on the hub's engine is announced on."""
+    return runtime.bus
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+ClaimLimiterDep = Annotated[ClaimLimiter, Depends(get_claim_limiter)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+BusDep = Annotated[LiveBus, Depends(get_bus)]
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 from pydantic import ConfigDict, Field
 
-from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
+from hub.api.deps import CallerDep, ClaimLimiterDep, ClockDep, RuntimeDep, SessionDep, not_found
 from hub.api.errors import BODY, errors
 from hub.api.presenters import device_out
 from hub.api.schemas import (
@@ -25,9 +25,6 @@ from hub.store.models import Device
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(401))
 log = logging.getLogger(__name__)
-# Failed claim attempts per user, in memory (issue 5), shared with the dashboard's claim form: guessing a
-# 60-bit code stays hopeless. Per process: a restart forgets the counts, several workers count apart.
-claim_limiter = device_service.ClaimLimiter()
 
 
 def _own(session: SessionDep, caller: CallerDep, device_id: str) -> Device:
@@ -44,18 +41,14 @@ def list_devices(caller: CallerDep, session: SessionDep) -> list[DeviceOut]:
 
 
 @router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED, responses=errors(409, *BODY))
-def create_device(body: DeviceCreate, request: Request, caller: CallerDep, session: SessionDep) -> DeviceCreated:
+def create_device(body: DeviceCreate, caller: CallerDep, session: SessionDep, runtime: RuntimeDep) -> DeviceCreated:
     """Register a device; the response holds its MQTT secret, shown only this once."""
     try:
-        created = device_service.register(session, body.kind, body.name, caller.household_id, body.id)
+        created = device_service.add_device(
+            session, body.kind, body.name, caller.household_id, body.id, on_added=runtime.device_added
+        )
     except device_service.DeviceError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    session.commit()
-    hub = getattr(request.app.state, "hub", None)
-    if hub is not None:  # a hub on generated mosquitto files gives the device its broker login at once
-        from provisioning import broker as broker_files
-
-        broker_files.add_if_configured(hub.settings.data_dir, created.device.id, created.secret)
     return DeviceCreated(**device_out(session, created.device).model_dump(), secret=created.secret)
 
 
@@ -70,10 +63,7 @@ def rename_device(
     device_id: DeviceIdPath, body: DevicePatch, caller: CallerDep, session: SessionDep
 ) -> DeviceOut:
     """Rename a device."""
-    device = _own(session, caller, device_id)
-    device.name = body.name
-    session.add(device)
-    session.commit()
+    device = device_service.rename(session, _own(session, caller, device_id), body.name)
     return device_out(session, device)
 
 
@@ -85,19 +75,16 @@ def bind_device(device_id: DeviceIdPath, body: BindingIn, caller: CallerDep, ses
     if product is None:
         raise not_found(f"product {body.product_id}")
     try:
-        device_service.bind(session, device, product, body.qty, body.mode)
+        device_service.bind_button(session, device, product, body.qty, body.mode)
     except device_service.DeviceError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    session.commit()
     return device_out(session, device)
 
 
 @router.delete("/{device_id}/binding", response_model=DeviceOut, responses=errors(404, 422))
 def unbind_device(device_id: DeviceIdPath, caller: CallerDep, session: SessionDep) -> DeviceOut:
     """Remove a button's binding."""
-    device = _own(session, caller, device_id)
-    device_service.unbind(session, device)
-    session.commit()
+    device = device_service.unbind_button(session, _own(session, caller, device_id))
     return device_out(session, device)
 
 
@@ -109,30 +96,24 @@ class ClaimIn(RequestBody):
 
 
 @router.post("/claim", response_model=DeviceOut, responses=errors(404, 409, 429, *BODY))
-def claim_device(body: ClaimIn, caller: CallerDep, session: SessionDep) -> DeviceOut:
+def claim_device(
+    body: ClaimIn, caller: CallerDep, session: SessionDep, clock: ClockDep, limiter: ClaimLimiterDep
+) -> DeviceOut:
     """Pair an unclaimed device with the caller's household by its claim code (404 unknown, 409 used, 429 too many)."""
-    user_id = caller.user.id or 0
-    if claim_limiter.blocked(user_id):
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many failed claim attempts: try again later")
     try:
-        device = device_service.claim(session, body.code, caller.household_id)
+        device = device_service.claim_device(
+            session, limiter, caller.user.id or 0, body.code, caller.household_id, clock.now()
+        )
     except device_service.ClaimError as exc:
-        claim_limiter.failed(user_id)
         raise HTTPException(exc.status, str(exc)) from None
-    session.commit()
     log.info("device claimed", extra={"device": device.id, "household": caller.household_id})
     return device_out(session, device)
 
 
 @router.post("/{device_id}/revoke", response_model=DeviceOut, responses=errors(404, 422))
 def revoke_device(
-    device_id: DeviceIdPath, request: Request, caller: CallerDep, session: SessionDep, clock: ClockDep
+    device_id: DeviceIdPath, caller: CallerDep, session: SessionDep, clock: ClockDep, runtime: RuntimeDep
 ) -> DeviceOut:
     """Revoke a device: its broker login goes at once, its events are rejected, its orders stay."""
-    device = _own(session, caller, device_id)
-    device_service.revoke(session, device, clock.now())
-    session.commit()
-    hub = getattr(request.app.state, "hub", None)
-    if hub is not None:
-        hub.device_revoked(device.id)
+    device = device_service.revoke(session, _own(session, caller, device_id), clock.now(), runtime.device_revoked)
     return device_out(session, device)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from hub.api.deps import CallerDep, SessionDep
 from hub.api.errors import BODY, errors
 from hub.api.schemas import DeadLetterOut, HouseholdOut, HouseholdPatch
+from hub.services import households
 from hub.store import repos
 
 router = APIRouter(prefix="/api/v1/household", tags=["household"], responses=errors(401))
@@ -21,11 +22,7 @@ def get_household(caller: CallerDep) -> HouseholdOut:
 @router.patch("", response_model=HouseholdOut, responses=errors(*BODY))
 def patch_household(body: HouseholdPatch, caller: CallerDep, session: SessionDep) -> HouseholdOut:
     """Change cancel window, caps, price tolerance, order protection or scan mode."""
-    household = caller.household
-    for key, value in body.model_dump(exclude_unset=True).items():
-        setattr(household, key, value)
-    session.add(household)
-    session.commit()
+    household = households.update_settings(session, caller.household, body.model_dump(exclude_unset=True))
     return HouseholdOut.model_validate(household)
 
 

@@ -105,9 +105,7 @@ def map_entry(entry_id: EntryIdPath, body: MapIn, caller: CallerDep, session: Se
     try:
         inbox_service.map_gtin(session, caller.household_id, entry.gtin, body.product_id, clock.now())
     except inbox_service.InboxError as exc:
-        session.rollback()
         raise _http(exc) from None
-    session.commit()
     product = repos.visible_product(session, caller.household_id, body.product_id)
     assert product is not None
     return Resolved(product=product_out(session, product), cart=cart_out(session, caller.household))
@@ -133,9 +131,7 @@ def create_product(
     try:
         product, _ = inbox_service.create_product(session, caller.household_id, entry.gtin, spec, clock.now())
     except inbox_service.InboxError as exc:
-        session.rollback()
         raise _http(exc) from None
-    session.commit()
     return Resolved(product=product_out(session, product), cart=cart_out(session, caller.household))
 
 
@@ -146,7 +142,5 @@ def dismiss_entry(entry_id: EntryIdPath, caller: CallerDep, session: SessionDep)
     try:
         inbox_service.dismiss(session, caller.household_id, entry.gtin)
     except inbox_service.InboxError as exc:
-        session.rollback()
         raise _http(exc) from None
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

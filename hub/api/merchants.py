@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
+from hub.api.deps import CallerDep, ClockDep, RuntimeDep, SessionDep, conflict, not_found
 from hub.api.errors import BODY, errors
 from hub.api.presenters import product_out
 from hub.api.schemas import (
@@ -29,12 +29,13 @@ from hub.api.schemas import (
     SubstituteIn,
     SubstituteOut,
 )
-from hub.merchants.base import BUILT_IN
 from hub.merchants.signing import MERCHANT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from hub.merchants.webhook import promised_date
+from hub.services import devices as device_service
+from hub.services import merchant_accounts, order_actions
 from hub.services import orders as order_service
 from hub.store import repos
-from hub.store.models import MerchantAccount, Product
+from hub.store.models import MerchantAccount
 
 router = APIRouter(prefix="/api/v1/merchants", tags=["merchants"], responses=errors(401))
 substitutes = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(401))
@@ -77,24 +78,17 @@ def list_merchants(caller: CallerDep, session: SessionDep) -> list[MerchantOut]:
 @router.post("", response_model=MerchantOut, status_code=status.HTTP_201_CREATED, responses=errors(409, *BODY))
 def add_merchant(body: MerchantIn, caller: CallerDep, session: SessionDep) -> MerchantOut:
     """Add a shop reached over HTTP; its name is global (it labels its products and callbacks)."""
-    if body.name in BUILT_IN or repos.merchant_account(session, body.name) is not None:
-        raise conflict(f"merchant name {body.name} is taken")
-    account = MerchantAccount(household_id=caller.household_id, name=body.name, url=body.url, secret=body.secret)
-    session.add(account)
     try:
-        session.commit()
-    except IntegrityError:
-        raise conflict(f"merchant name {body.name} is taken") from None
+        account = merchant_accounts.add_merchant(session, caller.household_id, body.name, body.url, body.secret)
+    except merchant_accounts.MerchantConflictError as exc:
+        raise conflict(str(exc)) from None
     return MerchantOut.model_validate(account)
 
 
 @router.delete("/{merchant}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))
 def remove_merchant(merchant: MerchantName, caller: CallerDep, session: SessionDep) -> None:
     """Stop using a shop; its orders stay, and new orders of its products fail with no_merchant."""
-    account = _own(session, caller, merchant)
-    account.active = False
-    session.add(account)
-    session.commit()
+    merchant_accounts.remove_merchant(session, _own(session, caller, merchant))
 
 
 @router.post(
@@ -104,12 +98,12 @@ def remove_merchant(merchant: MerchantName, caller: CallerDep, session: SessionD
 def add_product(merchant: MerchantName, body: MerchantProductIn, caller: CallerDep, session: SessionDep) -> ProductOut:
     """Add a product of the household's shop to its catalog, so buttons can be bound to it."""
     account = _own(session, caller, merchant)
-    if repos.product_by_sku(session, account.name, body.sku) is not None:
-        raise conflict(f"{account.name} already has a product {body.sku}")
-    product = Product(household_id=caller.household_id, merchant=account.name, sku=body.sku, name=body.name,
-                      price=body.price, currency=body.currency)
-    session.add(product)
-    session.commit()
+    try:
+        product = merchant_accounts.add_product(
+            session, caller.household_id, account, body.sku, body.name, body.price, body.currency
+        )
+    except merchant_accounts.MerchantConflictError as exc:
+        raise conflict(str(exc)) from None
     return product_out(session, product)
 
 
@@ -123,10 +117,7 @@ def set_substitutes(
         raise not_found(f"device {device_id}")
     if body.product_id is not None and repos.visible_product(session, caller.household_id, body.product_id) is None:
         raise not_found(f"product {body.product_id}")
-    device.binding_allow_substitutes = body.allow
-    device.binding_substitute_id = body.product_id if body.allow else None
-    session.add(device)
-    session.commit()
+    device_service.set_substitutes(session, device, body.allow, body.product_id)
     return SubstituteOut(device_id=device.id, allow=device.binding_allow_substitutes,
                          product_id=device.binding_substitute_id)
 
@@ -134,16 +125,15 @@ def set_substitutes(
 @router.post(
     "/callback", response_model=CallbackOut, openapi_extra=_signed_callback(), responses=errors(404, 409, 413, 422)
 )
-async def callback(request: Request, clock: ClockDep) -> CallbackOut:
+async def callback(request: Request, clock: ClockDep, runtime: RuntimeDep) -> CallbackOut:
     """A shop reports a status change: signed (X-Restock-Signature over timestamp.body), fresh, never replayed."""
     raw = await request.body()
     name = request.headers.get(MERCHANT_HEADER, "")
     timestamp, signature = request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
-    hub = getattr(request.app.state, "hub", None)
-    max_age = hub.settings.callback_max_age_s if hub is not None else 300.0
+    max_age = runtime.settings.callback_max_age_s
 
     def apply() -> CallbackOut:
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
+        with Session(runtime.engine, expire_on_commit=False) as session:
             return _apply_callback(session, name, timestamp, signature, raw, clock.now(), max_age)
 
     # The database work runs in the thread pool: the event loop serves devices and streams meanwhile.
@@ -178,20 +168,11 @@ def _apply_callback(
         substitute_name=sub.name if sub else None, substitute_price=sub.price if sub else None,
     )
     try:
-        order = order_service.apply_callback(session, account, change, now)
-        promise = promised_date(body.expected_delivery)
-        if promise is not None:
-            # The shop's newest word wins (a delay moves the date); in the same commit as the step, so the
-            # household's notification of that step already carries it.
-            order.expected_delivery = promise
-            session.add(order)
-        session.commit()
+        order = order_actions.apply_callback(session, account, change, promised_date(body.expected_delivery), now)
     except order_service.CallbackError as exc:
-        session.rollback()
         raise HTTPException(exc.status, str(exc)) from None
     except IntegrityError:
         # Two deliveries of one event raced: the other one was applied.
-        session.rollback()
         raise conflict(f"event {body.event_id} was already applied") from None
     log.info("merchant callback", extra={"merchant": name, "order": order.id, "status": order.status})
     return CallbackOut(order_id=order.id, status=order.status)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.concurrency import run_in_threadpool
 
-from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
+from hub.api.deps import CallerDep, ClockDep, NotifierDep, SessionDep, not_found
 from hub.api.errors import BODY, errors
 from hub.api.schemas import (
     MAX_ID,
@@ -21,9 +20,9 @@ from hub.api.schemas import (
     DeliveryOut,
     NotificationOut,
 )
-from hub.notify import channels, worker
+from hub.notify import channels
+from hub.services import notification_channels
 from hub.store import repos
-from hub.store.models import NotifyChannel
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"], responses=errors(401))
 ChannelId = Annotated[int, Path(ge=1, le=MAX_ID, description="A notification channel id")]
@@ -37,42 +36,37 @@ def list_channels(caller: CallerDep, session: SessionDep) -> list[ChannelOut]:
 
 
 @router.post("/channels", response_model=ChannelCreated, status_code=status.HTTP_201_CREATED, responses=errors(*BODY))
-def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep, request: Request) -> ChannelCreated:
+def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep, notifier: NotifierDep) -> ChannelCreated:
     """Add a webhook (JSON, signed with the secret in the answer) or an e-mail address (refused while the hub
     has no SMTP server: it could never be delivered)."""
     if body.kind == "webhook" and not re.fullmatch(r"^https?://\S+$", body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a webhook target must be an http(s) URL")
     if body.kind == "email" and not re.fullmatch(EMAIL, body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "an e-mail target must be an address")
-    if body.kind == "email" and (problem := channels.email_problem(worker.of_app(request.app.state).smtp)):
+    if body.kind == "email" and (problem := channels.email_problem(notifier.smtp)):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
-    secret = secrets.token_urlsafe(24) if body.kind == "webhook" else None
-    channel = NotifyChannel(household_id=caller.household_id, kind=body.kind, target=body.target, secret=secret)
-    session.add(channel)
-    session.commit()
-    return ChannelCreated(**ChannelOut.model_validate(channel).model_dump(), secret=secret)
+    try:
+        channel = notification_channels.add_channel(session, caller.household_id, body.kind, body.target)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return ChannelCreated(**ChannelOut.model_validate(channel).model_dump(), secret=channel.secret)
 
 
 @router.delete("/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))
 def remove_channel(channel_id: ChannelId, caller: CallerDep, session: SessionDep) -> None:
     """Stop sending to a channel; its pending deliveries are dropped."""
-    channel = repos.household_channel(session, caller.household_id, channel_id)
-    if channel is None:
+    if not notification_channels.remove_channel(session, caller.household_id, channel_id):
         raise not_found(f"channel {channel_id}")
-    channel.active = False
-    session.add(channel)
-    session.commit()
 
 
 @router.post("/channels/{channel_id}/test", response_model=ChannelTestOut, responses=errors(404, 422))
 async def test_channel(
-    channel_id: ChannelId, caller: CallerDep, session: SessionDep, clock: ClockDep, request: Request
+    channel_id: ChannelId, caller: CallerDep, session: SessionDep, clock: ClockDep, notifier: NotifierDep
 ) -> ChannelTestOut:
     """Send a test message to a channel now (no outbox, no retry) and say how it went."""
     channel = await run_in_threadpool(repos.household_channel, session, caller.household_id, channel_id)
     if channel is None:
         raise not_found(f"channel {channel_id}")
-    notifier = worker.of_app(request.app.state)
     error = await notifier.send_now(channel.kind, channel.target, channel.secret, channels.test_payload(clock.now()))
     return ChannelTestOut(channel_id=channel_id, delivered=error is None, detail=error or "delivered")
 

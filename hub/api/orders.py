@@ -12,6 +12,7 @@ from hub.api.errors import BODY, errors
 from hub.api.presenters import order_detail, order_out
 from hub.api.schemas import MAX_ID, OrderDetail, OrderIdPath, OrderOut, ReturnIn
 from hub.domain.press import OrderStatus
+from hub.services import order_actions
 from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.models import Order
@@ -54,7 +55,6 @@ def _act(
             action(session, order, caller.actor, clock.now())
         except order_service.OrderError as exc:
             raise conflict(str(exc)) from None
-        session.commit()
         return order_detail(session, order)
 
     handler.__doc__ = action.__doc__
@@ -63,15 +63,15 @@ def _act(
 
 router.post("/{order_id}/cancel", response_model=OrderDetail, summary="Cancel an order inside its window",
             responses=errors(404, 409, 422))(
-    _act(order_service.cancel)  # type: ignore[arg-type]
+    _act(order_actions.cancel)  # type: ignore[arg-type]
 )
 router.post("/{order_id}/approve", response_model=OrderDetail, summary="Approve an order awaiting approval",
             responses=errors(404, 409, 422))(
-    _act(order_service.approve)  # type: ignore[arg-type]
+    _act(order_actions.approve)  # type: ignore[arg-type]
 )
 router.post("/{order_id}/reject", response_model=OrderDetail, summary="Reject an order awaiting approval",
             responses=errors(404, 409, 422))(
-    _act(order_service.reject)  # type: ignore[arg-type]
+    _act(order_actions.reject)  # type: ignore[arg-type]
 )
 
 
@@ -83,10 +83,9 @@ def return_order(
     """Ask the merchant to take a delivered order back; its progress shows in the timeline."""
     order = _own(session, caller, order_id)
     try:
-        order_service.request_return(session, order, body.reason, caller.actor, clock.now())
+        order_actions.request_return(session, order, body.reason, caller.actor, clock.now())
     except order_service.OrderError as exc:
         raise conflict(str(exc)) from None
-    session.commit()
     return order_detail(session, order)
 
 
@@ -97,8 +96,7 @@ def order_again(order_id: OrderIdPath, caller: CallerDep, session: SessionDep, c
     limits and approval rules; 409 when a product is no longer sold."""
     order = _own(session, caller, order_id)
     try:
-        again = order_service.order_again(session, caller.household, order, caller.actor, clock.now())
+        again = order_actions.order_again(session, caller.household, order, caller.actor, clock.now())
     except order_service.OrderError as exc:
         raise conflict(str(exc)) from None
-    session.commit()
     return order_detail(session, again)

@@ -13,6 +13,7 @@ from hub.api.deps import CallerDep, ClockDep, SessionDep, not_found
 from hub.api.errors import BODY, errors
 from hub.api.schemas import MAX_ID, MIN_PACK, RequestBody
 from hub.services import replenish as replenish_service
+from hub.services import slot_actions
 from hub.store import repos
 from hub.store.models import Product, Slot
 
@@ -129,9 +130,7 @@ def patch_slot(
         if key in changes and changes[key] is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{key} may not be null")
     try:
-        replenish_service.update_slot(session, slot, product, **changes)
+        slot_actions.update(session, slot, product, **changes)
     except replenish_service.SlotError as exc:
-        session.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    session.commit()
     return _out(session, slot, clock.now())

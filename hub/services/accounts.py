@@ -1,4 +1,8 @@
-"""Households, users and bearer tokens. Callers commit."""
+"""Households, users and bearer tokens.
+
+`start_session` and `end_session` are the use cases the API and the dashboard call, and commit; the rest are
+building blocks whose caller commits (sign-up is committed with the token that signs the new user in).
+"""
 
 from __future__ import annotations
 
@@ -144,3 +148,16 @@ def revoke_token(session: Session, token: str) -> None:
     row = repos.token(session, hash_token(token))
     if row is not None:
         session.delete(row)
+
+
+def start_session(session: Session, user: User, now: datetime) -> str:
+    """Sign a user in: a new bearer token, committed together with a sign-up's household and user."""
+    token = issue_token(session, user, now)
+    session.commit()
+    return token
+
+
+def end_session(session: Session, token: str) -> None:
+    """Sign out and commit: the token stops working at once."""
+    revoke_token(session, token)
+    session.commit()

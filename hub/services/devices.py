@@ -1,4 +1,9 @@
-"""Device registration, pairing (claim codes), revocation and binding. Callers commit."""
+"""Devices: registration, pairing (claim codes), binding, substitutes, renaming and revocation.
+
+The use cases the API, the dashboard and the CLI call (`add_device`, `rename`, `bind_button`, `unbind_button`,
+`set_substitutes`, `claim_device`, `revoke`) commit. `register`, `bind` and `unbind` are their building blocks
+and leave the commit to the caller, for the CLI's and the demo's set-up that writes more in one transaction.
+"""
 
 from __future__ import annotations
 
@@ -82,6 +87,66 @@ def unbind(session: Session, device: Device) -> Device:
     return device
 
 
+# -- use cases that commit -----------------------------------------------------------------------
+def add_device(
+    session: Session, kind: str, name: str, household_id: int | None, device_id: str | None = None,
+    on_added: Callable[[str, str], None] | None = None,
+) -> NewDevice:
+    """Register a device and commit; then on_added(device id, secret) gives it its broker login."""
+    created = register(session, kind, name, household_id, device_id)
+    session.commit()
+    if on_added is not None:
+        on_added(created.device.id, created.secret)
+    return created
+
+
+def rename(session: Session, device: Device, name: str) -> Device:
+    """Give a device a name the household recognises."""
+    device.name = name
+    session.add(device)
+    session.commit()
+    return device
+
+
+def bind_button(
+    session: Session, device: Device, product: Product, qty: int, mode: str,
+    substitutes: tuple[bool, int | None] | None = None,
+) -> Device:
+    """Bind a product, quantity and mode to a button, and (when given) whether a substitute is allowed and
+    which; DeviceError, with nothing written, when the binding is invalid."""
+    try:
+        bind(session, device, product, qty, mode)
+    except DeviceError:
+        session.rollback()
+        raise
+    if substitutes is not None:
+        _set_substitutes(device, *substitutes)
+        session.add(device)
+    session.commit()
+    return device
+
+
+def unbind_button(session: Session, device: Device) -> Device:
+    """Remove a button's binding: presses are then rejected until it is bound again."""
+    unbind(session, device)
+    session.commit()
+    return device
+
+
+def _set_substitutes(device: Device, allow: bool, product_id: int | None) -> None:
+    # A chosen substitute is kept only while substitutes are allowed.
+    device.binding_allow_substitutes = allow
+    device.binding_substitute_id = product_id if allow else None
+
+
+def set_substitutes(session: Session, device: Device, allow: bool, product_id: int | None) -> Device:
+    """Allow (or forbid) a substitute when the button's product is out of stock; optionally choose it."""
+    _set_substitutes(device, allow, product_id)
+    session.add(device)
+    session.commit()
+    return device
+
+
 # -- pairing -------------------------------------------------------------------------------------
 # Crockford's base32 alphabet: no I, L, O or U, so a code read off a label is hard to mistype.
 CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -132,6 +197,31 @@ def claim(session: Session, code: str, household_id: int, now: datetime | None =
     return device
 
 
+class ClaimBlockedError(ClaimError):
+    """The user used up their failed claim attempts for now."""
+
+    def __init__(self) -> None:
+        super().__init__("too many failed claim attempts: try again later", 429)
+
+
+def claim_device(
+    session: Session, limiter: ClaimLimiter, user_id: int, code: str, household_id: int, now: datetime
+) -> Device:
+    """Pair the device with this claim code with the user's household and commit. Every failed code counts
+    against the user's one budget of attempts (ClaimBlockedError once it is spent), whichever surface the
+    attempt came through; ClaimError (404/409) for a code that cannot be redeemed."""
+    if limiter.blocked(user_id):
+        raise ClaimBlockedError
+    try:
+        device = claim(session, code, household_id, now)
+    except ClaimError:
+        limiter.failed(user_id)
+        session.rollback()
+        raise
+    session.commit()
+    return device
+
+
 class ClaimLimiter:
     """Failed claim attempts per user in a sliding window (in memory: per hub process, reset on restart)."""
 
@@ -165,8 +255,22 @@ class ClaimLimiter:
 
 
 # -- revocation ----------------------------------------------------------------------------------
-def revoke(session: Session, device: Device, now: datetime | None = None) -> Device:
-    """Mark a device revoked: logins and events are refused from now on; its orders and readings stay."""
+def revoke(
+    session: Session, device: Device, now: datetime | None = None, on_revoked: Callable[[str], None] | None = None
+) -> Device:
+    """Revoke a device for good and commit: logins and events are refused from now on, its sensor slots stop
+    reordering, its orders and readings stay. Then on_revoked(device id), the running hub's hook that forgets
+    cached broker logins, rewrites mosquitto's files and disconnects the device (the CLI has no hub to call:
+    the hub's revoke sweep does that part)."""
+    mark_revoked(session, device, now)
+    session.commit()
+    if on_revoked is not None:
+        on_revoked(device.id)
+    return device
+
+
+def mark_revoked(session: Session, device: Device, now: datetime | None = None) -> Device:
+    """Mark a device revoked (caller commits): logins and events are refused, its orders and readings stay."""
     if device.revoked_at is None:
         device.revoked_at = now or utcnow()
     device.active = False

@@ -1,4 +1,6 @@
-"""Inbox of unknown barcodes: map one to a product once (its scans go to the cart), or dismiss it. Callers commit.
+"""Inbox of unknown barcodes: map one to a product once (its scans go to the cart), or dismiss it.
+
+`map_gtin`, `create_product` and `dismiss` are use cases: they commit, or roll back and raise InboxError.
 
 The web dashboard (by GTIN) and the REST API (by entry id) call the same functions here, so both behave
 identically. Mappings made here belong to the household (`ProductGtin.household_id`): a barcode one
@@ -15,6 +17,7 @@ from sqlmodel import Session
 
 from hub.services import cart as cart_service
 from hub.services import catalog as catalog_service
+from hub.services.transaction import committed
 from hub.store import repos
 from hub.store.models import CartLine, InboxEntry, Product, ProductGtin
 
@@ -76,13 +79,13 @@ def _claim_gtin(session: Session, household_id: int, gtin: str, product: Product
 
 def map_gtin(session: Session, household_id: int, gtin: str, product_id: int, now: datetime) -> CartLine | None:
     """Map an unknown barcode to a product the household can see and move its scans into the cart."""
-    entry = _open_entry(session, household_id, gtin)
-    product = repos.visible_product(session, household_id, product_id)
-    if product is None:
-        raise ProductNotFoundError("choose a product from the list")
-    _claim_gtin(session, household_id, gtin, product)
-    line = _move_to_cart(session, household_id, entry, product, now)
-    session.flush()
+    with committed(session):
+        entry = _open_entry(session, household_id, gtin)
+        product = repos.visible_product(session, household_id, product_id)
+        if product is None:
+            raise ProductNotFoundError("choose a product from the list")
+        _claim_gtin(session, household_id, gtin, product)
+        line = _move_to_cart(session, household_id, entry, product, now)
     return line
 
 
@@ -90,6 +93,13 @@ def create_product(
     session: Session, household_id: int, gtin: str, spec: NewProduct, now: datetime
 ) -> tuple[Product, CartLine | None]:
     """Create a household-private product for an unknown barcode, map it and move its scans into the cart."""
+    with committed(session):
+        return _create_product(session, household_id, gtin, spec, now)
+
+
+def _create_product(
+    session: Session, household_id: int, gtin: str, spec: NewProduct, now: datetime
+) -> tuple[Product, CartLine | None]:
     entry = _open_entry(session, household_id, gtin)
     try:
         catalog_service.check_merchant(session, household_id, spec.merchant)
@@ -134,10 +144,11 @@ def _move_to_cart(
 
 def dismiss(session: Session, household_id: int, gtin: str) -> None:
     """Drop an unknown barcode from the inbox without mapping it (a new scan brings it back)."""
-    entry = _open_entry(session, household_id, gtin)
-    entry.count = 0
-    entry.resolved = True
-    session.add(entry)
+    with committed(session):
+        entry = _open_entry(session, household_id, gtin)
+        entry.count = 0
+        entry.resolved = True
+        session.add(entry)
 
 
 def record_lookup(session: Session, gtin: str, status: str, suggestion: str | None, detail: str) -> int:

@@ -82,8 +82,7 @@ def signin(
         except accounts.AccountError:
             fields.errors["form"] = "Wrong e-mail address or password."
         else:
-            token = accounts.issue_token(session, user, clock.now())
-            session.commit()
+            token = accounts.start_session(session, user, clock.now())
             response = RedirectResponse(next_url, status_code=303)
             websession.set_session_cookie(response, request, token)
             return response
@@ -132,8 +131,7 @@ def signup(
         except accounts.AccountError as exc:
             fields.errors["email"] = str(exc).capitalize() + "."
         else:
-            token = accounts.issue_token(session, user, clock.now())
-            session.commit()
+            token = accounts.start_session(session, user, clock.now())
             response = RedirectResponse("/web/", status_code=303)
             websession.set_session_cookie(response, request, token)
             return response
@@ -149,8 +147,7 @@ def signup(
 @router.post("/signout")
 def signout(user: FormUserDep, session: SessionDep) -> Response:
     """Revoke the session's token and forget the cookie."""
-    accounts.revoke_token(session, user.token)
-    session.commit()
+    accounts.end_session(session, user.token)
     response = RedirectResponse("/web/signin?done=signed_out", status_code=303)
     websession.clear_session_cookie(response)
     return response

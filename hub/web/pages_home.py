@@ -8,8 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from hub.api.deps import ClockDep, SessionDep
+from hub.api.deps import ClaimLimiterDep, ClockDep, RuntimeDep, SessionDep
 from hub.domain.press import Mode, OrderStatus
+from hub.scheduler.clock import Clock
 from hub.services import devices as device_service
 from hub.store import repos
 from hub.store.models import Device
@@ -52,6 +53,7 @@ def _devices_page(
     request: Request,
     user: WebUser,
     session: Session,
+    clock: Clock,
     *,
     errors: dict[str, dict[str, str]] | None = None,
     values: dict[str, dict[str, str]] | None = None,
@@ -63,7 +65,7 @@ def _devices_page(
         "devices.html",
         user,
         status_code=status_code,
-        devices=views.device_views(session, user.household_id, request.app.state.clock.now()),
+        devices=views.device_views(session, user.household_id, clock.now()),
         products=list(repos.visible_products(session, user.household_id)),
         modes=[(m, MODE_LABELS[m]) for m in MODES],
         errors=errors or {},
@@ -72,9 +74,9 @@ def _devices_page(
 
 
 @router.get("/devices", response_class=HTMLResponse)
-def devices_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+def devices_page(request: Request, user: WebUserDep, session: SessionDep, clock: ClockDep) -> HTMLResponse:
     """Every device: rename it; bind a product, quantity, mode and substitutes to a button."""
-    return _devices_page(request, user, session)
+    return _devices_page(request, user, session, clock)
 
 
 @router.post("/devices/{device_id}/rename")
@@ -88,9 +90,7 @@ def rename(
     if not fields.ok:
         return back_to_form(request, user, f"/web/devices#device-{device_id}", errors={device_id: fields.errors},
                             values={device_id: fields.values})
-    device.name = fields.values["name"]
-    session.add(device)
-    session.commit()
+    device_service.rename(session, device, fields.values["name"])
     return RedirectResponse(f"/web/devices?done=renamed#device-{device_id}", status_code=303)
 
 
@@ -134,16 +134,13 @@ def bind(
         fields.errors["form"] = "Only dash buttons have a binding."
     if fields.ok and product is not None and count is not None:
         try:
-            device_service.bind(session, device, product, count, fields.values["mode"])
+            # The substitute fields are the ones PUT /api/v1/devices/{id}/substitutes sets, by the same rule.
+            device_service.bind_button(
+                session, device, product, count, fields.values["mode"], substitutes=(bool(allow_substitutes), sid)
+            )
         except device_service.DeviceError as exc:
             fields.errors["form"] = str(exc)
         else:
-            # The same two fields as PUT /api/v1/devices/{id}/substitutes sets; a substitute is kept only while
-            # substitutes are allowed, as the API does.
-            device.binding_allow_substitutes = bool(allow_substitutes)
-            device.binding_substitute_id = sid if allow_substitutes else None
-            session.add(device)
-            session.commit()
             return RedirectResponse(f"/web/devices?done=bound#device-{device_id}", status_code=303)
     return back_to_form(request, user, f"/web/devices#device-{device_id}", errors={device_id: fields.errors},
                         values={device_id: fields.values})
@@ -152,49 +149,35 @@ def bind(
 @router.post("/devices/{device_id}/unbind")
 def unbind(device_id: str, user: FormUserDep, session: SessionDep) -> Response:
     """Remove a button's binding: presses are then rejected until it is bound again."""
-    device = _own_device(session, user, device_id)
-    device_service.unbind(session, device)
-    session.commit()
+    device_service.unbind_button(session, _own_device(session, user, device_id))
     return RedirectResponse(f"/web/devices?done=unbound#device-{device_id}", status_code=303)
-
-
-def _claim_limiter(request: Request) -> device_service.ClaimLimiter:
-    """The hub's one limiter of failed claim attempts, shared with the REST API (same app.state slot), so
-    that attempts count once whichever way they come in."""
-    limiter: device_service.ClaimLimiter | None = getattr(request.app.state, "claim_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.claim_limiter = device_service.ClaimLimiter()
-    return limiter
 
 
 @router.post("/devices/pair")
 def pair(
-    request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep, code: Annotated[str, Form()] = ""
+    request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep, limiter: ClaimLimiterDep,
+    code: Annotated[str, Form()] = "",
 ) -> Response:
-    """Pair an unclaimed device with this household by the claim code on its label."""
+    """Pair an unclaimed device with this household by the claim code on its label; wrong codes count against
+    the same budget as the API's claims."""
     fields = Fields({"code": code})
     fields.text("code", "Claim code", max_length=40)
-    user_id = user.caller.user.id or 0
-    claim_limiter = _claim_limiter(request)
-    if fields.ok and claim_limiter.blocked(user_id):
-        fields.errors["code"] = "Too many wrong codes. Wait a few minutes and try again."
     if fields.ok:
         try:
-            device = device_service.claim(session, fields.values["code"], user.household_id, clock.now())
+            device = device_service.claim_device(
+                session, limiter, user.caller.user.id or 0, fields.values["code"], user.household_id, clock.now()
+            )
+        except device_service.ClaimBlockedError:
+            fields.errors["code"] = "Too many wrong codes. Wait a few minutes and try again."
         except device_service.ClaimError as exc:
-            claim_limiter.failed(user_id)
             fields.errors["code"] = str(exc).capitalize() + "."
         else:
-            session.commit()
             return RedirectResponse(f"/web/devices?done=paired#device-{device.id}", status_code=303)
     return back_to_form(request, user, "/web/devices", errors={"": fields.errors}, values={"": fields.values})
 
 
 @router.post("/devices/{device_id}/revoke")
-def revoke(device_id: str, request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep) -> Response:
+def revoke(device_id: str, user: FormUserDep, session: SessionDep, clock: ClockDep, runtime: RuntimeDep) -> Response:
     """Revoke a device for good: its logins and events are refused, its orders and readings stay."""
-    device = _own_device(session, user, device_id)
-    device_service.revoke(session, device, clock.now())
-    session.commit()
-    request.app.state.hub.device_revoked(device.id)
+    device_service.revoke(session, _own_device(session, user, device_id), clock.now(), runtime.device_revoked)
     return RedirectResponse(f"/web/devices?done=revoked#device-{device_id}", status_code=303)

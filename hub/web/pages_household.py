@@ -10,8 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from hub.api.deps import ClockDep, SessionDep
-from hub.notify import channels, worker
+from hub.api.deps import ClockDep, NotifierDep, SessionDep
+from hub.notify import channels
+from hub.notify.worker import Notifier
+from hub.services import households, notification_channels
 from hub.services import inbox as inbox_service
 from hub.store import repos
 from hub.store.models import NotifyChannel
@@ -69,10 +71,8 @@ def inbox_map(
         try:
             inbox_service.map_gtin(session, user.household_id, gtin, pid, clock.now())
         except inbox_service.InboxError as exc:
-            session.rollback()
             fields.errors["product_id"] = str(exc).capitalize() + "."
         else:
-            session.commit()
             return RedirectResponse("/web/inbox?done=mapped", status_code=303)
     return back_to_form(request, user, "/web/inbox", errors={gtin: fields.errors}, values={gtin: fields.values})
 
@@ -101,10 +101,8 @@ def inbox_new_product(
         try:
             inbox_service.create_product(session, user.household_id, gtin, spec, clock.now())
         except inbox_service.InboxError as exc:
-            session.rollback()
             fields.errors["name"] = str(exc).capitalize() + "."
         else:
-            session.commit()
             return RedirectResponse("/web/inbox?done=created", status_code=303)
     return back_to_form(request, user, "/web/inbox", errors={gtin: fields.errors}, values={gtin: fields.values})
 
@@ -116,7 +114,6 @@ def inbox_dismiss(gtin: str, user: FormUserDep, session: SessionDep) -> Response
         inbox_service.dismiss(session, user.household_id, gtin)
     except inbox_service.InboxError:
         raise WebError(404, "That barcode is not in your inbox.") from None
-    session.commit()
     return RedirectResponse("/web/inbox?done=dismissed", status_code=303)
 
 
@@ -137,6 +134,7 @@ def _settings_page(
     request: Request,
     user: WebUser,
     session: Session,
+    notifier: Notifier,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
@@ -145,7 +143,7 @@ def _settings_page(
     new_secret: tuple[NotifyChannel, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    email_problem = channels.email_problem(worker.of_app(request.app.state).smtp)
+    email_problem = channels.email_problem(notifier.smtp)
     return page(
         request, "settings.html", user, status_code=status_code,
         values=values if values is not None else _settings_values(user), errors=errors or {},
@@ -169,9 +167,9 @@ def _new_secret(request: Request, session: Session, user: WebUser) -> tuple[Noti
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+def settings_page(request: Request, user: WebUserDep, session: SessionDep, notifier: NotifierDep) -> HTMLResponse:
     """Cancel window, spending caps, price tolerance, order protection, scan mode; notification channels."""
-    response = _settings_page(request, user, session, new_secret=_new_secret(request, session, user))
+    response = _settings_page(request, user, session, notifier, new_secret=_new_secret(request, session, user))
     # Shown once: the cookie goes with this page, and a reload no longer shows the secret.
     response.delete_cookie(SECRET_COOKIE, path="/web/settings")
     return response
@@ -205,15 +203,11 @@ def settings_save(
     fields.choice("scan_mode", "Scan mode", ("cart", "order"))
     if not fields.ok or window is None or tolerance is None:
         return back_to_form(request, user, "/web/settings", values=fields.values, errors=fields.errors)
-    household.name = fields.values["name"]
-    household.cancel_window_s = window * 60
-    household.per_order_cap = per_order
-    household.monthly_cap = monthly
-    household.price_tolerance_pct = tolerance
-    household.allow_multiple_orders = not order_protection
-    household.scan_mode = fields.values["scan_mode"]
-    session.add(household)
-    session.commit()
+    households.update_settings(session, household, {
+        "name": fields.values["name"], "cancel_window_s": window * 60, "per_order_cap": per_order,
+        "monthly_cap": monthly, "price_tolerance_pct": tolerance, "allow_multiple_orders": not order_protection,
+        "scan_mode": fields.values["scan_mode"],
+    })
     return RedirectResponse("/web/settings?done=settings_saved", status_code=303)
 
 
@@ -222,6 +216,7 @@ def channel_add(
     request: Request,
     user: FormUserDep,
     session: SessionDep,
+    notifier: NotifierDep,
     kind: Annotated[str, Form()] = "",
     target: Annotated[str, Form()] = "",
 ) -> Response:
@@ -232,15 +227,16 @@ def channel_add(
         problem = channels.target_problem(fields.values["kind"], fields.values["target"])
         if problem is None and fields.values["kind"] == "email":
             # Refused rather than kept: an e-mail channel on a hub without SMTP could only ever fail.
-            problem = channels.email_problem(worker.of_app(request.app.state).smtp)
+            problem = channels.email_problem(notifier.smtp)
         if problem is not None:
             fields.errors["target"] = problem
     if not fields.ok:
         return back_to_form(
             request, user, "/web/settings#channels", channel_values=fields.values, channel_errors=fields.errors
         )
-    channel = channels.add_channel(session, user.household_id, fields.values["kind"], fields.values["target"])
-    session.commit()
+    channel = notification_channels.add_channel(
+        session, user.household_id, fields.values["kind"], fields.values["target"]
+    )
     response = RedirectResponse("/web/settings?done=channel_added#channels", status_code=303)
     if channel.secret:
         # Handed to the next page only (the redirect keeps a reload from adding a second channel): HttpOnly,
@@ -255,15 +251,17 @@ def channel_add(
 @router.post("/settings/channels/{channel_id}/remove")
 def channel_remove(channel_id: str, user: FormUserDep, session: SessionDep) -> Response:
     """Stop notifications to a channel."""
-    if not channel_id.isdigit() or not channels.remove_channel(session, user.household_id, int(channel_id)):
+    if not channel_id.isdigit() or not notification_channels.remove_channel(
+        session, user.household_id, int(channel_id)
+    ):
         raise WebError(404, "There is no such notification channel in your household.")
-    session.commit()
     return RedirectResponse("/web/settings?done=channel_removed#channels", status_code=303)
 
 
 @router.post("/settings/channels/{channel_id}/test")
 async def channel_test(
-    channel_id: str, request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep
+    channel_id: str, request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep,
+    notifier: NotifierDep,
 ) -> Response:
     """Send a test message to a channel now (not through the retrying outbox); the page then says how it went."""
     channel = None
@@ -271,7 +269,6 @@ async def channel_test(
         channel = await run_in_threadpool(repos.household_channel, session, user.household_id, int(channel_id))
     if channel is None:
         raise WebError(404, "There is no such notification channel in your household.")
-    notifier = worker.of_app(request.app.state)
     error = await notifier.send_now(channel.kind, channel.target, channel.secret, channels.test_payload(clock.now()))
     outcome = {"id": channel.id, "ok": error is None, "detail": error or "delivered"}
     return back_to_form(request, user, "/web/settings#channels", channel_test=outcome)

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from hub.api.deps import ClockDep, SessionDep
 from hub.services import cart as cart_service
+from hub.services import cart_actions, order_actions
 from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.models import Order
@@ -23,9 +24,9 @@ from hub.web.session import FormUserDep, WebError, WebUser, WebUserDep
 router = APIRouter(prefix="/web", include_in_schema=False)
 
 ACTIONS: dict[str, tuple[Callable[[Session, Order, str, datetime], None], str]] = {
-    "cancel": (order_service.cancel, "cancelled"),
-    "approve": (order_service.approve, "approved"),
-    "reject": (order_service.reject, "rejected"),
+    "cancel": (order_actions.cancel, "cancelled"),
+    "approve": (order_actions.approve, "approved"),
+    "reject": (order_actions.reject, "rejected"),
 }
 
 
@@ -84,20 +85,16 @@ def order_action(
     try:
         apply(session, order, user.caller.actor, clock.now())
     except order_service.OrderError as exc:
-        session.rollback()
         return back_to_form(request, user, f"/web/orders/{order_id}", error=f"Could not {action} this order: {exc}.")
-    session.commit()
     target = "/web/orders" if back == "list" else f"/web/orders/{order_id}"
     return RedirectResponse(f"{target}?done={done}", status_code=303)
 
 
 def _order_again(request: Request, user: WebUser, session: Session, now: datetime, order: Order) -> Response:
     try:
-        again = order_service.order_again(session, user.caller.household, order, user.caller.actor, now)
+        again = order_actions.order_again(session, user.caller.household, order, user.caller.actor, now)
     except order_service.OrderError as exc:
-        session.rollback()
         return back_to_form(request, user, f"/web/orders/{order.id}", error=f"Could not order this again: {exc}.")
-    session.commit()
     return RedirectResponse(f"/web/orders/{again.id}?done=ordered_again", status_code=303)
 
 
@@ -143,8 +140,7 @@ def cart_add(
         fields.errors["product_id"] = "Choose a product from the list."
     if not fields.ok or product is None or count is None:
         return back_to_form(request, user, "/web/cart", errors=fields.errors, values=fields.values)
-    cart_service.add(session, user.household_id, product, count, clock.now())
-    session.commit()
+    cart_actions.add(session, user.household_id, product, count, clock.now())
     return RedirectResponse("/web/cart?done=cart_added", status_code=303)
 
 
@@ -168,8 +164,7 @@ def cart_set(
     count = fields.integer(f"qty-{product_id}", "Quantity", 0, cart_service.MAX_QTY)
     if count is None:
         return back_to_form(request, user, "/web/cart", errors=fields.errors, values=fields.values)
-    cart_service.set_qty(session, user.household_id, product, count, clock.now())
-    session.commit()
+    cart_actions.set_qty(session, user.household_id, product, count, clock.now())
     return RedirectResponse(f"/web/cart?done={'cart_removed' if count == 0 else 'cart_updated'}", status_code=303)
 
 
@@ -177,9 +172,7 @@ def cart_set(
 def checkout(request: Request, user: FormUserDep, session: SessionDep, clock: ClockDep) -> Response:
     """Turn the cart into one order with the household's cancel window and limits."""
     try:
-        order = cart_service.checkout(session, user.caller.household, user.caller.actor, clock.now())
+        order = cart_actions.checkout(session, user.caller.household, user.caller.actor, clock.now())
     except order_service.OrderError as exc:
-        session.rollback()
         return back_to_form(request, user, "/web/cart", error=f"Could not check out: {exc}.")
-    session.commit()
     return RedirectResponse(f"/web/orders/{order.id}?done=checked_out", status_code=303)

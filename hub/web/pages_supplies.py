@@ -9,8 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from hub.api.deps import SessionDep
+from hub.api.deps import ClockDep, Runtime, RuntimeDep, SessionDep
+from hub.scheduler.clock import Clock
 from hub.services import replenish as replenish_service
+from hub.services import slot_actions
 from hub.store import repos
 from hub.store.models import Product, Slot
 from hub.web import charts, views
@@ -57,13 +59,14 @@ def _supplies_page(
     request: Request,
     user: WebUser,
     session: Session,
+    clock: Clock,
     errors: dict[int, dict[str, str]] | None = None,
     values: dict[int, dict[str, str]] | None = None,
     *,
     status_code: int = 200,
 ) -> HTMLResponse:
     # Errors and values are per slot id, so a re-rendered page keeps one slot's input and leaves the others be.
-    now = request.app.state.clock.now()
+    now = clock.now()
     return page(
         request, "supplies.html", user, status_code=status_code,
         supplies=views.supply_views(session, user.household_id, now),
@@ -76,9 +79,9 @@ def _supplies_page(
 
 
 @router.get("/supplies", response_class=HTMLResponse)
-def supplies_page(request: Request, user: WebUserDep, session: SessionDep) -> HTMLResponse:
+def supplies_page(request: Request, user: WebUserDep, session: SessionDep, clock: ClockDep) -> HTMLResponse:
     """Every sensor slot: level chart with forecast run-out and reorder point; product, mode and policy."""
-    return _supplies_page(request, user, session)
+    return _supplies_page(request, user, session, clock)
 
 
 def _own_slot(session: Session, user: WebUser, slot_id: str) -> Slot:
@@ -153,32 +156,31 @@ def slot_save(
         if mode:
             changes["mode"] = mode
         try:
-            replenish_service.update_slot(session, slot, product, **changes)
+            slot_actions.update(session, slot, product, **changes)  # all or nothing: a refusal rolls back
         except replenish_service.SlotError as exc:
-            session.rollback()  # update_slot has already set attributes on the slot
             fields.errors["form"] = str(exc)[:1].upper() + str(exc)[1:] + "."
         else:
-            session.commit()
             done = MODE_NOTICES.get(mode, "slot_saved")
             return RedirectResponse(f"/web/supplies?done={done}#slot-{slot.id}", status_code=303)
     elif mode == "paused":
-        replenish_service.update_slot(session, slot, None, mode="paused")  # only the mode: nothing to refuse
-        session.commit()
+        slot_actions.pause(session, slot)
         fields.errors["form"] = "Paused. Your other changes were not saved: correct the fields marked below."
     return back_to_form(request, user, f"/web/supplies#slot-{slot.id}", errors={slot.id: fields.errors},
                         values={slot.id: fields.values})
 
 
 @router.get("/supplies/{device_id}/{slot}.png")
-async def supplies_chart(device_id: str, slot: str, request: Request, size: str = "wide") -> Response:
+async def supplies_chart(
+    device_id: str, slot: str, request: Request, runtime: RuntimeDep, size: str = "wide"
+) -> Response:
     """The chart of one slot as a PNG (rendered off the event loop); size=small for phones."""
-    return await run_in_threadpool(_chart, device_id, slot, request, size == "small")
+    return await run_in_threadpool(_chart, device_id, slot, request, runtime, size == "small")
 
 
-def _chart(device_id: str, slot: str, request: Request, small: bool) -> Response:
-    now = request.app.state.clock.now()
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        user = user_from_cookie(session, request, request.app.state.clock)
+def _chart(device_id: str, slot: str, request: Request, runtime: Runtime, small: bool) -> Response:
+    now = runtime.clock.now()
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        user = user_from_cookie(session, request, runtime.clock)
         device = repos.device(session, device_id)
         if user is None or device is None or device.household_id != user.household_id:
             return Response(status_code=404)

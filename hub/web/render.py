@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from hub.api.deps import runtime_of
 from hub.domain.money import Money, MoneyError
 from hub.notify.outbox import delivery_date
 from hub.web.session import WebUser, clear_flash_cookie, flash_value, read_flash, set_flash_cookie
@@ -153,7 +154,7 @@ def page(
         "user": user,
         "csrf": user.csrf if user is not None else "",
         "notice": notice,
-        "now": request.app.state.clock.now(),
+        "now": runtime_of(request).clock.now(),
         "path": request.url.path,
         "status_code": status_code,
     }

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
+from hub.api.deps import BusDep, Runtime, RuntimeDep
 from hub.notify.live import LiveBus
 from hub.web.session import user_from_cookie
 
@@ -25,9 +26,9 @@ STREAM_SECONDS = 30.0
 RETRY_MS = 1000
 
 
-def _household_of(request: Request) -> int | None:
-    with Session(request.app.state.engine) as session:
-        user = user_from_cookie(session, request, request.app.state.clock)
+def _household_of(request: Request, runtime: Runtime) -> int | None:
+    with Session(runtime.engine) as session:
+        user = user_from_cookie(session, request, runtime.clock)
         return user.household_id if user is not None else None
 
 
@@ -55,12 +56,11 @@ async def _frames(bus: LiveBus, household_id: int, seconds: float, keepalive: fl
 
 
 @router.get("/events")
-async def events(request: Request) -> Response:
+async def events(request: Request, runtime: RuntimeDep, bus: BusDep) -> Response:
     """Stream `event: <kind>` / `data: <json>` frames for the signed-in household, keepalive every 15 s."""
-    household_id = await run_in_threadpool(_household_of, request)
+    household_id = await run_in_threadpool(_household_of, request, runtime)
     if household_id is None:
         return Response("sign in first\n", status_code=401, media_type="text/plain")
-    bus: LiveBus = request.app.state.hub.bus
     return StreamingResponse(
         _frames(bus, household_id, STREAM_SECONDS, KEEPALIVE_SECONDS),
         media_type="text/event-stream",

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from hub.api.devices import claim_limiter
 from hub.broker.mosquitto import MosquittoProcess
 from hub.cli import app
 from simulator.protocol_device import ProtocolDevice
@@ -32,12 +31,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         pytest.skip(f"{PG_ENV} not set")
     reset_postgres(url)
     return url
-
-
-@pytest.fixture(autouse=True)
-def _fresh_claim_counts() -> None:
-    """The claim limiter lives per process; user ids repeat across these tests' databases."""
-    claim_limiter.reset()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from sqlmodel import Session
 
-from hub.api import devices as devices_api
 from hub.app import create_app
 from hub.broker.mosquitto import MosquittoProcess
 from hub.domain.press import Mode, OrderStatus
@@ -141,12 +140,8 @@ def seed(app: FastAPI, now: Any) -> Seeded:
 
 
 @pytest.fixture
-def hub_app(
-    database_url: str, broker: MosquittoProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[FastAPI, Clock]]:
+def hub_app(database_url: str, broker: MosquittoProcess, tmp_path: Path) -> Iterator[tuple[FastAPI, Clock]]:
     """The hub's ASGI app; schemathesis runs its lifespan (ingest, scheduler, notifier) from the first request."""
-    # Failed claims are counted per user id in the process: a run on another backend must not count here.
-    monkeypatch.setattr(devices_api, "claim_limiter", devices.ClaimLimiter())
     clock = Clock()
     yield create_app(hub_settings(database_url, broker.port, tmp_path / "data"), clock), clock
     asgi.shutdown_lifespans()
