@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from hub.cli_errors import EXIT_USAGE, tell, usable_data_dir
 from hub.settings import Settings
-from provisioning import broker as brokerfiles
+from hub.broker import mosquitto_files as brokerfiles
 from provisioning import build as fwbuild
 from provisioning import flash as fwflash
 from provisioning import keys, pki

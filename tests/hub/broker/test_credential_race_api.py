@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hub.broker.mosquitto import MosquittoProcess, free_port
-from provisioning import broker as brokerfiles
+from hub.broker import mosquitto_files as brokerfiles
 from tests.hub.broker.rawclient import RawClient
 from tests.hub.conftest import Api, HubServer, sign_up
 
