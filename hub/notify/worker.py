@@ -34,7 +34,7 @@ GATHER_S = 0.1
 
 def of_app(state: Any) -> Notifier:
     """The running hub's notifier, from a FastAPI app's state."""
-    notifier: Notifier = state.hub.after_press.notifier
+    notifier: Notifier = state.hub.notifier
     return notifier
 
 
