@@ -13,6 +13,9 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 
+from hub.broker.mosquitto_files import ReloadNotConfirmed
+from hub.settings import env_name
+
 EXIT_FAILED = 1  # the step itself failed (a build, a flash, a scenario)
 EXIT_USAGE = 2  # a bad argument, file or setting
 EXIT_STARTUP = 3  # could not start: a port in use, an unusable data folder, an unreachable database
@@ -54,7 +57,7 @@ def settings_error(exc: ValidationError) -> UserError:
     """A RESTOCK_* value the settings refuse, named as the variable the user set."""
     problems = []
     for error in exc.errors():
-        name = "RESTOCK_" + "_".join(str(part) for part in error["loc"]).upper()
+        name = env_name(error["loc"])
         problems.append(f"{name}={error.get('input')!s} is not valid ({error['msg']})")
     return UserError("; ".join(problems) + ": fix or unset it", EXIT_USAGE)
 
@@ -78,6 +81,8 @@ def explain(exc: BaseException) -> UserError | None:
     """The one-line version of an error a user can fix; None for a bug, which keeps its traceback."""
     if isinstance(exc, UserError):
         return exc
+    if isinstance(exc, ReloadNotConfirmed):  # the files are written; the message says how to make mosquitto read them
+        return UserError(str(exc), EXIT_FAILED)
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return settings_error(exc)
     if isinstance(exc, ArgumentError | NoSuchModuleError | OperationalError | InterfaceError):

@@ -43,11 +43,11 @@ def hub_command(
     settings = Settings()
     # Resolved once here: the hub's child processes must not depend on the directory it was started from.
     settings = settings.model_copy(update={"data_dir": usable_data_dir(settings.data_dir, "RESTOCK_DATA_DIR")})
-    configure(log_level(settings.log_level, "RESTOCK_LOG_LEVEL"), settings.log_json)
-    if settings.mqtt_url is None:
-        check_port_free(settings.embedded_mqtt_host, settings.embedded_mqtt_port, "MQTT", MQTT_FIX)
-    http_host = host or settings.http_host
-    http_port = port if port is not None else settings.http_port
+    configure(log_level(settings.log.level, "RESTOCK_LOG_LEVEL"), settings.log.as_json)
+    if settings.mqtt.url is None:
+        check_port_free(settings.mqtt.embedded_host, settings.mqtt.embedded_port, "MQTT", MQTT_FIX)
+    http_host = host or settings.http.host
+    http_port = port if port is not None else settings.http.port
     fix = "stop the other server or choose another --port" if port is not None else (
         "stop the other server or set RESTOCK_HTTP_PORT to a free port"
     )

@@ -17,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlmodel import Session, select
 
+from hub.broker import mosquitto_files as brokerfiles
 from hub.cli_errors import EXIT_USAGE, tell, usable_data_dir
 from hub.settings import Settings
-from provisioning import broker as brokerfiles
 from provisioning import build as fwbuild
 from provisioning import flash as fwflash
 from provisioning import keys, pki
@@ -206,7 +206,7 @@ def device_revoke(device_id: Annotated[str, typer.Argument(help="The device to r
         # The embedded broker checks the database on each login, and the running hub's revoke sweep cuts a
         # connected device off; ingest rejects a revoked device's events whatever the broker does.
         console.print(f"{device_id} revoked (embedded broker: the hub refuses its logins and events and "
-                      f"disconnects it within {settings.revoke_sweep_seconds:g} s)")
+                      f"disconnects it within {settings.mqtt.revoke_sweep_seconds:g} s)")
 
 
 def _master_key(settings: Settings) -> bytes:
@@ -221,8 +221,8 @@ def _mqtt_url(url: str | None, console: Console) -> str:
     if url:
         return url
     settings = _settings()
-    if settings.mqtt_url:
-        return settings.mqtt_url
+    if settings.mqtt.url:
+        return settings.mqtt.url
     files = brokerfiles.BrokerFiles.in_data_dir(settings.data_dir)
     if files.configured():
         return brokerfiles.hub_url(files)

@@ -28,7 +28,7 @@ from simulator.control import write_registry
 from simulator.firmware import FirmwareProcess, device_config
 
 if TYPE_CHECKING:
-    from hub.app import Hub
+    from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
 DEMO_EMAIL = "demo@restock.local"

@@ -152,7 +152,7 @@ def start_hub(
         "RESTOCK_INGEST_WORKERS": str(workers),
     }
     log = open(data / "hub.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "hub"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "restock", "hub"], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{http_port}/healthz"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

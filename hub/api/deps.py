@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from hub.notify import worker
 from hub.notify.live import LiveBus
 from hub.notify.worker import Notifier
+from hub.runtime import Hub
 from hub.scheduler.clock import Clock
 from hub.services import accounts
 from hub.services.devices import ClaimLimiter
@@ -26,21 +26,8 @@ from hub.store import repos
 from hub.store.models import Household, User
 
 
-class Runtime(Protocol):
-    """What routes use of the running hub (`hub.app.Hub`, which is built from these routers, so it is
-    described here rather than imported)."""
-
-    engine: Engine
-    clock: Clock
-    settings: Settings
-    bus: LiveBus
-    claim_limiter: ClaimLimiter
-
-    def device_added(self, device_id: str, secret: str) -> None:
-        """After a new device is committed: its broker login, where the hub keeps broker files."""
-
-    def device_revoked(self, device_id: str) -> None:
-        """After a revoke is committed: no cached or configured broker login outlives it."""
+# The running hub, as routes see it: the API and dashboard are mounted by hub.app, which builds it.
+Runtime = Hub
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -70,9 +57,9 @@ def get_claim_limiter(runtime: RuntimeDep) -> ClaimLimiter:
     return runtime.claim_limiter
 
 
-def get_notifier(request: Request) -> Notifier:
+def get_notifier(runtime: RuntimeDep) -> Notifier:
     """The running hub's notifier (channel tests, whether e-mail can be sent)."""
-    return worker.of_app(request.app.state)
+    return runtime.notifier
 
 
 def get_bus(runtime: RuntimeDep) -> LiveBus:

@@ -130,7 +130,7 @@ async def callback(request: Request, clock: ClockDep, runtime: RuntimeDep) -> Ca
     raw = await request.body()
     name = request.headers.get(MERCHANT_HEADER, "")
     timestamp, signature = request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
-    max_age = runtime.settings.callback_max_age_s
+    max_age = runtime.settings.merchant.callback_max_age_s
 
     def apply() -> CallbackOut:
         with Session(runtime.engine, expire_on_commit=False) as session:

@@ -15,10 +15,10 @@ from hub.settings import Settings
 
 def install(app: FastAPI, settings: Settings, uploads: Iterable[str] = ()) -> None:
     """Add the edge middleware to `app`; `uploads` are the paths allowed the larger upload body limit."""
-    accounts.limit_password_hashing(settings.password_hash_parallel, settings.password_hash_queue)
-    app.state.signin_guard = guard_from_settings(settings)
-    limits = dict.fromkeys(uploads, settings.http_max_upload_bytes)
-    app.add_middleware(BodyLimit, default=settings.http_max_body_bytes, per_path=limits)
+    accounts.limit_password_hashing(settings.signin.hash_parallel, settings.signin.hash_queue)
+    app.state.signin_guard = guard_from_settings(settings.signin)
+    limits = dict.fromkeys(uploads, settings.http.max_upload_bytes)
+    app.add_middleware(BodyLimit, default=settings.http.max_body_bytes, per_path=limits)
     # Added last, so it is the outer one: the 413s of the body limit carry the headers too.
     docs = [url for url in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if url]
     app.add_middleware(SecurityHeaders, docs_paths=docs)

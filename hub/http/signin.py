@@ -10,28 +10,28 @@ from sqlmodel import Session
 from hub.http.throttle import Policy, SignInGuard, Throttled
 from hub.scheduler.clock import Clock
 from hub.services import accounts
-from hub.settings import Settings
+from hub.settings import SignInSettings
 from hub.store.models import User
 
 # How soon to come back when every password-hash slot is taken: hashes take a fraction of a second.
 BUSY_RETRY_S = 1.0
 
 
-def guard_from_settings(settings: Settings) -> SignInGuard:
-    """The hub's guard, with its limits from the RESTOCK_SIGNIN_* settings."""
+def guard_from_settings(signin: SignInSettings) -> SignInGuard:
+    """The hub's guard, with its limits from the sign-in settings (RESTOCK_SIGNIN_*)."""
     account = Policy(
-        burst=settings.signin_account_burst,
-        per_minute=settings.signin_account_per_minute,
-        free_failures=settings.signin_account_free_failures,
-        lockout_s=settings.signin_lockout_s,
-        lockout_max_s=settings.signin_lockout_max_s,
+        burst=signin.account_burst,
+        per_minute=signin.account_per_minute,
+        free_failures=signin.account_free_failures,
+        lockout_s=signin.lockout_s,
+        lockout_max_s=signin.lockout_max_s,
     )
     address = Policy(
-        burst=settings.signin_address_burst,
-        per_minute=settings.signin_address_per_minute,
-        free_failures=settings.signin_address_free_failures,
-        lockout_s=settings.signin_lockout_s,
-        lockout_max_s=settings.signin_lockout_max_s,
+        burst=signin.address_burst,
+        per_minute=signin.address_per_minute,
+        free_failures=signin.address_free_failures,
+        lockout_s=signin.lockout_s,
+        lockout_max_s=signin.lockout_max_s,
     )
     return SignInGuard(account, address)
 

@@ -72,7 +72,7 @@ class _ForwardingBus(live.LiveBus):
 def _child_main(settings: dict[str, Any], index: int, events: Connection, life: Connection) -> None:
     """A child's whole life: ingest on a shared subscription until `life` is closed."""
     config = Settings(**settings)
-    configure(config.log_level, config.log_json)
+    configure(config.log.level, config.log.as_json)
     sys.setswitchinterval(GIL_SWITCH_S)  # the same trade as in the hub process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the hub, which stops its children in order
     lock = threading.Lock()
@@ -86,10 +86,11 @@ def _child_main(settings: dict[str, Any], index: int, events: Connection, life: 
 
     engine = make_engine(config.resolved_database_url())
     live.watch(engine, _ForwardingBus(send))
-    processor = Processor(engine, on_unknown=(lambda gtin: send((UNKNOWN, gtin))) if config.off_enabled else None)
-    assert config.mqtt_url is not None
+    lookups = config.openfoodfacts.enabled
+    processor = Processor(engine, on_unknown=(lambda gtin: send((UNKNOWN, gtin))) if lookups else None)
+    assert config.mqtt.url is not None
     ingest = Ingest(
-        BrokerTarget.from_url(config.mqtt_url), processor, shared=True, client_id=f"{config.mqtt_client_id}-{index}"
+        BrokerTarget.from_url(config.mqtt.url), processor, shared=True, client_id=f"{config.mqtt.client_id}-{index}"
     )
 
     async def run() -> None:

@@ -32,12 +32,6 @@ NOTIFICATION = "notification"  # live-bus kind: the full notification payload (p
 GATHER_S = 0.1
 
 
-def of_app(state: Any) -> Notifier:
-    """The running hub's notifier, from a FastAPI app's state."""
-    notifier: Notifier = state.hub.after_press.notifier
-    return notifier
-
-
 class Notifier:
     """Outbox producer and per-channel sender, run as one task of the hub."""
 

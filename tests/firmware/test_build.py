@@ -46,7 +46,7 @@ def test_build_fails_naming_the_file(tmp_path: Path) -> None:
 def test_cli_build_ok_and_failure_exit_code(tmp_path: Path) -> None:
     runner = CliRunner()
     app = typer.Typer()
-    app.add_typer(firmware_app, name="firmware")  # as hub/cli.py mounts it: `restock firmware build`
+    app.add_typer(firmware_app, name="firmware")  # as restock/cli.py mounts it: `restock firmware build`
     ok = runner.invoke(app, ["firmware", "build", "--out", str(tmp_path / "ok")])
     assert ok.exit_code == 0, ok.output
     assert "dash_button" in ok.output

@@ -67,7 +67,7 @@ class HubServer:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.app = create_app(settings, clock)
-        self.port = settings.http_port
+        self.port = settings.http.port
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -216,7 +216,7 @@ def hub_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """`restock hub` as a process of its own (in a new session), its output appended to `log`."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "hub"], env=env, stdout=out, stderr=out, start_new_session=True
+            [sys.executable, "-m", "restock", "hub"], env=env, stdout=out, stderr=out, start_new_session=True
         )
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.broker import mosquitto_files as brokerfiles
 from hub.broker.mosquitto import MosquittoProcess, free_port
-from provisioning import broker as brokerfiles
 from provisioning import pki
 
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from provisioning import broker as brokerfiles
+from hub.broker import mosquitto_files as brokerfiles
 from tests.provisioning.conftest import GeneratedBroker
 from tests.provisioning.mqttclient import Client
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from provisioning import broker as brokerfiles
+from hub.broker import mosquitto_files as brokerfiles
 from tests.hub.broker.rawclient import RawClient
 from tests.provisioning.conftest import GeneratedBroker
 
@@ -48,7 +48,7 @@ def test_concurrent_adds_and_revokes_leave_exactly_the_right_logins(generated_br
 _ADDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from provisioning import broker
+    from hub.broker import mosquitto_files as broker
     data_dir, prefix = Path(sys.argv[1]), sys.argv[2]
     for n in range(15):
         assert broker.add_if_configured(data_dir, f"{prefix}-{n:02d}", f"{prefix}-secret-{n:02d}-" + "z" * 20)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hub.cli import app
 from provisioning import flash as fwflash
+from restock.cli import app
 from tests.firmware.fwproc import FIRMWARE, FirmwareProcess, micropython_binary
 from tests.provisioning.conftest import GeneratedBroker
 from tests.provisioning.mqttclient import Client

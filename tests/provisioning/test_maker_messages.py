@@ -10,8 +10,8 @@ import pytest
 from serial.tools import list_ports
 from typer.testing import CliRunner
 
-from hub.cli import app
 from provisioning import flash as fwflash
+from restock.cli import app
 
 
 def _bundle(root: Path, device_id: str = "btn-port") -> Path:

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.broker.mosquitto import MosquittoProcess
-from hub.cli import app
+from restock.cli import app
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import PG_ENV, HubServer, hub_settings, product_id, reset_postgres, sign_up
 
@@ -58,8 +58,8 @@ def _add_unclaimed(server: HubServer, device_id: str) -> tuple[str, str]:
 
 
 def _device(server: HubServer, device_id: str, secret: str) -> ProtocolDevice:
-    assert server.settings.mqtt_url is not None
-    dev = ProtocolDevice(device_id, int(server.settings.mqtt_url.rsplit(":", 1)[-1]), secret)
+    assert server.settings.mqtt.url is not None
+    dev = ProtocolDevice(device_id, int(server.settings.mqtt.url.rsplit(":", 1)[-1]), secret)
     dev.connect()
     return dev
 

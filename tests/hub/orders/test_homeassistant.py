@@ -156,4 +156,4 @@ def test_discovery_configs_follow_the_devices_and_vanish_on_revoke(
     again = watch("homeassistant/#")
     wait_for(lambda: len(again.configs("sens-ha")) == 2, "the sensor's configs after the restart")
     assert again.configs("btn-ha") == {}
-    assert restarted.hub.after_press.homeassistant is not None
+    assert restarted.hub.homeassistant is not None

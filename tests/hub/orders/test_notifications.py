@@ -156,12 +156,12 @@ def test_return_flow_and_device_checks_reach_the_household(
                        retain=True)
     wait_for(lambda: api.ok("GET", "/api/v1/devices/btn-ret")["battery_mv"] == 2300, "the status")
     clock.advance(timedelta(hours=2))
-    server.hub.after_press.notifier.check_devices_now()
+    server.hub.notifier.check_devices_now()
     def kinds_seen() -> set[str]:
         return {n["kind"] for n in api.ok("GET", "/api/v1/notifications")}
 
     wait_for(lambda: "device.low_battery" in kinds_seen(), "the device notifications")
-    server.hub.after_press.notifier.check_devices_now()
+    server.hub.notifier.check_devices_now()
     with Session(server.hub.engine) as session:
         assert outbox.device_checks(session, clock.now(), timedelta(hours=1), 2500) == []
     kinds_now = [n["kind"] for n in api.ok("GET", "/api/v1/notifications")]

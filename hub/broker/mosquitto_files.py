@@ -1,5 +1,8 @@
 """mosquitto files for a production hub: config, password file, pattern ACL, hub account, confirmed reload.
 
+The hub owns them (a revoke or a new device changes them at once); `restock broker` and `restock device`
+(provisioning) write them through this module too.
+
 Everything lives in <data_dir>/mosquitto. The password file keeps one PBKDF2 line per device; device
 secrets exist in clear only in their config bundle, so lines are added and removed one by one, never
 re-rendered from secrets. Revoked devices also get an explicit deny in the ACL: mosquitto does not drop
@@ -26,13 +29,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from hub.broker.credentials import HUB_USERNAME
 from hub.broker.errors import BrokerError
 from hub.broker.mosquitto import MosquittoConfig
 from hub.broker.mosquitto_auth import hash_password, render_acl_file, verify_password, write_atomically
 from hub.broker.probe import login_result
-from provisioning.pki import PkiPaths
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,21 @@ PROBE_USERNAME = "_reload-probe"
 # How long reload() waits for mosquitto to show it applied the files, and how often it signals again.
 RELOAD_TIMEOUT = 10.0
 RESIGNAL_EVERY = 1.0
+
+
+class TlsFiles(Protocol):
+    """The broker's certificate files (provisioning's PKI folder); the TLS listener is written once they exist."""
+
+    @property
+    def ca_cert(self) -> Path: ...
+
+    @property
+    def server_cert(self) -> Path: ...
+
+    @property
+    def server_key(self) -> Path: ...
+
+    def exists(self) -> bool: ...
 
 
 class ReloadNotConfirmed(BrokerError):
@@ -182,7 +200,7 @@ def write_config(
     files: BrokerFiles,
     *,
     port: int = DEFAULT_PORT,
-    pki: PkiPaths | None = None,
+    pki: TlsFiles | None = None,
     tls_port: int = DEFAULT_TLS_PORT,
     tls_bind: str = "0.0.0.0",
 ) -> MosquittoConfig:
