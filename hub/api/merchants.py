@@ -32,7 +32,7 @@ from hub.api.schemas import (
 from hub.merchants.base import BUILT_IN
 from hub.merchants.signing import MERCHANT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from hub.merchants.webhook import promised_date
-from hub.services import orders as order_service
+from hub.services import callbacks
 from hub.store import repos
 from hub.store.models import MerchantAccount, Product
 
@@ -172,13 +172,13 @@ def _apply_callback(
         # RecursionError: JSON nested thousands deep, which json.loads gives up on.
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad callback body: {exc}"[:300]) from None
     sub = body.substitute
-    change = order_service.Callback(
+    change = callbacks.Callback(
         event_id=body.event_id, order_id=body.order_id, status=body.status, tracking=body.tracking,
         carrier=body.carrier, reason=body.reason, substitute_sku=sub.sku if sub else None,
         substitute_name=sub.name if sub else None, substitute_price=sub.price if sub else None,
     )
     try:
-        order = order_service.apply_callback(session, account, change, now)
+        order = callbacks.apply_callback(session, account, change, now)
         promise = promised_date(body.expected_delivery)
         if promise is not None:
             # The shop's newest word wins (a delay moves the date); in the same commit as the step, so the
@@ -186,7 +186,7 @@ def _apply_callback(
             order.expected_delivery = promise
             session.add(order)
         session.commit()
-    except order_service.CallbackError as exc:
+    except callbacks.CallbackError as exc:
         session.rollback()
         raise HTTPException(exc.status, str(exc)) from None
     except IntegrityError:

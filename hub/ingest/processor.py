@@ -40,7 +40,8 @@ from hub.domain.events import (
 )
 from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.feedback import Feedback, rejected
-from hub.domain.press import Mode, OrderStatus, PressAction, decide_press
+from hub.domain.lifecycle import OrderStatus
+from hub.domain.press import Mode, PressAction, decide_press
 from hub.ingest.isolation import (
     HUB_ERROR,
     Suspects,

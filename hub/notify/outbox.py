@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlmodel import Session, col
 
+from hub.domain.lifecycle import OrderStatus
 from hub.domain.money import Money, MoneyError
 from hub.domain.presence import CHECK_IN, Presence, presence
-from hub.domain.press import OrderStatus
 from hub.store import repos
 from hub.store.models import (
     Device,
@@ -43,7 +43,7 @@ ORDER_KINDS: dict[str, str] = {
     OrderStatus.DELIVERED: "order.delivered",
     OrderStatus.CANCELLED: "order.cancelled",
     OrderStatus.FAILED: "order.failed",
-    "return_requested": "order.return_requested",
+    OrderStatus.RETURN_REQUESTED: "order.return_requested",
     OrderStatus.RETURNED: "order.returned",
 }
 LOW_SUPPLY = "supply.low"
@@ -131,11 +131,6 @@ def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
-
-
-def order_payload(session: Session, order: Order, event: OrderEvent, kind: str) -> dict[str, Any]:
-    """The notification body of one order step: product, total and what happened."""
-    return _order_payload(order, repos.order_lines(session, order.id), event, kind)
 
 
 def _order_payload(order: Any, lines: Sequence[Any], event: Any, kind: str) -> dict[str, Any]:

@@ -6,15 +6,13 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlmodel import Session
-
 from hub.ingest.mqtt import Ingest
-from hub.merchants.webhook import Job, Outcome, Prepared, RetryPolicy, Sender
+from hub.jobs import RetryPolicy, Sender
 from hub.notify.channels import SmtpConfig
 from hub.notify.homeassistant import HomeAssistantSync
 from hub.notify.outbox import DeliveryPolicy
 from hub.notify.worker import Notifier
-from hub.services import orders as order_service
+from hub.services.fulfilment import ShopRequests
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -33,7 +31,7 @@ class AfterPress:
             max_attempts=settings.merchant_max_attempts,
             lease_s=settings.merchant_lease_s,
         )
-        self.sender = Sender(hub.engine, self.policy, hub.clock.now, self._prepare, self._finish)
+        self.sender = Sender(hub.engine, hub.clock.now, ShopRequests(self.policy, hub.clock.now), "merchant")
         hub.scheduler.dispatch = self.sender.dispatch
         hub.scheduler.policy = self.policy
         smtp = SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
@@ -44,13 +42,6 @@ class AfterPress:
                                  settings.device_check_s, timedelta(hours=settings.offline_after_h),
                                  settings.low_battery_mv)
         self.homeassistant: HomeAssistantSync | None = None
-
-    @staticmethod
-    def _prepare(session: Session, job: Job) -> Prepared | None:
-        return order_service.prepare_job(session, job)
-
-    def _finish(self, session: Session, job: Job, outcome: Outcome, now: object) -> None:
-        order_service.finish_job(session, job, outcome, self.hub.clock.now(), self.policy)
 
     def start(self, ingest: Ingest) -> list[asyncio.Task[None]]:
         """Start the background tasks (on the hub's loop)."""
