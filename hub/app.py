@@ -29,10 +29,10 @@ from hub.http.edge import install as install_edge
 from hub.ingest.mqtt import BrokerTarget, Ingest
 from hub.ingest.processor import Processor
 from hub.ingest.workers import IngestWorkers
+from hub.lookup.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.merchants.base import Merchant
 from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
-from hub.merchants.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.notify import live
 from hub.notify.runtime import AfterPress
 from hub.scheduler.clock import Clock

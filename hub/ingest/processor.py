@@ -50,7 +50,7 @@ from hub.ingest.isolation import (
     is_outage,
     savepoints_in_transaction,
 )
-from hub.merchants.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
+from hub.lookup.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
 from hub.services import replenish as replenish_service
