@@ -22,6 +22,7 @@ from sqlmodel import Session, col
 from hub.domain.lifecycle import OrderStatus
 from hub.domain.money import Money, MoneyError
 from hub.domain.presence import CHECK_IN, Presence, presence
+from hub.jobs import RetryPolicy
 from hub.store import repos
 from hub.store.models import (
     Device,
@@ -52,21 +53,18 @@ LOW_BATTERY = "device.low_battery"
 
 
 @dataclass(frozen=True)
-class DeliveryPolicy:
-    """Timeout, backoff and give-up rule of channel deliveries."""
+class DeliveryPolicy(RetryPolicy):
+    """Timeout, backoff and give-up rule of channel deliveries: slower and more patient than a shop's."""
 
     timeout_s: float = 10.0
     base_s: float = 5.0
     max_s: float = 3600.0
     max_attempts: int = 12
 
-    def backoff(self, attempt: int) -> timedelta:
-        """Delay after the given (1-based) failed attempt."""
-        return timedelta(seconds=min(self.max_s, self.base_s * 2 ** max(0, attempt - 1)))
-
     @property
     def lease(self) -> timedelta:
-        """How long a claimed delivery is left alone (a hub that dies mid-send retries after it)."""
+        """How long a claimed delivery is left alone (a hub that dies mid-send retries after it): three timeouts
+        and a margin, whatever `lease_s` says."""
         return timedelta(seconds=self.timeout_s * 3 + 5)
 
 
@@ -330,7 +328,7 @@ def claim_deliveries(session: Session, now: datetime, policy: DeliveryPolicy, li
             continue
         assert delivery.id is not None
         delivery.attempts += 1
-        delivery.next_at = now + policy.lease
+        delivery.next_at = policy.lease_until(now)
         session.add(delivery)
         jobs.append(DeliveryJob(delivery.id, delivery.attempts, channel.kind, channel.target, channel.secret,
                                 json.loads(note.payload)))
@@ -350,8 +348,9 @@ def finish_delivery(
         delivery.last_error = None
     else:
         delivery.last_error = error[:200]
-        if job.attempt >= policy.max_attempts:
+        retry_at = policy.retry_at(job.attempt, now)
+        if retry_at is None:
             delivery.status = "dead"
         else:
-            delivery.next_at = now + policy.backoff(job.attempt)
+            delivery.next_at = retry_at
     session.add(delivery)
