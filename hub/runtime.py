@@ -13,7 +13,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Coroutine
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -27,21 +27,20 @@ from hub.http.throttle import SignInGuard
 from hub.ingest.mqtt import BrokerTarget, Ingest
 from hub.ingest.processor import Processor
 from hub.ingest.workers import IngestWorkers
+from hub.jobs import Sender
+from hub.lookup.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.merchants.base import Merchant
 from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
-from hub.merchants.openfoodfacts import LookupWorker, OpenFoodFactsClient
-from hub.merchants.webhook import Job, Outcome, RetryPolicy, Sender
 from hub.notify import live
 from hub.notify.channels import SmtpConfig
 from hub.notify.homeassistant import HomeAssistantSync
-from hub.notify.outbox import DeliveryPolicy
 from hub.notify.worker import Notifier
 from hub.scheduler.clock import Clock
 from hub.scheduler.review import SlotReview
 from hub.scheduler.timers import Scheduler
-from hub.services import orders as order_service
 from hub.services.devices import ClaimLimiter
+from hub.services.fulfilment import ShopRequests
 from hub.settings import Settings
 from hub.store import repos
 from hub.store.db import make_engine, migrate
@@ -76,15 +75,8 @@ class Hub:
             client = OpenFoodFactsClient(off.url, off.timeout_s, off.per_minute, off.cache_s)
             self.lookups = LookupWorker(self.engine, client)
         self.processor = Processor(self.engine, on_unknown=self.lookups.submit if self.lookups else None)
-        merchant = settings.merchant
-        self.policy = RetryPolicy(
-            timeout_s=merchant.timeout_s,
-            base_s=merchant.retry_base_s,
-            max_s=merchant.retry_max_s,
-            max_attempts=merchant.max_attempts,
-            lease_s=merchant.lease_s,
-        )
-        self.sender = Sender(self.engine, self.policy, self.clock.now, order_service.prepare_job, self._finish_job)
+        self.policy = settings.merchant.retry_policy()
+        self.sender = Sender(self.engine, self.clock.now, ShopRequests(self.policy, self.clock.now), "merchant")
         self.scheduler = Scheduler(
             self.engine, self.merchants, self.clock, settings.scheduler.poll_seconds,
             dispatch=self.sender.dispatch, policy=self.policy,
@@ -93,7 +85,7 @@ class Hub:
         self.notifier = Notifier(
             self.engine, self.bus, self.clock.now,
             SmtpConfig(smtp.host, smtp.port, smtp.user, smtp.password, smtp.sender, smtp.starttls),
-            DeliveryPolicy(notify.timeout_s, notify.retry_base_s, notify.retry_max_s, notify.max_attempts),
+            notify.delivery_policy(),
             notify.poll_s, notify.device_check_s, timedelta(hours=notify.offline_after_h), notify.low_battery_mv,
         )
         # Built by start(): they need the broker's address, known once an embedded broker listens.
@@ -103,9 +95,6 @@ class Hub:
         self.workers: IngestWorkers | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _finish_job(self, session: Session, job: Job, outcome: Outcome, now: datetime) -> None:
-        order_service.finish_job(session, job, outcome, self.clock.now(), self.policy)
 
     async def _secret_hash(self, device_id: str) -> str | None:
         def lookup() -> str | None:

@@ -24,6 +24,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hub.jobs import DeliveryPolicy, RetryPolicy
+
 ENV_PREFIX = "RESTOCK_"
 
 
@@ -137,7 +139,7 @@ class SignInSettings(Section):
 
 
 class OpenFoodFactsSettings(Section):
-    """Name lookup of unknown barcodes (hub/merchants/openfoodfacts.py).
+    """Name lookup of unknown barcodes (hub/lookup/openfoodfacts.py).
 
     Opt-in: it sends the household's unknown barcodes to a third party, so the household turns it on.
     """
@@ -164,14 +166,23 @@ class MerchantSettings(Section):
         default=60.0, description="Demo merchant: seconds between confirmed, shipped and delivered"
     )
     demo_catalog: bool = Field(default=True, description="Seed the demo store's catalog when it is missing")
-    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one request to a shop")
-    retry_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt")
-    retry_max_s: float = Field(default=300.0, gt=0, description="Longest delay between two attempts")
-    max_attempts: int = Field(default=8, ge=1, le=50, description="Attempts before an order fails")
+    timeout_s: float = Field(
+        default=RetryPolicy.timeout_s, gt=0, le=120, description="Timeout of one request to a shop"
+    )
+    retry_base_s: float = Field(default=RetryPolicy.base_s, gt=0, description="First retry delay; doubles per attempt")
+    retry_max_s: float = Field(default=RetryPolicy.max_s, gt=0, description="Longest delay between two attempts")
+    max_attempts: int = Field(
+        default=RetryPolicy.max_attempts, ge=1, le=50, description="Attempts before an order fails"
+    )
     lease_s: float = Field(
-        default=60.0, gt=0, description="After this long an unanswered request is sent again (hub died mid-call)"
+        default=RetryPolicy.lease_s, gt=0,
+        description="After this long an unanswered request is sent again (hub died mid-call)",
     )
     callback_max_age_s: float = Field(default=300.0, gt=0, description="Shop callbacks older than this are refused")
+
+    def retry_policy(self) -> RetryPolicy:
+        """How requests to webhook shops are timed out, retried and leased."""
+        return RetryPolicy(self.timeout_s, self.retry_base_s, self.retry_max_s, self.max_attempts, self.lease_s)
 
 
 class SmtpSettings(Section):
@@ -200,14 +211,24 @@ class NotifySettings(Section):
     }
 
     poll_s: float = Field(default=1.0, gt=0, description="How often the outbox is checked without a hint")
-    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one channel delivery")
-    retry_base_s: float = Field(default=5.0, gt=0, description="First delivery retry delay; doubles")
-    retry_max_s: float = Field(default=3600.0, gt=0, description="Longest delay between delivery attempts")
-    max_attempts: int = Field(default=12, ge=1, le=100, description="Delivery attempts before giving up")
+    timeout_s: float = Field(
+        default=DeliveryPolicy.timeout_s, gt=0, le=120, description="Timeout of one channel delivery"
+    )
+    retry_base_s: float = Field(default=DeliveryPolicy.base_s, gt=0, description="First delivery retry delay; doubles")
+    retry_max_s: float = Field(
+        default=DeliveryPolicy.max_s, gt=0, description="Longest delay between delivery attempts"
+    )
+    max_attempts: int = Field(
+        default=DeliveryPolicy.max_attempts, ge=1, le=100, description="Delivery attempts before giving up"
+    )
     device_check_s: float = Field(default=300.0, gt=0, description="How often offline / battery checks run")
     offline_after_h: float = Field(default=24.0, gt=0, description="Notify when a device is silent this long")
     low_battery_mv: int = Field(default=2400, ge=0, description="Notify when a battery reports less than this")
     homeassistant: bool = Field(default=True, description="Publish Home Assistant MQTT discovery configs")
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        """How channel deliveries are timed out and retried."""
+        return DeliveryPolicy(self.timeout_s, self.retry_base_s, self.retry_max_s, self.max_attempts)
 
 
 class SchedulerSettings(Section):

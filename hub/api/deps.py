@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from hub.notify.live import LiveBus
@@ -21,10 +20,8 @@ from hub.runtime import Hub
 from hub.scheduler.clock import Clock
 from hub.services import accounts
 from hub.services.devices import ClaimLimiter
-from hub.settings import Settings
 from hub.store import repos
 from hub.store.models import Household, User
-
 
 # The running hub, as routes see it: the API and dashboard are mounted by hub.app, which builds it.
 Runtime = Hub

@@ -31,9 +31,8 @@ from hub.api.schemas import (
 )
 from hub.merchants.signing import MERCHANT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from hub.merchants.webhook import promised_date
+from hub.services import callbacks, merchant_accounts, order_actions
 from hub.services import devices as device_service
-from hub.services import merchant_accounts, order_actions
-from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.models import MerchantAccount
 
@@ -162,14 +161,14 @@ def _apply_callback(
         # RecursionError: JSON nested thousands deep, which json.loads gives up on.
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"bad callback body: {exc}"[:300]) from None
     sub = body.substitute
-    change = order_service.Callback(
+    change = callbacks.Callback(
         event_id=body.event_id, order_id=body.order_id, status=body.status, tracking=body.tracking,
         carrier=body.carrier, reason=body.reason, substitute_sku=sub.sku if sub else None,
         substitute_name=sub.name if sub else None, substitute_price=sub.price if sub else None,
     )
     try:
         order = order_actions.apply_callback(session, account, change, promised_date(body.expected_delivery), now)
-    except order_service.CallbackError as exc:
+    except callbacks.CallbackError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     except IntegrityError:
         # Two deliveries of one event raced: the other one was applied.

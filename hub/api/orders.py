@@ -11,7 +11,7 @@ from hub.api.deps import CallerDep, ClockDep, SessionDep, conflict, not_found
 from hub.api.errors import BODY, errors
 from hub.api.presenters import order_detail, order_out
 from hub.api.schemas import MAX_ID, OrderDetail, OrderIdPath, OrderOut, ReturnIn
-from hub.domain.press import OrderStatus
+from hub.domain.lifecycle import OrderStatus
 from hub.services import order_actions
 from hub.services import orders as order_service
 from hub.store import repos

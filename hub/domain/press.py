@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hub.domain.lifecycle import OrderStatus
+
 
 class Mode(StrEnum):
     """What a binding does with a press."""
@@ -12,36 +14,6 @@ class Mode(StrEnum):
     ORDER = "order"
     CART = "cart"
     APPROVE = "approve"
-
-
-class OrderStatus(StrEnum):
-    """Order lifecycle (DESIGN §4)."""
-
-    AWAITING_APPROVAL = "awaiting_approval"
-    PENDING = "pending"
-    SUBMITTED = "submitted"
-    CONFIRMED = "confirmed"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    RETURNED = "returned"
-
-
-# "Not delivered yet": order protection looks at these (DESIGN §4).
-OPEN_STATUSES = frozenset(
-    {
-        OrderStatus.AWAITING_APPROVAL,
-        OrderStatus.PENDING,
-        OrderStatus.SUBMITTED,
-        OrderStatus.CONFIRMED,
-        OrderStatus.SHIPPED,
-    }
-)
-# The household can still take these back without asking the merchant.
-CANCELLABLE_STATUSES = frozenset({OrderStatus.AWAITING_APPROVAL, OrderStatus.PENDING})
-# Spending that counts against the monthly cap: an order waiting for approval is not spent yet.
-SPENDING_STATUSES = (OPEN_STATUSES - {OrderStatus.AWAITING_APPROVAL}) | {OrderStatus.DELIVERED}
 
 
 @dataclass(frozen=True)

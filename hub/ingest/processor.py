@@ -40,7 +40,8 @@ from hub.domain.events import (
 )
 from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.feedback import Feedback, rejected
-from hub.domain.press import Mode, OrderStatus, PressAction, decide_press
+from hub.domain.lifecycle import OrderStatus
+from hub.domain.press import Mode, PressAction, decide_press
 from hub.ingest.isolation import (
     HUB_ERROR,
     Suspects,
@@ -49,7 +50,7 @@ from hub.ingest.isolation import (
     is_outage,
     savepoints_in_transaction,
 )
-from hub.merchants.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
+from hub.lookup.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
 from hub.services import cart as cart_service
 from hub.services import orders as order_service
 from hub.services import replenish as replenish_service

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from hub.domain.press import OrderStatus
-from hub.merchants.base import Transition
+from hub.domain.lifecycle import OrderStatus
+from hub.merchants.base import OutOfStock, Progress, Transition
 from hub.store.models import Order, OrderLine, Product
 
 
@@ -21,14 +21,14 @@ class DemoMerchant:
     def __init__(self, step: timedelta) -> None:
         self.step = step
 
-    def submit(self, session: Session, order: Order, lines: Sequence[OrderLine], now: datetime) -> Transition:
+    def submit(self, session: Session, order: Order, lines: Sequence[OrderLine], now: datetime) -> Progress:
         """Reserve stock for every line, or fail the whole order with the reason."""
         products = [(line, session.get(Product, line.product_id)) for line in lines]
         for line, product in products:
             if product is None:
                 return Transition(OrderStatus.FAILED, note=f"product {line.product_id} no longer sold")
             if product.stock is not None and product.stock < line.qty:
-                return Transition(OrderStatus.FAILED, note=f"out_of_stock: {product.name} ({product.stock} left)")
+                return OutOfStock(f"out_of_stock: {product.name} ({product.stock} left)")
         for line, product in products:
             if product is not None and product.stock is not None:
                 product.stock -= line.qty
@@ -37,7 +37,15 @@ class DemoMerchant:
         return Transition(OrderStatus.SUBMITTED, due_at=now + self.step, merchant_ref=f"demo-{order.id}",
                           expected_delivery=now + 3 * self.step)
 
-    def advance(self, session: Session, order: Order, now: datetime) -> Transition | None:
+    def cancel(self, session: Session, order: Order, now: datetime) -> Progress:
+        """Nothing to tell: the demo store only takes an order when its cancel window is over."""
+        return None
+
+    def return_(self, session: Session, order: Order, now: datetime) -> Progress:
+        """The demo store takes every return back at once; its stock is not restocked."""
+        return Transition(OrderStatus.RETURNED, note="return accepted by the demo store")
+
+    def advance(self, session: Session, order: Order, now: datetime) -> Progress:
         """submitted → confirmed → shipped (tracking number) → delivered."""
         if order.status == OrderStatus.SUBMITTED:
             return Transition(OrderStatus.CONFIRMED, due_at=now + self.step)
@@ -46,7 +54,4 @@ class DemoMerchant:
             return Transition(OrderStatus.SHIPPED, due_at=now + self.step, tracking=tracking)
         if order.status == OrderStatus.SHIPPED:
             return Transition(OrderStatus.DELIVERED)
-        if order.status == "return_requested":
-            # The demo store takes every return back at once (issue 8); its stock is not restocked.
-            return Transition(OrderStatus.RETURNED, note="return accepted by the demo store")
         return None

@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlmodel import Session, col
 
+from hub.domain.lifecycle import OrderStatus
 from hub.domain.money import Money, MoneyError
 from hub.domain.presence import CHECK_IN, Presence, presence
-from hub.domain.press import OrderStatus
+from hub.jobs import DeliveryPolicy
 from hub.store import repos
 from hub.store.models import (
     Device,
@@ -43,31 +44,12 @@ ORDER_KINDS: dict[str, str] = {
     OrderStatus.DELIVERED: "order.delivered",
     OrderStatus.CANCELLED: "order.cancelled",
     OrderStatus.FAILED: "order.failed",
-    "return_requested": "order.return_requested",
+    OrderStatus.RETURN_REQUESTED: "order.return_requested",
     OrderStatus.RETURNED: "order.returned",
 }
 LOW_SUPPLY = "supply.low"
 DEVICE_OFFLINE = "device.offline"
 LOW_BATTERY = "device.low_battery"
-
-
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    """Timeout, backoff and give-up rule of channel deliveries."""
-
-    timeout_s: float = 10.0
-    base_s: float = 5.0
-    max_s: float = 3600.0
-    max_attempts: int = 12
-
-    def backoff(self, attempt: int) -> timedelta:
-        """Delay after the given (1-based) failed attempt."""
-        return timedelta(seconds=min(self.max_s, self.base_s * 2 ** max(0, attempt - 1)))
-
-    @property
-    def lease(self) -> timedelta:
-        """How long a claimed delivery is left alone (a hub that dies mid-send retries after it)."""
-        return timedelta(seconds=self.timeout_s * 3 + 5)
 
 
 @dataclass(frozen=True)
@@ -131,11 +113,6 @@ def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
-
-
-def order_payload(session: Session, order: Order, event: OrderEvent, kind: str) -> dict[str, Any]:
-    """The notification body of one order step: product, total and what happened."""
-    return _order_payload(order, repos.order_lines(session, order.id), event, kind)
 
 
 def _order_payload(order: Any, lines: Sequence[Any], event: Any, kind: str) -> dict[str, Any]:
@@ -335,7 +312,7 @@ def claim_deliveries(session: Session, now: datetime, policy: DeliveryPolicy, li
             continue
         assert delivery.id is not None
         delivery.attempts += 1
-        delivery.next_at = now + policy.lease
+        delivery.next_at = policy.lease_until(now)
         session.add(delivery)
         jobs.append(DeliveryJob(delivery.id, delivery.attempts, channel.kind, channel.target, channel.secret,
                                 json.loads(note.payload)))
@@ -355,8 +332,9 @@ def finish_delivery(
         delivery.last_error = None
     else:
         delivery.last_error = error[:200]
-        if job.attempt >= policy.max_attempts:
+        retry_at = policy.retry_at(job.attempt, now)
+        if retry_at is None:
             delivery.status = "dead"
         else:
-            delivery.next_at = now + policy.backoff(job.attempt)
+            delivery.next_at = retry_at
     session.add(delivery)

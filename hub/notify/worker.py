@@ -1,8 +1,8 @@
 """The notifier: fills the outbox from the order timeline and device checks, and delivers it per channel.
 
 Woken by the live bus (any order change) and otherwise polling, so nothing depends on a hint arriving.
-Every delivery runs as its own task with a timeout: a channel that hangs or refuses only delays itself,
-never an order, another channel, or the next notification.
+Claimed deliveries go to a `hub.jobs.Sender`: each runs as its own task with a timeout, outside any transaction,
+so a channel that hangs or refuses only delays itself, never an order, another channel, or the next notification.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub.jobs import DeliveryPolicy, Outcome, Sender
 from hub.notify import outbox
 from hub.notify.channels import ChannelError, SmtpConfig, send_email, send_webhook
 from hub.notify.live import LiveBus, Subscription
@@ -41,7 +42,7 @@ class Notifier:
         bus: LiveBus,
         now: Callable[[], datetime],
         smtp: SmtpConfig,
-        policy: outbox.DeliveryPolicy,
+        policy: DeliveryPolicy,
         poll_s: float = 1.0,
         device_check_s: float = 300.0,
         offline_after: timedelta = timedelta(hours=24),
@@ -56,8 +57,9 @@ class Notifier:
         self.device_check_s = device_check_s
         self.offline_after = offline_after
         self.low_battery_mv = low_battery_mv
-        self._tasks: set[asyncio.Task[None]] = set()
         self._checked_at = -float("inf")
+        self.sender: Sender[outbox.DeliveryJob, outbox.DeliveryJob] = Sender(engine, now, _Deliveries(self),
+                                                                            "notification")
 
     def check_devices_now(self) -> None:
         """Run the device checks at the next turn (tests, and after the clock was moved)."""
@@ -65,18 +67,18 @@ class Notifier:
 
     async def run(self) -> None:
         """Pump, check and deliver until cancelled; a failing turn (database away) is logged and retried."""
-        async with httpx.AsyncClient() as client:
-            try:
-                with self.bus.subscribe(None) as hints:
-                    while True:
-                        try:
-                            await self._turn(client)
-                        except Exception:
-                            log.exception("notifier turn failed; retrying")
-                        await self._wait_for_news(hints)
-            finally:
-                for task in list(self._tasks):
-                    task.cancel()
+        sender = asyncio.create_task(self.sender.run(), name="notification-sender")
+        await asyncio.sleep(0)  # the sender takes jobs from its first step on
+        try:
+            with self.bus.subscribe(None) as hints:
+                while True:
+                    try:
+                        await self._turn()
+                    except Exception:
+                        log.exception("notifier turn failed; retrying")
+                    await self._wait_for_news(hints)
+        finally:
+            sender.cancel()
 
     async def _wait_for_news(self, hints: Subscription) -> None:
         """Until a change is hinted (or the poll interval passes); then drain the burst, one turn covers it.
@@ -95,16 +97,14 @@ class Notifier:
         while await hints.get(within=0) is not None:
             pass
 
-    async def _turn(self, client: httpx.AsyncClient) -> None:
+    async def _turn(self) -> None:
         created = await asyncio.to_thread(self._pump)
         if time.monotonic() - self._checked_at >= self.device_check_s:
             self._checked_at = time.monotonic()
             created += await asyncio.to_thread(self._check_devices)
         self.bus.publish_many([(household_id, NOTIFICATION, payload) for household_id, payload in created])
         for job in await asyncio.to_thread(self._claim):
-            task = asyncio.create_task(self._deliver(client, job))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.sender.dispatch(job)
 
     @staticmethod
     def _announce(notes: list[Notification]) -> list[tuple[int, dict[str, Any]]]:
@@ -127,11 +127,6 @@ class Notifier:
             jobs = outbox.claim_deliveries(session, self.now(), self.policy)
             session.commit()
         return jobs
-
-    def _finish(self, job: outbox.DeliveryJob, error: str | None) -> None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            outbox.finish_delivery(session, job, error, self.now(), self.policy)
-            session.commit()
 
     async def send_now(self, kind: str, target: str, secret: str | None, payload: dict[str, Any]) -> str | None:
         """Send one message at once, past the outbox and without retries (a channel test): the error in one line,
@@ -156,11 +151,23 @@ class Notifier:
             return "timeout"
         return None
 
-    async def _deliver(self, client: httpx.AsyncClient, job: outbox.DeliveryJob) -> None:
-        error = await self._send(client, job.kind, job.target, job.secret, job.payload)
+
+class _Deliveries:
+    """The sender's handler for claimed deliveries: the claim read everything, so only the send and its record."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def prepare(self, session: Session, job: outbox.DeliveryJob) -> outbox.DeliveryJob:
+        """The claim already holds the channel and payload."""
+        return job
+
+    async def perform(self, client: httpx.AsyncClient, job: outbox.DeliveryJob) -> Outcome:
+        """Send on the job's channel; every failure is retried (with backoff) until the last attempt."""
+        error = await self.notifier._send(client, job.kind, job.target, job.secret, job.payload)
         log.info("notification delivery", extra={"delivery": job.delivery_id, "kind": job.kind, "error": error})
-        try:
-            await asyncio.to_thread(self._finish, job, error)
-        except Exception:
-            # The lease runs out and the delivery is tried again: at worst the household hears twice.
-            log.exception("recording a delivery failed", extra={"delivery": job.delivery_id})
+        return Outcome(ok=error is None, retryable=True, error=error)
+
+    def finish(self, session: Session, job: outbox.DeliveryJob, outcome: Outcome, now: datetime) -> None:
+        """Sent, retried later, or given up."""
+        outbox.finish_delivery(session, job, outcome.error, now, self.notifier.policy)

@@ -9,17 +9,17 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub.jobs import Job, RetryPolicy
 from hub.merchants.base import Merchant
-from hub.merchants.webhook import Job, RetryPolicy
 from hub.scheduler.clock import Clock
-from hub.services.orders import run_due
+from hub.services.fulfilment import run_due
 from hub.store.models import Order
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """Fires due timers: cancel-window expiry → submission, merchant steps."""
+    """Fires due timers: cancel-window expiry → submission, merchant steps, cancels and returns to pass on."""
 
     def __init__(
         self,
@@ -27,7 +27,6 @@ class Scheduler:
         merchants: dict[str, Merchant],
         clock: Clock,
         poll_seconds: float = 1.0,
-        on_change: Callable[[Order], None] | None = None,
         dispatch: Callable[[Job], None] | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
@@ -35,8 +34,7 @@ class Scheduler:
         self.merchants = merchants
         self.clock = clock
         self.poll_seconds = poll_seconds
-        self.on_change = on_change
-        # Remote-merchant requests leased in a tick go to this sender once the tick has committed.
+        # Requests a shop takes outside the transaction, leased in a tick, go to the sender once it has committed.
         self.dispatch = dispatch
         self.policy = policy or RetryPolicy()
 
@@ -51,8 +49,6 @@ class Scheduler:
                 self.dispatch(job)
         for order in changed:
             log.info("order advanced", extra={"order": order.id, "status": order.status, "actor": "scheduler"})
-            if self.on_change is not None:
-                self.on_change(order)
         return changed
 
     async def run(self) -> None:

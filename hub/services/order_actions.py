@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from hub.services import orders
+from hub.services import callbacks, orders
 from hub.services.transaction import committed
 from hub.store.models import Household, MerchantAccount, Order
 
@@ -46,14 +46,14 @@ def order_again(session: Session, household: Household, order: Order, actor: str
 
 
 def apply_callback(
-    session: Session, account: MerchantAccount, callback: orders.Callback, expected_delivery: datetime | None,
+    session: Session, account: MerchantAccount, callback: callbacks.Callback, expected_delivery: datetime | None,
     now: datetime,
 ) -> Order:
     """Apply a shop's verified status report; a delivery date it promises is stored in the same commit as the
     step, so the household's notification of that step already carries it (the shop's newest word wins).
     IntegrityError when another delivery of the same event was applied first."""
     with committed(session):
-        order = orders.apply_callback(session, account, callback, now)
+        order = callbacks.apply_callback(session, account, callback, now)
         if expected_delivery is not None:
             order.expected_delivery = expected_delivery
             session.add(order)

@@ -1,4 +1,6 @@
-"""Order service: create, cancel, approve, reject, submit and advance orders. Callers commit."""
+"""Order service: what the household does with orders (create, cancel, approve, reject, again, request a
+return). Merchant progress is in `hub.services.fulfilment`, shop callbacks in `hub.services.callbacks`. Callers
+commit."""
 
 from __future__ import annotations
 
@@ -13,36 +15,12 @@ from sqlalchemy import insert
 from sqlmodel import Session
 from sqlmodel._compat import partial_init
 
-from hub.domain.press import CANCELLABLE_STATUSES, SPENDING_STATUSES, Limits, Mode, OrderStatus, check_order
-from hub.merchants.base import Merchant, Transition
-from hub.merchants.webhook import Job, JobKind, Outcome, Prepared, RetryPolicy, idempotency_key, request_body
+from hub.domain import lifecycle
+from hub.domain.lifecycle import APPROVABLE_STATUSES, Actor, OrderStatus, actor_of
+from hub.domain.press import Limits, Mode, check_order
 from hub.notify import live
 from hub.store import repos
-from hub.store.models import (
-    Device,
-    Household,
-    MerchantAccount,
-    MerchantCallback,
-    Order,
-    OrderEvent,
-    OrderLine,
-    Product,
-    table_of,
-)
-
-# Issue 8: statuses beyond the domain's lifecycle. A return is requested, then the merchant says returned.
-RETURN_REQUESTED = "return_requested"
-# Timeline-only steps (the order's status does not change): they explain, they are not state changes.
-STEP_RETRY = "retry"
-STEP_OUT_OF_STOCK = "out_of_stock"
-STEP_SENT = "sent"
-# Which request a remote merchant gets for an order in each status.
-REMOTE_JOBS: dict[str, JobKind] = {
-    OrderStatus.PENDING: "order",
-    RETURN_REQUESTED: "return",
-    OrderStatus.CANCELLED: "cancel",
-}
-
+from hub.store.models import Household, Order, OrderEvent, OrderLine, Product, table_of
 
 # A session whose `info` holds `repos.DEFERRED_ROWS` collects new order lines and timeline steps as plain
 # rows instead of ORM objects, and new orders (`repos.DEFERRED_ORDERS`) outside the session; its owner writes
@@ -236,97 +214,46 @@ def order_again(session: Session, household: Household, order: Order, actor: str
     return create_order(session, household, requests, source="again", actor=actor, now=now)
 
 
+def move(session: Session, order: Order, status: str, by: Actor, actor: str, now: datetime,
+         note: str | None = None) -> None:
+    """Move an order to `status` as `record` does, once the lifecycle allows `by` that change.
+
+    Raises lifecycle.TransitionError otherwise: a step no rule allows is a bug, never written to a timeline.
+    """
+    lifecycle.check(order.status, status, by)
+    record(session, order, status, actor, now, note)
+
+
 def cancel(session: Session, order: Order, actor: str, now: datetime) -> None:
     """Cancel an order that has not gone to the merchant yet."""
-    if order.status not in CANCELLABLE_STATUSES:
+    by = actor_of(actor)
+    if not lifecycle.allowed(order.status, OrderStatus.CANCELLED, by):
         raise OrderError(f"order {order.id} is {order.status} and can no longer be cancelled")
     # A submission to a remote shop may already have reached it (in flight, or its answer lost in a
     # crash): then the shop is asked to cancel too, at once.
     order.due_at = now if order.attempts > 0 else None
     order.attempts = 0
-    record(session, order, OrderStatus.CANCELLED, actor, now)
+    move(session, order, OrderStatus.CANCELLED, by, actor, now)
 
 
 def approve(session: Session, order: Order, actor: str, now: datetime) -> None:
     """Approve a waiting order: the household decided, so it goes out at the next scheduler tick."""
-    if order.status != OrderStatus.AWAITING_APPROVAL:
+    if order.status not in APPROVABLE_STATUSES:
         raise OrderError(f"order {order.id} is {order.status}, not awaiting approval")
     order.cancel_until = now
     order.due_at = now
-    record(session, order, OrderStatus.PENDING, actor, now, note="approved")
+    move(session, order, OrderStatus.PENDING, Actor.HOUSEHOLD, actor, now, note="approved")
 
 
 def reject(session: Session, order: Order, actor: str, now: datetime) -> None:
     """Reject a waiting order."""
-    if order.status != OrderStatus.AWAITING_APPROVAL:
+    if order.status not in APPROVABLE_STATUSES:
         raise OrderError(f"order {order.id} is {order.status}, not awaiting approval")
     order.due_at = None
-    record(session, order, OrderStatus.CANCELLED, actor, now, note="rejected")
+    move(session, order, OrderStatus.CANCELLED, Actor.HOUSEHOLD, actor, now, note="rejected")
 
 
-def apply_transition(session: Session, order: Order, step: Transition, now: datetime, actor: str) -> None:
-    """Record what the merchant said about an order."""
-    order.due_at = step.due_at
-    if step.tracking:
-        order.tracking = step.tracking
-    if step.merchant_ref:
-        order.merchant_ref = step.merchant_ref
-    if step.expected_delivery is not None:
-        order.expected_delivery = step.expected_delivery
-    if step.status == OrderStatus.FAILED and step.note:
-        order.reason = step.note.split(":", 1)[0][:40]
-    record(session, order, step.status, actor, now, note=step.note or step.tracking)
-
-
-def run_due(
-    session: Session,
-    merchants: dict[str, Merchant],
-    now: datetime,
-    dispatch: list[Job] | None = None,
-    policy: RetryPolicy | None = None,
-) -> list[Order]:
-    """Fire every due durable timer once: submit expired cancel windows, advance merchant steps.
-
-    Orders of a remote (webhook) merchant are leased and appended to `dispatch` instead: the caller hands
-    them to the sender after the commit, so no HTTP call runs inside this transaction.
-    """
-    changed: list[Order] = []
-    active = [OrderStatus.PENDING, OrderStatus.SUBMITTED, OrderStatus.CONFIRMED, OrderStatus.SHIPPED]
-    statuses = [str(s) for s in active] + [RETURN_REQUESTED, str(OrderStatus.CANCELLED)]
-    for order in repos.due_orders(session, statuses, now):
-        merchant = merchants.get(order.merchant)
-        # Only the household's own shop: another household's, named by a product, is no merchant at all.
-        account = repos.household_merchant(session, order.household_id, order.merchant) if merchant is None else None
-        if account is not None and account.active and order.status in REMOTE_JOBS:
-            job = lease(session, order, now, policy or RetryPolicy())
-            if dispatch is not None:
-                dispatch.append(job)
-        elif order.status == OrderStatus.CANCELLED or (account is not None and account.active):
-            # A cancel to pass on to a built-in merchant, or a remote order waiting for its callback.
-            order.due_at = None
-            session.add(order)
-        elif merchant is None:
-            apply_transition(session, order, Transition(OrderStatus.FAILED, note="no_merchant"), now, "scheduler")
-            changed.append(order)
-        elif order.status == OrderStatus.PENDING:
-            step = merchant.submit(session, order, repos.order_lines(session, order.id), now)
-            if step.status == OrderStatus.FAILED and (step.note or "").startswith("out_of_stock"):
-                out_of_stock(session, order, None, f"merchant:{merchant.name}", now, step.note)
-            else:
-                apply_transition(session, order, step, now, f"merchant:{merchant.name}")
-            changed.append(order)
-        else:
-            next_step = merchant.advance(session, order, now)
-            if next_step is None:
-                order.due_at = None
-                session.add(order)
-                continue
-            apply_transition(session, order, next_step, now, f"merchant:{merchant.name}")
-            changed.append(order)
-    return changed
-
-
-# --- Issue 8: remote merchants, substitutes, returns, callbacks ------------------------------------------
+# --- Timeline notes and returns ------------------------------------------------------------------------
 
 
 def note_step(session: Session, order: Order, step: str, actor: str, now: datetime, note: str | None = None) -> None:
@@ -334,219 +261,11 @@ def note_step(session: Session, order: Order, step: str, actor: str, now: dateti
     _add_step(session, order.id, step, now, actor, (note or "")[:200] or None)
 
 
-def lease(session: Session, order: Order, now: datetime, policy: RetryPolicy) -> Job:
-    """Claim the next request of an order for the sender; if the hub dies meanwhile the lease expires."""
-    order.attempts += 1
-    order.due_at = now + timedelta(seconds=policy.lease_s)
-    session.add(order)
-    return Job(order.id, REMOTE_JOBS[order.status], order.attempts)
-
-
-def prepare_job(session: Session, job: Job) -> Prepared | None:
-    """What to send for a leased job, or None when the order moved on since it was leased."""
-    order = session.get(Order, job.order_id)
-    if order is None or order.attempts != job.attempt or REMOTE_JOBS.get(order.status) != job.kind:
-        return None
-    account = repos.household_merchant(session, order.household_id, order.merchant)
-    if account is None:
-        return None
-    lines = list(repos.order_lines(session, order.id))
-    device = session.get(Device, order.device_id) if order.device_id else None
-    allow = bool(device is not None and device.binding_allow_substitutes)
-    body = request_body(session, order, lines, job.kind, allow)
-    return Prepared(account=account, body=body, key=idempotency_key(order, job.kind))
-
-
-def finish_job(session: Session, job: Job, outcome: Outcome, now: datetime, policy: RetryPolicy) -> None:
-    """Record what the shop answered to a job, in its own transaction (the caller commits)."""
-    order = repos.lock_order(session, job.order_id)
-    if order is None:
-        return
-    actor = f"merchant:{order.merchant}"
-    if order.attempts != job.attempt or REMOTE_JOBS.get(order.status) != job.kind:
-        # The order moved on while the request was in flight. If it was cancelled and the shop has just
-        # taken it, the shop must hear about the cancel.
-        if job.kind == "order" and outcome.ok and order.status == OrderStatus.CANCELLED:
-            order.merchant_ref = outcome.ref or order.merchant_ref
-            order.attempts = 0
-            order.due_at = now
-            session.add(order)
-            note_step(session, order, STEP_SENT, actor, now, "the shop took the order after it was cancelled")
-        return
-    if outcome.ok:
-        order.attempts = 0
-        if job.kind == "order":
-            step = Transition(OrderStatus.SUBMITTED, merchant_ref=outcome.ref, note=f"accepted by {order.merchant}",
-                              expected_delivery=outcome.expected_delivery)
-            apply_transition(session, order, step, now, actor)
-        else:
-            order.due_at = None
-            session.add(order)
-            note_step(session, order, STEP_SENT, actor, now, f"{job.kind} request accepted by {order.merchant}")
-        return
-    if outcome.retryable and job.attempt < policy.max_attempts:
-        delay = policy.backoff(job.attempt)
-        order.due_at = now + delay
-        session.add(order)
-        note = f"{job.kind} attempt {job.attempt}: {outcome.error}; next in {delay.total_seconds():g} s"
-        note_step(session, order, STEP_RETRY, actor, now, note)
-        return
-    order.attempts = 0
-    order.due_at = None
-    if job.kind == "order":
-        reason = "merchant_unreachable" if outcome.retryable else "merchant_rejected"
-        order.reason = reason
-        record(session, order, OrderStatus.FAILED, actor, now, note=f"{reason}: {outcome.error}")
-    else:
-        session.add(order)
-        note_step(session, order, STEP_RETRY, actor, now, f"{job.kind} request given up: {outcome.error}")
-
-
-def out_of_stock(
-    session: Session, order: Order, offered: Product | None, actor: str, now: datetime, note: str | None = None
-) -> None:
-    """Substitute when the button's binding allows it (within the household's limits), else fail the order."""
-    lines = list(repos.order_lines(session, order.id))
-    device = session.get(Device, order.device_id) if order.device_id else None
-    substitute: Product | None = None
-    if device is not None and device.binding_allow_substitutes and len(lines) == 1:
-        chosen = session.get(Product, device.binding_substitute_id) if device.binding_substitute_id else None
-        substitute = chosen or offered
-    household = repos.household(session, order.household_id)
-    order.attempts = 0
-    if substitute is None or household is None or substitute.id == lines[0].product_id or device is None:
-        order.due_at = None
-        order.reason = "out_of_stock"
-        record(session, order, OrderStatus.FAILED, actor, now, note=note or "out_of_stock")
-        return
-    assert substitute.id is not None
-    note_step(session, order, STEP_OUT_OF_STOCK, actor, now, note or "out of stock")
-    line = lines[0]
-    spent = repos.month_spending(session, order.household_id, month_start(now))
-    if order.status in SPENDING_STATUSES:
-        spent -= order.total  # the order is counted already, at its old total
-    line.product_id, line.name, line.unit_price = substitute.id, substitute.name, substitute.price
-    session.add(line)
-    order.total = substitute.price * line.qty
-    order.currency = substitute.currency
-    order.merchant = substitute.merchant
-    order.revision += 1
-    verdict = check_order(
-        total=order.total,
-        unit_price=substitute.price,
-        bound_unit_price=device.binding_unit_price,
-        spent_this_month=spent,
-        limits=limits_of(household),
-        mode=Mode.ORDER,
-    )
-    text = f"substitute: {substitute.name} at {substitute.price} {substitute.currency} (was {lines[0].name})"
-    if verdict.status == OrderStatus.PENDING:
-        # The household agreed to substitutes for this button: the substitute goes out at once.
-        order.reason = None
-        order.cancel_until = now
-        order.due_at = now
-        record(session, order, OrderStatus.PENDING, actor, now, note=text)
-    else:
-        order.reason = verdict.reason
-        order.due_at = None
-        record(session, order, OrderStatus.AWAITING_APPROVAL, actor, now, note=f"{text}; {verdict.reason}")
-
-
 def request_return(session: Session, order: Order, reason: str, actor: str, now: datetime) -> None:
     """Ask the merchant to take a delivered order back."""
-    if order.status != OrderStatus.DELIVERED:
+    if not lifecycle.allowed(order.status, OrderStatus.RETURN_REQUESTED, Actor.HOUSEHOLD):
         raise OrderError(f"order {order.id} is {order.status}; only a delivered order can be returned")
     order.return_reason = reason[:200]
     order.attempts = 0
     order.due_at = now
-    record(session, order, RETURN_REQUESTED, actor, now, note=reason[:200])
-
-
-class CallbackError(Exception):
-    """A merchant callback that is refused; `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Callback:
-    """A status change reported by a shop."""
-
-    event_id: str
-    order_id: str
-    status: str
-    tracking: str | None = None
-    carrier: str | None = None
-    reason: str | None = None
-    substitute_sku: str | None = None
-    substitute_name: str | None = None
-    substitute_price: int | None = None
-
-
-# Which statuses each reported status may follow; anything else is out of order and refused.
-CALLBACK_FROM: dict[str, frozenset[str]] = {
-    OrderStatus.CONFIRMED: frozenset({OrderStatus.SUBMITTED}),
-    OrderStatus.SHIPPED: frozenset({OrderStatus.SUBMITTED, OrderStatus.CONFIRMED}),
-    OrderStatus.DELIVERED: frozenset({OrderStatus.SUBMITTED, OrderStatus.CONFIRMED, OrderStatus.SHIPPED}),
-    OrderStatus.CANCELLED: frozenset({OrderStatus.SUBMITTED, OrderStatus.CONFIRMED}),
-    OrderStatus.FAILED: frozenset({OrderStatus.SUBMITTED, OrderStatus.CONFIRMED}),
-    STEP_OUT_OF_STOCK: frozenset({OrderStatus.SUBMITTED, OrderStatus.CONFIRMED}),
-    OrderStatus.RETURNED: frozenset({RETURN_REQUESTED}),
-}
-
-
-def apply_callback(session: Session, account: MerchantAccount, callback: Callback, now: datetime) -> Order:
-    """Apply a verified shop callback once; a replayed event id or an out-of-order status is refused."""
-    order = repos.lock_order(session, callback.order_id)
-    if order is None or order.household_id != account.household_id or order.merchant != account.name:
-        raise CallbackError(f"order {callback.order_id} not found", 404)
-    if repos.merchant_callback(session, account.name, callback.event_id) is not None:
-        raise CallbackError(f"event {callback.event_id} was already applied", 409)
-    allowed = CALLBACK_FROM.get(callback.status)
-    if allowed is None:
-        raise CallbackError(f"unknown status {callback.status}", 422)
-    actor = f"merchant:{account.name}"
-    if order.status == OrderStatus.PENDING and order.attempts > 0 and OrderStatus.SUBMITTED in allowed:
-        # The shop answered through the callback before its answer to our request arrived: it has the order.
-        order.attempts = 0
-        apply_transition(session, order, Transition(OrderStatus.SUBMITTED, note="reported by the shop"), now, actor)
-    if order.status not in allowed:
-        raise CallbackError(f"order {order.id} is {order.status} and cannot become {callback.status}", 409)
-    session.add(MerchantCallback(merchant=account.name, event_id=callback.event_id, order_id=order.id,
-                                 status=callback.status, received_at=now))
-    if callback.status == STEP_OUT_OF_STOCK:
-        offered = _offered_product(session, account, callback)
-        out_of_stock(session, order, offered, actor, now, f"out_of_stock: {callback.reason or 'reported by the shop'}")
-    elif callback.status == OrderStatus.SHIPPED:
-        order.carrier = (callback.carrier or "")[:40] or None
-        note = " ".join(x for x in (callback.carrier, callback.tracking) if x) or None
-        step = Transition(OrderStatus.SHIPPED, tracking=callback.tracking, note=note)
-        apply_transition(session, order, step, now, actor)
-    elif callback.status == OrderStatus.FAILED:
-        reason = callback.reason or "failed"
-        step = Transition(OrderStatus.FAILED, note=reason if ":" in reason else f"{reason}: reported by the shop")
-        apply_transition(session, order, step, now, actor)
-    else:
-        apply_transition(session, order, Transition(callback.status, note=callback.reason), now, actor)
-    return order
-
-
-def _offered_product(session: Session, account: MerchantAccount, callback: Callback) -> Product | None:
-    """The shop's suggested substitute as a product of the household's catalog (created on first sight)."""
-    if not callback.substitute_sku or not callback.substitute_name or callback.substitute_price is None:
-        return None
-    product = repos.product_by_sku(session, account.name, callback.substitute_sku)
-    if product is None:
-        household = repos.household(session, account.household_id)
-        product = Product(household_id=account.household_id, merchant=account.name, sku=callback.substitute_sku,
-                          name=callback.substitute_name, price=callback.substitute_price,
-                          currency=household.currency if household else "EUR")
-        session.add(product)
-        session.flush()
-    else:
-        # The shop's latest word on the price counts: it is what the household will pay.
-        product.price = callback.substitute_price
-        session.add(product)
-    return product
+    move(session, order, OrderStatus.RETURN_REQUESTED, Actor.HOUSEHOLD, actor, now, note=reason[:200])

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from hub.domain.credit import Delivery
-from hub.domain.press import OPEN_STATUSES, Mode, OrderStatus
+from hub.domain.lifecycle import OPEN_STATUSES, OrderStatus
+from hub.domain.press import Mode
 from hub.domain.readings import Reading as DomainReading
 from hub.domain.replenish import Evaluation, SlotPolicy, evaluate
 from hub.notify import outbox

@@ -10,7 +10,7 @@ from sqlalchemy import Row, bindparam, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from hub.domain.press import CANCELLABLE_STATUSES, OPEN_STATUSES, SPENDING_STATUSES
+from hub.domain.lifecycle import CANCELLABLE_STATUSES, OPEN_STATUSES, SPENDING_STATUSES
 from hub.store.models import (
     ApiToken,
     CartLine,

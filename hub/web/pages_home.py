@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.api.deps import ClaimLimiterDep, ClockDep, RuntimeDep, SessionDep
-from hub.domain.press import Mode, OrderStatus
+from hub.domain.lifecycle import OrderStatus
+from hub.domain.press import Mode
 from hub.scheduler.clock import Clock
 from hub.services import devices as device_service
 from hub.store import repos

@@ -10,8 +10,8 @@ from typing import Any
 from sqlmodel import Session
 
 from hub.domain import battery
+from hub.domain.lifecycle import CANCELLABLE_STATUSES, OrderStatus
 from hub.domain.presence import CHECK_IN, Presence, presence
-from hub.domain.press import CANCELLABLE_STATUSES, OrderStatus
 from hub.domain.replenish import Decision
 from hub.services import replenish as replenish_service
 from hub.store import repos, web_queries

@@ -29,7 +29,8 @@ from sqlmodel import Session
 
 from hub.app import create_app
 from hub.broker.mosquitto import MosquittoProcess
-from hub.domain.press import Mode, OrderStatus
+from hub.domain.lifecycle import OrderStatus
+from hub.domain.press import Mode
 from hub.merchants.signing import MERCHANT_HEADER, signed_headers
 from hub.notify import channels
 from hub.scheduler.clock import Clock

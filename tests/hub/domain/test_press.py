@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub.domain.press import Limits, Mode, OrderStatus, PressAction, check_order, decide_press
+from hub.domain.lifecycle import OrderStatus
+from hub.domain.press import Limits, Mode, PressAction, check_order, decide_press
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from hub.api.presenters import order_out
+from hub.jobs import Job, RetryPolicy
 from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
-from hub.merchants.webhook import Job, RetryPolicy, post, promised_date
+from hub.merchants.webhook import post, promised_date
 from hub.notify import outbox
-from hub.services import accounts
+from hub.services import accounts, fulfilment
 from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.db import make_engine, migrate
@@ -69,7 +70,7 @@ def test_the_demo_shop_promises_delivery_on_its_clock_and_the_household_is_told(
         session.commit()
         assert order.expected_delivery is None, "no shop has promised anything inside the cancel window"
         submit_at = NOW + timedelta(seconds=household.cancel_window_s)
-        order_service.run_due(session, {"demo": DemoMerchant(step)}, submit_at)
+        fulfilment.run_due(session, {"demo": DemoMerchant(step)}, submit_at)
         session.commit()
 
         stored = session.get(Order, order.id)
@@ -85,7 +86,7 @@ def test_the_demo_shop_promises_delivery_on_its_clock_and_the_household_is_told(
 
         # The promise stands through the next steps and is repeated when the parcel ships.
         for tick in (1, 2):
-            order_service.run_due(session, {"demo": DemoMerchant(step)}, submit_at + tick * step)
+            fulfilment.run_due(session, {"demo": DemoMerchant(step)}, submit_at + tick * step)
             session.commit()
         shipped = next(n for n in _texts(session, household.id) if n["kind"] == "order.shipped")
         assert "expected delivery Wed 11 Mar 2026" in shipped["text"]
@@ -149,14 +150,14 @@ def _webhook_order(engine: Engine, answer: dict[str, Any], name: str) -> Order:
             )
             session.commit()
             jobs: list[Job] = []
-            order_service.run_due(session, {}, NOW, jobs, RetryPolicy())
+            fulfilment.run_due(session, {}, NOW, jobs, RetryPolicy())
             session.commit()
             assert len(jobs) == 1
-            prepared = order_service.prepare_job(session, jobs[0])
+            prepared = fulfilment.prepare_job(session, jobs[0])
             assert prepared is not None
         outcome = asyncio.run(_send(prepared))
         with Session(engine, expire_on_commit=False) as session:
-            order_service.finish_job(session, jobs[0], outcome, NOW, RetryPolicy())
+            fulfilment.finish_job(session, jobs[0], outcome, NOW, RetryPolicy())
             session.commit()
             stored = session.get(Order, order.id)
             assert stored is not None and stored.status == "submitted"

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from hub.merchants.openfoodfacts import (
+from hub.lookup.openfoodfacts import (
     LookupStatus,
     OpenFoodFactsClient,
     RateLimiter,
