@@ -164,7 +164,11 @@ def decide(
         why = f"runs out around {day_text(fc.run_out_at)}"
     if room < 1:
         return say.full(why)
-    return say.act(min(packs, room), why)
+    if room < packs:
+        # The plan shown with the order is the order as placed, not the size the cap trimmed away.
+        packs = room
+        say.plan = order_size.plan(packs, expected, policy.pack_size)
+    return say.act(packs, why)
 
 
 def evaluate(
