@@ -19,7 +19,7 @@ from dataclasses import dataclass
 # if the cupboard has room), one using a pack a fortnight four, and a pack lasting three months two.
 LEAST_STOCK_WEIGHT = 10.0
 FEWEST_DELIVERIES_WEIGHT = 1000.0
-DEFAULT_TRADEOFF = 0.5
+DEFAULT_TRADEOFF = 0.8
 YEAR_DAYS = 365.0
 
 

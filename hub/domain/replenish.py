@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -164,7 +164,11 @@ def decide(
         why = f"runs out around {day_text(fc.run_out_at)}"
     if room < 1:
         return say.full(why)
-    return say.act(min(packs, room), why)
+    if room < packs:
+        # The plan shown with the order is the order as placed, not the size the cap trimmed away.
+        packs = room
+        say.plan = order_size.plan(packs, expected, policy.pack_size)
+    return say.act(packs, why)
 
 
 def evaluate(
@@ -184,7 +188,11 @@ def evaluate(
     deliveries = tuple(deliveries)
     # The rate does not depend on shelf stock; it tells which rises can have been packs from the shelf.
     bare = forecast(series, now)
-    rate_high = bare.rate_high
+    # A container that sits empty shows no use, so its readings drag the rate towards zero; at that rate a
+    # pack loaded meanwhile no longer looks like one and the cupboard seems to fill while the slot starves.
+    # The rates that judge the shelf credit are the ones seen before the container ran dry.
+    usual = _before_empty(series, EMPTY_PACKS * pack, bare)
+    rate_high = usual.rate_high
     loads = series.refills
     # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day,
     # if the drop after it is a use the household can have had.
@@ -194,10 +202,10 @@ def evaluate(
         # A delivered pack loaded without a visible jump is no longer on the shelf. The rate's lower bound: a
         # busy week must not make a quiet month look like it hid a refill.
         window = accepted[-1].at - timedelta(days=LONG_DAYS) if accepted else None
-        hidden = hidden_refills(series, bare.rate_low, pack, window)
+        hidden = hidden_refills(series, usual.rate_low, pack, window)
         if hidden:
             shelf = shelf_stock(deliveries, loads + hidden, pack_size=pack, since=since, now=now, rate_high=rate_high)
-    if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, bare.rate_long):
+    if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, usual.rate_long):
         # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
         # longer than its usual use says the credit is wrong (a refill went unseen), and keeping it would
         # starve the slot.
@@ -205,6 +213,26 @@ def evaluate(
     fc = forecast(series, now, shelf=shelf) if shelf > 0 else bare
     lead = leads.learn(deliveries, policy.lead_time_days, shop)
     return Evaluation(series, fc, decide(fc, policy, on_order=on_order, lead=lead))
+
+
+def _before_empty(series: CleanSeries, level: float, bare: Forecast) -> Forecast:
+    """The forecast as it stood before the trailing run of readings at or below `level`, if there is a run of
+    at least two and rates could be measured before it; otherwise `bare`."""
+    if not series.segments:
+        return bare
+    tail = series.segments[-1]
+    run = 0
+    for reading in reversed(tail):
+        if reading.value > level:
+            break
+        run += 1
+    if run < 2 or run >= len(tail):
+        return bare
+    kept = tail[: len(tail) - run + 1]  # up to the first empty reading: the use that emptied it counts
+    earlier = forecast(replace(series, segments=(*series.segments[:-1], kept)), kept[-1].at)
+    if earlier.rate_long is None or bare.rate_long is None or earlier.rate_long <= bare.rate_long:
+        return bare
+    return earlier
 
 
 def _busy_day(suspect: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:

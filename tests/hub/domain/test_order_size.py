@@ -45,13 +45,23 @@ def test_fewer_deliveries_never_means_smaller_orders(rate: float, pack: float, l
     assert economic_packs(rate, pack, low) <= economic_packs(rate, pack, high)
 
 
-def test_the_default_orders_a_quarter_of_a_monthly_pack() -> None:
-    assert economic_packs(1000.0 / 30.0, 1000.0, DEFAULT_TRADEOFF) == 3  # a pack a month: a quarter's worth
-    assert economic_packs(1000.0 / 90.0, 1000.0, DEFAULT_TRADEOFF) == 2  # a pack a season: two, twice a year
-    assert economic_packs(1000.0 / 200.0, 1000.0, DEFAULT_TRADEOFF) == 1
-    assert economic_packs(1000.0 / 14.0, 1000.0, DEFAULT_TRADEOFF) == 4  # a pack a fortnight: four
+def test_the_middle_of_the_slider_orders_a_quarter_of_a_monthly_pack() -> None:
+    assert economic_packs(1000.0 / 30.0, 1000.0, 0.5) == 3  # a pack a month: a quarter's worth
+    assert economic_packs(1000.0 / 90.0, 1000.0, 0.5) == 2  # a pack a season: two, twice a year
+    assert economic_packs(1000.0 / 200.0, 1000.0, 0.5) == 1
+    assert economic_packs(1000.0 / 14.0, 1000.0, 0.5) == 4  # a pack a fortnight: four
     assert economic_packs(1000.0 / 30.0, 1000.0, 0.0) == 1
     assert economic_packs(1000.0 / 30.0, 1000.0, 1.0) == 8
+
+
+def test_the_default_orders_at_least_a_quarter_of_use() -> None:
+    # The default leans to fewer deliveries: no more orders than a quarterly subscription, the max-stock cap
+    # (applied by the caller) trimming what is more than the cupboard holds.
+    for pack_days in (12.0, 14.0, 30.0, 90.0):  # the bench's households: a pack lasts 12 to 90 days
+        packs = economic_packs(1000.0 / pack_days, 1000.0, DEFAULT_TRADEOFF)
+        assert packs * pack_days >= 90.0, pack_days
+    assert economic_packs(1000.0 / 14.0, 1000.0, DEFAULT_TRADEOFF) == 8
+    assert economic_packs(1000.0 / 200.0, 1000.0, DEFAULT_TRADEOFF) == 2
 
 
 def test_a_minimum_horizon_and_no_use() -> None:

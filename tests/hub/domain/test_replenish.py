@@ -40,9 +40,10 @@ def test_orders_when_run_out_falls_inside_lead_time_and_safety() -> None:
     assert result.forecast.rate_per_day == pytest.approx(50.0)
     decision = result.decision
     assert decision.action == "order"
-    # A pack lasts 20 days: by default three packs at a time (about two months), which fit the cap of four
-    # as nothing is left when they arrive.
-    assert decision.packs == 3 and decision.quantity == 3000.0
+    # A pack lasts 20 days: by default six packs at a time (four months) are wanted; the cap of four trims
+    # them, as nothing is left when they arrive, and the plan shown is what is ordered.
+    assert decision.packs == 4 and decision.quantity == 4000.0
+    assert decision.plan is not None and decision.plan.packs == 4
 
 
 def test_no_order_while_stock_lasts_beyond_lead_time_and_safety() -> None:
