@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await hub.start()
         # Everything loaded so far (modules, mappers, compiled SQL) lives as long as the process. Left to the
         # collector, each full collection walks all of it, a pause of ~100 ms in the middle of ingest under
-        # load (the p99 of issue #4); frozen, full collections only walk what was allocated since.
+        # load (a p99 spike); frozen, full collections only walk what was allocated since.
         gc.collect()
         gc.freeze()
         try:

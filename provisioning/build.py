@@ -12,10 +12,11 @@ from pathlib import Path
 
 from mpremote.romfs import VfsRomWriter
 
+from hub.domain.devices import KINDS
 from provisioning import firmware_source
 
 FIRMWARE_DIR = firmware_source.root()
-APPS = ("dash_button", "barcode_wand", "appliance_sensor")
+APPS = KINDS  # one firmware app per device kind
 MANIFEST = "manifest.py"
 # The sim board takes board_esp32's place in the image the sim boots from; like every module no manifest
 # names, it is compiled (to prove it compiles, and for the simulator) but never shipped to a device.

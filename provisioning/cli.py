@@ -66,7 +66,7 @@ def build_command(
     console.print(table)
 
 
-# -- issue 5: devices, PKI, broker files, flashing ---------------------------------------------------
+# -- Devices, PKI, broker files, flashing ---------------------------------------------------
 device_app = typer.Typer(help="Register, pair, update and revoke devices.", no_args_is_help=True)
 pki_app = typer.Typer(help="The private CA and the broker's TLS certificate.", no_args_is_help=True)
 broker_app = typer.Typer(help="Generated mosquitto configuration, password file and ACL.", no_args_is_help=True)

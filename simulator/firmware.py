@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.broker.mosquitto import free_port
+from hub.domain.devices import KINDS
+from provisioning.bundle import Network
+from provisioning.bundle import device_config as bundle_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
-APPS = ("dash_button", "barcode_wand", "appliance_sensor")
+APPS = KINDS  # one firmware app per device kind
 
 
 def micropython_binary() -> str:
@@ -36,16 +39,10 @@ def micropython_binary() -> str:
 
 
 def device_config(kind: str, device_id: str, broker_port: int, **extra: object) -> dict[str, object]:
-    """A config.json for a simulated device talking to a broker on 127.0.0.1."""
-    cfg: dict[str, object] = {
-        "device_id": device_id,
-        "kind": kind,
-        "secret": "secret-" + device_id,
-        "wifi": {"ssid": "sim-home", "password": "sim-password"},
-        "broker": {"host": "127.0.0.1", "port": broker_port},
-    }
-    cfg.update(extra)
-    return cfg
+    """A config.json for a simulated device talking to a broker on 127.0.0.1: the maker's bundle, with a fixed
+    secret, a made-up Wi-Fi and no update key."""
+    network = Network("sim-home", "sim-password", "127.0.0.1", broker_port, tls=False)
+    return bundle_config(device_id, kind, "secret-" + device_id, b"", network, **extra)
 
 
 @dataclass

@@ -72,7 +72,7 @@ def validate(cfg, kind=None):
     _take(cfg, "retry_s", float, 60.0, 0.1, 86400.0)
     _take(cfg, "retry_max_s", float, 3600.0, 0.1, 86400.0)
     _take(cfg, "pins", dict, {})
-    _take(cfg, "update_key", str, "", hi=128)  # hex HMAC key for updates and factory reset (issue 5)
+    _take(cfg, "update_key", str, "", hi=128)  # hex HMAC key for updates and factory reset
     if k == "barcode_wand":
         _take(cfg, "scan_idle_s", float, 4.0, 0.1, 600.0)
     elif k == "appliance_sensor":

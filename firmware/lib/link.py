@@ -13,7 +13,7 @@ from wifi import Wifi
 
 _REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
 _LINGER_MS = const(60000)  # an update in progress keeps the device awake this long before it sleeps
-_SYSTEM_CMDS = const(("update", "update_data", "factory_reset"))  # handled here for every app (issue 5)
+_SYSTEM_CMDS = const(("update", "update_data", "factory_reset"))  # handled here for every app
 _OFFLINE = const(b'{"online": false}')  # retained status (docs/protocol.md §4), also the last will
 
 

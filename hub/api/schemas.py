@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub.domain.devices import DeviceKind
+
 # Ids and amounts live in 32-bit integer columns: larger values are refused with a reason, not a 500 from the driver.
 MAX_ID = 2**31 - 1
 ProductIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="A product id")]
@@ -106,7 +108,7 @@ class DeviceCreate(RequestBody):
     """Register a device to the caller's household."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["dash_button", "barcode_wand", "appliance_sensor"]
+    kind: DeviceKind = Field(strict=False)  # JSON has no enum type: the value is one of the names
     name: str = Field(default="", max_length=100)
     id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{2,31}$")
 
@@ -260,7 +262,7 @@ class DeadLetterOut(BaseModel):
 
 
 
-# --- Issue 8: merchants, substitutes, returns, notifications ----------------------------------------------
+# --- Merchants, substitutes, returns, notifications -------------------------------------------------------
 
 MerchantName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{2,39}$", description="A webhook merchant's name")]
 

@@ -71,7 +71,7 @@ class MosquittoConfig:
     acl_file: Path | None = None
     persistence: bool = True
     extra: tuple[str, ...] = ()
-    # TLS listener for devices (issue 5): off unless tls_port is set; the plain listener stays for the hub.
+    # TLS listener for devices: off unless tls_port is set; the plain listener stays for the hub.
     tls_port: int | None = None
     tls_bind: str = "127.0.0.1"
     cafile: Path | None = None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from hub.domain.devices import DeviceKind
+
 
 class Chemistry(StrEnum):
     """The cell a device kind is built with (docs/hardware.md)."""
@@ -28,10 +30,10 @@ CURVES: dict[Chemistry, tuple[tuple[int, int], ...]] = {
     Chemistry.LI_ION: ((3300, 0), (3500, 8), (3600, 20), (3700, 40), (3800, 58), (3900, 72), (4000, 84),
                        (4100, 93), (4180, 100)),
 }
-KIND_CHEMISTRY = {
-    "dash_button": Chemistry.LIFEPO4,
-    "barcode_wand": Chemistry.LI_ION,
-    "appliance_sensor": Chemistry.LI_ION,
+KIND_CHEMISTRY: dict[str, Chemistry] = {
+    DeviceKind.DASH_BUTTON: Chemistry.LIFEPO4,
+    DeviceKind.BARCODE_WAND: Chemistry.LI_ION,
+    DeviceKind.APPLIANCE_SENSOR: Chemistry.LI_ION,
 }
 LOW_PERCENT = 15  # below this the household is told to charge or replace the battery
 # A rise of this many points between two readings is a new or recharged battery: the history starts over.

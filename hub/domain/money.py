@@ -104,3 +104,12 @@ class Money:
         return Money(self.amount_minor * qty, self.currency)
 
     __rmul__ = __mul__
+
+
+def display(amount: int, currency: str) -> str:
+    """An amount as people read it ("12.99 EUR"); a stored amount that is no valid money (an unknown currency code
+    kept from an old catalog, say) is shown as it is rather than hidden."""
+    try:
+        return Money(amount, currency).format()
+    except MoneyError:
+        return f"{amount} {currency}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from hub.domain.devices import DeviceKind
+
 
 class Presence(StrEnum):
     """What the dashboard says about a device's connection."""
@@ -23,9 +25,9 @@ class Presence(StrEnum):
 
 # Kinds that deep-sleep between wakes, and the longest they stay silent by design (None: until used).
 CHECK_IN: dict[str, timedelta | None] = {
-    "dash_button": None,
-    "barcode_wand": None,
-    "appliance_sensor": timedelta(hours=6),
+    DeviceKind.DASH_BUTTON: None,
+    DeviceKind.BARCODE_WAND: None,
+    DeviceKind.APPLIANCE_SENSOR: timedelta(hours=6),
 }
 # A check-in is missed only after this share of the interval on top: clocks drift, Wi-Fi joins take time.
 GRACE = 0.5

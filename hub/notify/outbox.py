@@ -20,7 +20,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col
 
 from hub.domain.lifecycle import OrderStatus
-from hub.domain.money import Money, MoneyError
+from hub.domain.money import display
 from hub.domain.presence import CHECK_IN, Presence, presence
 from hub.jobs import DeliveryPolicy
 from hub.store import repos
@@ -64,14 +64,6 @@ class DeliveryJob:
     payload: dict[str, Any]
 
 
-def money(amount: int, currency: str) -> str:
-    """Display form of an amount, e.g. 12.99 EUR."""
-    try:
-        return Money(amount, currency).format()
-    except MoneyError:
-        return f"{amount} {currency}"
-
-
 # Steps after which the shop's promised delivery date is worth repeating to the household.
 PROMISE_KINDS = frozenset({"order.placed", "order.substituted", "order.submitted", "order.confirmed",
                            "order.shipped"})
@@ -93,7 +85,7 @@ def _text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
 
 
 def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
-    total = money(order.total, order.currency)
+    total = display(order.total, order.currency)
     head = f"Order {order.id} ({product}, {total})"
     if kind == "order.placed":
         if event.note and event.note.startswith("substitute"):

@@ -18,13 +18,12 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from hub.broker.credentials import hash_secret, is_device_id
+from hub.domain.devices import KINDS
 from hub.domain.press import Mode
 from hub.services.replenish import pause_device_slots
 from hub.store import repos
 from hub.store.models import Device, Product
 from hub.store.types import utcnow
-
-KINDS = ("dash_button", "barcode_wand", "appliance_sensor")
 
 
 class DeviceError(Exception):

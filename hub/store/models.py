@@ -72,12 +72,12 @@ class Device(SQLModel, table=True):
     firmware: str | None = Field(default=None, max_length=40)
     outbox: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # Provisioning (issue 5): SHA-256 of the claim code (the code itself is shown once), when it was
+    # Provisioning: SHA-256 of the claim code (the code itself is shown once), when it was
     # redeemed, and when the device was revoked (active is then False; its orders are kept).
     claim_code_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Issue 8: may the merchant send a substitute when the bound product is out of stock; the household's
+    # May the merchant send a substitute when the bound product is out of stock; the household's
     # own choice of substitute (None = the shop's suggestion).
     binding_allow_substitutes: bool = False
     binding_substitute_id: int | None = Field(default=None, foreign_key="product.id")
@@ -169,7 +169,7 @@ class Order(SQLModel, table=True):
     tracking: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # Issue 8: HTTP attempts of the request now being made to a remote merchant (0 = none in flight); a
+    # HTTP attempts of the request now being made to a remote merchant (0 = none in flight); a
     # substitution bumps `revision`, which is part of the idempotency key of the new submission.
     attempts: int = Field(default=0)
     revision: int = Field(default=0)
@@ -209,7 +209,7 @@ class OrderEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     actor: str = Field(max_length=60)
     note: str | None = Field(default=None, max_length=200)
-    # Issue 8: the notification outbox turns each step into household notifications exactly once.
+    # The notification outbox turns each step into household notifications exactly once.
     notified: bool = Field(default=False)
 
 
@@ -280,7 +280,7 @@ class DeadLetter(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-# --- Issue 8: merchant connectors, callbacks, notification outbox ---------------------------------------
+# --- Merchant connectors, callbacks, notification outbox ------------------------------------------------
 
 
 class MerchantAccount(SQLModel, table=True):
@@ -348,7 +348,7 @@ class NotificationDelivery(SQLModel, table=True):
 
 
 class Slot(SQLModel, table=True):
-    """A sensor slot (a device's `slot` name) and the household's reorder policy for it (issue 7)."""
+    """A sensor slot (a device's `slot` name) and the household's reorder policy for it."""
 
     __table_args__ = (UniqueConstraint("device_id", "name"),)
     id: int | None = Field(default=None, primary_key=True)

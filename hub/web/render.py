@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from hub.api.deps import runtime_of
-from hub.domain.money import Money, MoneyError
+from hub.domain.money import display
 from hub.notify.outbox import delivery_date
 from hub.web.session import WebUser, clear_flash_cookie, flash_value, read_flash, set_flash_cookie
 
@@ -55,12 +55,7 @@ STATUS_LABELS = {
 
 def money(amount: int | None, currency: str) -> str:
     """Minor units as a display amount, e.g. 1299 EUR → "12.99 EUR"."""
-    if amount is None:
-        return "–"
-    try:
-        return Money(amount, currency).format()
-    except MoneyError:
-        return f"{amount} {currency}"
+    return "–" if amount is None else display(amount, currency)
 
 
 def money_input(amount: int | None, currency: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from hub.domain import battery
+from hub.domain.devices import KINDS, DeviceKind
 from hub.domain.lifecycle import CANCELLABLE_STATUSES, OrderStatus
 from hub.domain.presence import CHECK_IN, Presence, presence
 from hub.domain.replenish import Decision
@@ -19,7 +20,6 @@ from hub.store.models import CartLine, Device, InboxEntry, Order, OrderLine, Pro
 from hub.web import charts
 from hub.web.render import money, status_label
 
-KIND_LABELS = {"dash_button": "Dash button", "barcode_wand": "Barcode wand", "appliance_sensor": "Appliance sensor"}
 VERBS = {"press": "pressed", "scan": "scanned", "level": "reported a level", "invalid": "sent an invalid message"}
 
 
@@ -56,7 +56,7 @@ class DeviceView:
     @property
     def kind_label(self) -> str:
         """Readable device kind."""
-        return KIND_LABELS.get(self.device.kind, self.device.kind)
+        return DeviceKind(self.device.kind).label if self.device.kind in KINDS else self.device.kind
 
     @property
     def presence_label(self) -> str:

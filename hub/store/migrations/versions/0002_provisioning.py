@@ -4,7 +4,7 @@ Revision ID: 0002_provisioning
 Revises: 0001
 Create Date: 2026-11-24 09:00:00
 
-Issue 5. A device registered without a household gets a claim code; only its SHA-256 is stored
+A device registered without a household gets a claim code; only its SHA-256 is stored
 (`claim_code_hash`, unique, so a code finds exactly one device). `claimed_at` records the redemption
 (a second redemption answers 409), `revoked_at` the revocation (`active` turns False in the same step).
 

@@ -4,7 +4,7 @@ Revision ID: 0004_orders
 Revises: 0001
 Create Date: 2026-11-24 12:00:00
 
-Issue 8. `merchantaccount` is a household's own shop reached over HTTP (URL and shared HMAC secret);
+`merchantaccount` is a household's own shop reached over HTTP (URL and shared HMAC secret);
 `merchantcallback` keeps the event id of every accepted callback so a replay is refused. Orders get the
 attempt counter of the request in flight to a remote merchant, a revision (bumped by a substitution and
 part of the idempotency key), the carrier and a return reason. Order events get `notified`: existing
