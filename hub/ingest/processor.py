@@ -1,5 +1,10 @@
 """Turns MQTT messages into effects: one transaction per batch; one message costs only itself.
 
+Ingest decodes and validates a message, answers a replay from its stored feedback, looks up the device and
+its household, and hands the event to its use case (`services.press`, `scan`, `level`), which returns the
+feedback and the effect. It stores the event's key with that feedback, dead-letters what it refuses, and
+returns the replies to publish after the commit.
+
 Each event's key `(device_id, seq)` is inserted with its effect and its feedback, so a replay finds the
 key and gets the stored feedback again, byte for byte, and nothing happens twice.
 
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 from sqlalchemy.engine import Engine
@@ -28,7 +33,6 @@ from hub.domain.events import (
     ScanEvent,
     cmd_topic,
     decode_event,
-    decode_status,
     device_of,
     load_json,
     parse_topic,
@@ -45,14 +49,16 @@ from hub.ingest.isolation import (
     is_outage,
     savepoints_in_transaction,
 )
+from hub.ingest.messages import Message, OrderChange, Reply, Shed
+from hub.ingest.records import dead_letter, record_status
 from hub.services import level as level_service
 from hub.services import press as press_service
 from hub.services import scan as scan_service
 from hub.services.answer import Handled
 from hub.store import repos
 from hub.store.batch import Batch, SessionWriter, Writer
-from hub.store.models import DeadLetter, Device, Household, ProcessedEvent, Product
-from hub.store.types import storable_bytes, storable_text, utcnow
+from hub.store.models import Device, Household, ProcessedEvent, Product
+from hub.store.types import utcnow
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -70,41 +76,6 @@ def _memo(cache: dict[K, V], key: K, load: Callable[[], V | None]) -> V | None:
         if found is not None:
             cache[key] = found
     return found
-
-
-@dataclass(frozen=True)
-class Message:
-    """An MQTT message as received."""
-
-    topic: str
-    payload: bytes
-    received: datetime
-
-
-@dataclass(frozen=True)
-class Reply:
-    """Feedback to publish after the batch is committed."""
-
-    topic: str
-    payload: str
-
-
-@dataclass(frozen=True)
-class Shed:
-    """Messages of one device dropped before a batch: they were over its share of ingest (see the applier)."""
-
-    device_key: str
-    count: int
-    first: Message
-
-
-@dataclass(frozen=True)
-class OrderChange:
-    """An order created or changed by an event, for notifications."""
-
-    order_id: str
-    household_id: int
-    status: str
 
 
 @dataclass
@@ -202,15 +173,17 @@ class Processor:
                         # redo of the whole batch.
                         session.autoflush = True
                         savepoints_in_transaction(session)
+                        writer = SessionWriter(session)
                         for message in messages:
                             if device_of(message.topic) in suspects:
-                                reply = self._isolated(SessionWriter(session), message, changes)
+                                reply = self._isolated(writer, message, changes)
                                 if reply is not None:
                                     replies.append(reply)
                 else:
                     savepoints_in_transaction(session)
+                    writer = SessionWriter(session)
                     for message in messages:
-                        reply = self._isolated(SessionWriter(session), message, changes)
+                        reply = self._isolated(writer, message, changes)
                         if reply is not None:
                             replies.append(reply)
                     self._isolated_shed(session, shed)
@@ -260,7 +233,7 @@ class Processor:
         for answer in (True, False) if seq is not None and device_id is not None else (False,):
             savepoint = session.begin_nested()
             try:
-                self._dead_letter(session, message, device_id, seq, reason, detail)
+                dead_letter(session, message, device_id, seq, reason, detail)
                 reply = None
                 if answer and device_id is not None and seq is not None:
                     feedback = rejected(seq, HUB_ERROR, f"the hub could not apply this event ({reason})")
@@ -278,7 +251,7 @@ class Processor:
     def _shed(self, session: Session, shed: Sequence[Shed]) -> None:
         for dropped in shed:
             detail = f"{dropped.count} messages over the device's share of ingest were dropped; events are replayed"
-            self._dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail)
+            dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail)
 
     def _isolated_shed(self, session: Session, shed: Sequence[Shed]) -> None:
         if not shed:
@@ -339,7 +312,7 @@ class Processor:
         try:
             topic = parse_topic(message.topic)
         except ProtocolError as exc:
-            self._dead_letter(to.session, message, None, None, exc.reason, exc.detail)
+            dead_letter(to.session, message, None, None, exc.reason, exc.detail)
             return None
         if topic.channel == "status":
             self._status(to.session, message, topic.device_id)
@@ -352,7 +325,7 @@ class Processor:
         session = to.session
         device = self._device(session, device_id)
         if device is None:
-            self._dead_letter(session, message, device_id, None, "unknown_device", "no such device")
+            dead_letter(session, message, device_id, None, "unknown_device", "no such device")
             return None
         try:
             event = decode_event(message.payload, message.received)
@@ -363,7 +336,7 @@ class Processor:
                 stored = self._stored(to, device_id, seq)
                 if stored is not None:
                     return Reply(cmd_topic(device_id), stored)
-            self._dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
+            dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
             if seq is None:
                 return None
             return self._store(to, device_id, seq, "invalid", rejected(seq, exc.reason, exc.detail), None)
@@ -388,7 +361,7 @@ class Processor:
         if handled.lookup is not None:
             self._unknown.append(handled.lookup)
         if feedback.code == "rejected":
-            self._dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
+            dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
         if device.last_seen is None or not timedelta(0) <= message.received - device.last_seen < LAST_SEEN_STEP:
             device.last_seen = message.received
             session.add(device)
@@ -423,42 +396,6 @@ class Processor:
     def _status(self, session: Session, message: Message, device_id: str) -> None:
         device = self._device(session, device_id)
         if device is None:
-            self._dead_letter(session, message, device_id, None, "unknown_device", "status of an unknown device")
+            dead_letter(session, message, device_id, None, "unknown_device", "status of an unknown device")
             return
-        try:
-            status = decode_status(message.payload)
-        except ProtocolError as exc:
-            self._dead_letter(session, message, device_id, None, exc.reason, exc.detail)
-            return
-        device.online = status.online
-        device.last_seen = message.received
-        if status.online:
-            device.battery_mv = status.battery_mv if status.battery_mv is not None else device.battery_mv
-            device.rssi = status.rssi if status.rssi is not None else device.rssi
-            device.firmware = status.fw or device.firmware
-            device.outbox = status.outbox if status.outbox is not None else device.outbox
-            if status.dropped:
-                log.warning("device outbox dropped events", extra={"device": device_id, "dropped": status.dropped})
-        session.add(device)
-
-    @staticmethod
-    def _dead_letter(
-        session: Session, message: Message, device_id: str | None, seq: int | None, reason: str, detail: str
-    ) -> None:
-        """Keep a refused message with its reason. Every text is made storable first (the message's own bytes
-        may be what a column refused), so writing the dead letter cannot fail on the data it keeps."""
-        log.warning(
-            "dead letter",
-            extra={"topic": message.topic[:120], "device": device_id, "seq": seq, "reason": reason, "detail": detail},
-        )
-        session.add(
-            DeadLetter(
-                topic=storable_text(message.topic[:200])[:200],
-                device_id=storable_text(device_id[:64])[:64] if device_id else None,
-                seq=seq,
-                reason=storable_text(reason[:40])[:40],
-                detail=storable_text(detail[:200])[:200],
-                payload=storable_bytes(message.payload[:SEQ_SCAN_LIMIT]),
-                received_at=message.received,
-            )
-        )
+        record_status(session, device, message)
