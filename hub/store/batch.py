@@ -163,8 +163,8 @@ class Batch:
         self._orders: list[Order] = []
         self._order_ids: set[str] = set()
         self._rows: dict[type[SQLModel], list[dict[str, Any]]] = {}
-        # New or changed ORM objects of the kinds a read must find, by kind.
-        self._added: dict[type[SQLModel], list[Any]] = {}
+        # New or changed ORM objects, by kind, each once (by identity), for the reads that must find them.
+        self._added: dict[type[SQLModel], dict[int, Any]] = {}
 
     @property
     def session(self) -> Session:
@@ -176,7 +176,7 @@ class Batch:
         if isinstance(obj, Order) and obj.id in self._order_ids:
             return  # one of the batch's new orders, changed: its INSERT at `write` takes it as it is then
         self._session.add(obj)
-        self._added.setdefault(type(obj), []).append(obj)
+        self._added.setdefault(type(obj), {})[id(obj)] = obj
 
     def add_order(self, order: Order) -> None:
         self._orders.append(order)
@@ -204,8 +204,8 @@ class Batch:
 
     # --- reads that see the batch's own rows ---------------------------------------------------------------
 
-    def _unsaved(self, kind: type[Any]) -> list[Any]:
-        return self._added.get(kind, [])
+    def _unsaved(self, kind: type[Any]) -> Iterable[Any]:
+        return self._added.get(kind, {}).values()
 
     def _orders_and(self, stored: Iterable[Order]) -> list[Order]:
         """`stored` plus the batch's new orders; one object each (a query may return one the batch changed)."""
@@ -246,10 +246,10 @@ class Batch:
         return repos.inbox_entry(self._session, household_id, gtin)
 
     def readings(self, device_id: str, slot: str, limit: int = 500) -> Sequence[Reading]:
-        rows = list(repos.readings(self._session, device_id, slot, limit))
-        seen = {id(r) for r in rows}
-        rows += [r for r in self._unsaved(Reading) if r.device_id == device_id and r.slot == slot and id(r) not in seen]
-        return sorted(rows, key=lambda r: r.at)[-limit:]
+        stored = repos.readings(self._session, device_id, slot, limit)
+        # Not flushed yet (no id): the query did not return it.
+        unsaved = [r for r in self._unsaved(Reading) if r.id is None and r.device_id == device_id and r.slot == slot]
+        return sorted([*stored, *unsaved], key=lambda r: r.at)[-limit:] if unsaved else stored
 
     def slot(self, device_id: str, name: str) -> Slot | None:
         for unsaved in self._unsaved(Slot):
