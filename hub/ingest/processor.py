@@ -26,20 +26,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.events import (
-    MAX_PAYLOAD,
     PressEvent,
     ProtocolError,
     ScanEvent,
     cmd_topic,
     decode_event,
     device_of,
-    load_json,
     parse_topic,
-    readable_seq,
     scan_seq,
 )
-from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.feedback import Feedback, rejected
 from hub.ingest.isolation import (
     HUB_ERROR,
@@ -49,8 +46,8 @@ from hub.ingest.isolation import (
     is_outage,
     savepoints_in_transaction,
 )
-from hub.ingest.messages import Message, OrderChange, Reply, Shed
-from hub.ingest.records import dead_letter, record_status
+from hub.ingest.messages import Message, OrderChange, Reply, Shed, event_keys
+from hub.ingest.records import dead_letter, dead_letter_shed, record_status
 from hub.services import level as level_service
 from hub.services import press as press_service
 from hub.services import scan as scan_service
@@ -165,7 +162,7 @@ class Processor:
                         reply = self._one(batch, message, changes)
                         if reply is not None:
                             replies.append(reply)
-                    self._shed(session, shed)
+                    dead_letter_shed(session, shed)
                     batch.write()
                     if len(trusted) < len(messages):
                         # A device whose message failed on its own lately gets each message applied in a
@@ -248,17 +245,12 @@ class Processor:
                 log.error("dead letter not written", exc_info=again, extra={"topic": message.topic[:120]})
         return None
 
-    def _shed(self, session: Session, shed: Sequence[Shed]) -> None:
-        for dropped in shed:
-            detail = f"{dropped.count} messages over the device's share of ingest were dropped; events are replayed"
-            dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail)
-
     def _isolated_shed(self, session: Session, shed: Sequence[Shed]) -> None:
         if not shed:
             return
         savepoint = session.begin_nested()
         try:
-            self._shed(session, shed)
+            dead_letter_shed(session, shed)
             savepoint.commit()
         except Exception as exc:
             savepoint.rollback()
@@ -268,22 +260,7 @@ class Processor:
 
     def _prefetch(self, session: Session, messages: Sequence[Message]) -> None:
         """Load the batch's devices and stored event keys with one query each, instead of one per message."""
-        wanted: dict[str, set[int]] = {}
-        for message in messages:
-            try:
-                topic = parse_topic(message.topic)
-            except ProtocolError:
-                continue
-            seqs = wanted.setdefault(topic.device_id, set())
-            if topic.channel != "event" or len(message.payload) > MAX_PAYLOAD:
-                continue
-            try:
-                data = load_json(message.payload)
-            except ProtocolError:
-                continue
-            seq = readable_seq(data) if isinstance(data, dict) else None
-            if seq is not None:
-                seqs.add(seq)
+        wanted = event_keys(messages)
         if not wanted:
             return
         # With their households and bound products: at a few events per batch, one query instead of three

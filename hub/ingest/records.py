@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlmodel import Session
 
 from hub.domain.events import SEQ_SCAN_LIMIT, ProtocolError, decode_status
-from hub.ingest.messages import Message
+from hub.ingest.messages import Message, Shed
 from hub.store.models import DeadLetter, Device
 from hub.store.types import storable_bytes, storable_text
 
@@ -53,3 +54,10 @@ def dead_letter(
             received_at=message.received,
         )
     )
+
+
+def dead_letter_shed(session: Session, shed: Sequence[Shed]) -> None:
+    """One dead letter per device whose messages over its share of ingest were dropped before the batch."""
+    for dropped in shed:
+        detail = f"{dropped.count} messages over the device's share of ingest were dropped; events are replayed"
+        dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail)
