@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hub.domain.events import device_of
-from hub.ingest.processor import Message, Processor, Reply, Shed
+from hub.ingest.messages import Message, Reply, Shed
+from hub.ingest.processor import Processor
 
 log = logging.getLogger(__name__)
 # One transaction for up to this many messages: group commit is what lets SQLite keep up with a burst.

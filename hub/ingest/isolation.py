@@ -75,27 +75,23 @@ def savepoints_in_transaction(session: Session) -> None:
 @dataclass(frozen=True)
 class Undo:
     """Where a batch's in-memory records stood before a message, to forget that message's part of them when its
-    savepoint is rolled back (feedback it stored, orders it announced, lookups it asked, rows it queued)."""
+    savepoint is rolled back (feedback it stored, orders it announced, lookups it asked)."""
 
     seen: int
     changes: int
     unknown: int
-    info: dict[str, Any]
 
     @classmethod
-    def mark(cls, session: Session, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> Undo:
-        """Remember the current lengths (the records only grow) and a copy of what the session collects."""
-        info = {key: value.copy() if isinstance(value, dict | list) else value for key, value in session.info.items()}
-        return cls(len(seen), len(changes), len(unknown), info)
+    def mark(cls, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> Undo:
+        """Remember the current lengths (the records only grow)."""
+        return cls(len(seen), len(changes), len(unknown))
 
-    def restore(self, session: Session, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> None:
+    def restore(self, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> None:
         """Forget whatever was recorded since `mark`."""
         for key in list(seen)[self.seen :]:
             del seen[key]
         del changes[self.changes :]
         del unknown[self.unknown :]
-        session.info.clear()
-        session.info.update(self.info)
 
 
 class Suspects:

@@ -16,7 +16,8 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 
 from hub.ingest.applier import Applier
-from hub.ingest.processor import Message, Processor, Reply
+from hub.ingest.messages import Message, Reply
+from hub.ingest.processor import Processor
 
 log = logging.getLogger(__name__)
 EVENT_FILTER = "restock/v1/+/event"

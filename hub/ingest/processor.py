@@ -1,5 +1,10 @@
 """Turns MQTT messages into effects: one transaction per batch; one message costs only itself.
 
+Ingest decodes and validates a message, answers a replay from its stored feedback, looks up the device and
+its household, and hands the event to its use case (`services.press`, `scan`, `level`), which returns the
+feedback and the effect. It stores the event's key with that feedback, dead-letters what it refuses, and
+returns the replies to publish after the commit.
+
 Each event's key `(device_id, seq)` is inserted with its effect and its feedback, so a replay finds the
 key and gets the stored feedback again, byte for byte, and nothing happens twice.
 
@@ -14,34 +19,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
-from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from hub.domain.barcode import BarcodeError, normalise
+from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.events import (
-    MAX_PAYLOAD,
-    LevelEvent,
     PressEvent,
     ProtocolError,
     ScanEvent,
     cmd_topic,
     decode_event,
-    decode_status,
     device_of,
-    load_json,
     parse_topic,
-    readable_seq,
     scan_seq,
 )
-from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.feedback import Feedback, rejected
-from hub.domain.lifecycle import OrderStatus
-from hub.domain.press import Mode, PressAction, decide_press
 from hub.ingest.isolation import (
     HUB_ERROR,
     Suspects,
@@ -50,23 +46,16 @@ from hub.ingest.isolation import (
     is_outage,
     savepoints_in_transaction,
 )
-from hub.lookup.openfoodfacts import DISABLED_DETAIL, FINAL, LookupStatus
-from hub.services import cart as cart_service
-from hub.services import orders as order_service
-from hub.services import replenish as replenish_service
+from hub.ingest.messages import Message, OrderChange, Reply, Shed, event_keys
+from hub.ingest.records import dead_letter, dead_letter_shed, record_status
+from hub.services import level as level_service
+from hub.services import press as press_service
+from hub.services import scan as scan_service
+from hub.services.answer import Handled
 from hub.store import repos
-from hub.store.models import (
-    DeadLetter,
-    Device,
-    Household,
-    InboxEntry,
-    Order,
-    ProcessedEvent,
-    Product,
-    Reading,
-    table_of,
-)
-from hub.store.types import storable_bytes, storable_text, utcnow
+from hub.store.batch import Batch, SessionWriter, Writer
+from hub.store.models import Device, Household, ProcessedEvent, Product
+from hub.store.types import utcnow
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -84,41 +73,6 @@ def _memo(cache: dict[K, V], key: K, load: Callable[[], V | None]) -> V | None:
         if found is not None:
             cache[key] = found
     return found
-
-
-@dataclass(frozen=True)
-class Message:
-    """An MQTT message as received."""
-
-    topic: str
-    payload: bytes
-    received: datetime
-
-
-@dataclass(frozen=True)
-class Reply:
-    """Feedback to publish after the batch is committed."""
-
-    topic: str
-    payload: str
-
-
-@dataclass(frozen=True)
-class Shed:
-    """Messages of one device dropped before a batch: they were over its share of ingest (see the applier)."""
-
-    device_key: str
-    count: int
-    first: Message
-
-
-@dataclass(frozen=True)
-class OrderChange:
-    """An order created or changed by an event, for notifications."""
-
-    order_id: str
-    household_id: int
-    status: str
 
 
 @dataclass
@@ -148,11 +102,9 @@ class Processor:
         self._households: dict[int, Household] = {}
         self._products: dict[int, Product] = {}
         self._unknown: list[str] = []
-        self._fast = True
         self.fallbacks = 0  # batches redone message by message (a key raced another worker, or a message failed)
         self.suspects = Suspects()  # devices whose messages are isolated for now
         self._seen: dict[tuple[str, int], str] = {}
-        self._keys: list[dict[str, object]] = []
         # Fast path: the stored feedback of every (device, seq) in the batch, read with one query up front;
         # `_looked_up` says which keys that query covered (a key it did not find was never stored).
         self._known: dict[tuple[str, int], str] = {}
@@ -193,50 +145,42 @@ class Processor:
         changes: list[OrderChange] = []
         self._devices, self._households, self._products = {}, {}, {}
         self._unknown = []
-        self._fast = fast
         self._seen = {}
-        self._keys = []
         self._known = {}
         self._looked_up = set()
-        # Fast path: no flush per message. The whole batch goes to the database in one flush at commit,
-        # which batches the INSERTs; reads of rows written earlier in the batch go through the session's
-        # pending objects (see repos) and through `_seen` for event keys.
         try:
-            with Session(self.engine, expire_on_commit=False, autoflush=not fast) as session:
+            with Session(self.engine, expire_on_commit=False) as session:
                 if fast:
+                    # Fast path: no flush per message. The batch collects the new rows and writes them at the
+                    # end, one INSERT per table; the reads that must see them go through it, and reads of event
+                    # keys through `_seen`.
+                    batch = Batch(session)
                     suspects = self.suspects.current()
                     trusted = [m for m in messages if device_of(m.topic) not in suspects] if suspects else messages
                     self._prefetch(session, messages)
-                    # New order lines and timeline steps go in as rows after the orders' flush: building ORM
-                    # objects for them was most of the cost of an order.
-                    order_service.defer_rows(session)
                     for message in trusted:
-                        reply = self._one(session, message, changes)
+                        reply = self._one(batch, message, changes)
                         if reply is not None:
                             replies.append(reply)
-                    self._shed(session, shed)
-                    order_service.write_deferred(session)
-                    if self._keys:
-                        # Event keys are write-only within a batch (reads go through `_seen`), so they skip the
-                        # ORM and go in as one multi-row INSERT; the unique key still stops a racing worker. The
-                        # table, not the class: given the class, SQLAlchemy's ORM bulk path redoes per row what
-                        # the INSERT's own parameter processing does again.
-                        session.execute(insert(table_of(ProcessedEvent)), self._keys)
+                    dead_letter_shed(session, shed)
+                    batch.write()
                     if len(trusted) < len(messages):
                         # A device whose message failed on its own lately gets each message applied in a
                         # savepoint of its own, after the others: its next bad one costs only itself, not a
                         # redo of the whole batch.
-                        self._fast, self._keys, session.autoflush = False, [], True
+                        session.autoflush = True
                         savepoints_in_transaction(session)
+                        writer = SessionWriter(session)
                         for message in messages:
                             if device_of(message.topic) in suspects:
-                                reply = self._isolated(session, message, changes)
+                                reply = self._isolated(writer, message, changes)
                                 if reply is not None:
                                     replies.append(reply)
                 else:
                     savepoints_in_transaction(session)
+                    writer = SessionWriter(session)
                     for message in messages:
-                        reply = self._isolated(session, message, changes)
+                        reply = self._isolated(writer, message, changes)
                         if reply is not None:
                             replies.append(reply)
                     self._isolated_shed(session, shed)
@@ -245,28 +189,29 @@ class Processor:
             self._devices, self._households, self._products = {}, {}, {}
         return _Applied(replies, changes, self._unknown)
 
-    def _isolated(self, session: Session, message: Message, changes: list[OrderChange]) -> Reply | None:
+    def _isolated(self, to: Writer, message: Message, changes: list[OrderChange]) -> Reply | None:
         """Apply one message in a savepoint; if it fails, roll it back alone and dead-letter it."""
+        session = to.session
         for attempt in range(2):
-            undo = Undo.mark(session, self._seen, changes, self._unknown)
+            undo = Undo.mark(self._seen, changes, self._unknown)
             savepoint = session.begin_nested()
             try:
-                reply = self._one(session, message, changes)
+                reply = self._one(to, message, changes)
                 savepoint.commit()
                 return reply
             except Exception as exc:
                 savepoint.rollback()
-                undo.restore(session, self._seen, changes, self._unknown)
+                undo.restore(self._seen, changes, self._unknown)
                 if is_outage(exc):
                     raise
                 if isinstance(exc, IntegrityError) and attempt == 0:
                     continue  # another worker stored the same (device, seq) first: the retry answers with its feedback
                 if isinstance(exc, OperationalError) and not database_answers(session):
                     raise  # the database went away meanwhile: nothing is committed, the devices replay
-                return self._poisoned(session, message, exc)
+                return self._poisoned(to, message, exc)
         return None
 
-    def _poisoned(self, session: Session, message: Message, exc: Exception) -> Reply | None:
+    def _poisoned(self, to: Writer, message: Message, exc: Exception) -> Reply | None:
         """Dead-letter a message that failed on its own, with its error's name; answer `rejected` when its seq
         is readable, so the device stops replaying it."""
         log.error("message failed; dead-lettered", exc_info=exc, extra={"topic": message.topic[:120]})
@@ -281,14 +226,15 @@ class Processor:
         reason, detail = type(exc).__name__, str(exc)
         # The rejection's key may be what fails (a bad row can fail the key's INSERT too): then the dead letter
         # alone is kept, and the device, unanswered, replays the event later.
+        session = to.session
         for answer in (True, False) if seq is not None and device_id is not None else (False,):
             savepoint = session.begin_nested()
             try:
-                self._dead_letter(session, message, device_id, seq, reason, detail)
+                dead_letter(session, message, device_id, seq, reason, detail)
                 reply = None
                 if answer and device_id is not None and seq is not None:
                     feedback = rejected(seq, HUB_ERROR, f"the hub could not apply this event ({reason})")
-                    reply = self._store(session, device_id, seq, "invalid", feedback, None)
+                    reply = self._store(to, device_id, seq, "invalid", feedback, None)
                 savepoint.commit()
                 return reply
             except Exception as again:
@@ -299,17 +245,12 @@ class Processor:
                 log.error("dead letter not written", exc_info=again, extra={"topic": message.topic[:120]})
         return None
 
-    def _shed(self, session: Session, shed: Sequence[Shed]) -> None:
-        for dropped in shed:
-            detail = f"{dropped.count} messages over the device's share of ingest were dropped; events are replayed"
-            self._dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail)
-
     def _isolated_shed(self, session: Session, shed: Sequence[Shed]) -> None:
         if not shed:
             return
         savepoint = session.begin_nested()
         try:
-            self._shed(session, shed)
+            dead_letter_shed(session, shed)
             savepoint.commit()
         except Exception as exc:
             savepoint.rollback()
@@ -319,22 +260,7 @@ class Processor:
 
     def _prefetch(self, session: Session, messages: Sequence[Message]) -> None:
         """Load the batch's devices and stored event keys with one query each, instead of one per message."""
-        wanted: dict[str, set[int]] = {}
-        for message in messages:
-            try:
-                topic = parse_topic(message.topic)
-            except ProtocolError:
-                continue
-            seqs = wanted.setdefault(topic.device_id, set())
-            if topic.channel != "event" or len(message.payload) > MAX_PAYLOAD:
-                continue
-            try:
-                data = load_json(message.payload)
-            except ProtocolError:
-                continue
-            seq = readable_seq(data) if isinstance(data, dict) else None
-            if seq is not None:
-                seqs.add(seq)
+        wanted = event_keys(messages)
         if not wanted:
             return
         # With their households and bound products: at a few events per batch, one query instead of three
@@ -348,34 +274,35 @@ class Processor:
         self._looked_up = {(device_id, seq) for device_id, seqs in wanted.items() for seq in seqs}
         self._known = repos.processed_feedback(session, self._looked_up)
 
-    def _stored(self, session: Session, device_id: str, seq: int) -> str | None:
+    def _stored(self, to: Writer, device_id: str, seq: int) -> str | None:
         """The feedback already given to (device, seq), in this batch or before."""
         seen = self._seen.get((device_id, seq))
         if seen is not None:
             return seen
-        if self._fast and (device_id, seq) in self._looked_up:
+        if isinstance(to, Batch) and (device_id, seq) in self._looked_up:
             # A key stored by a racing worker since then makes the batch's INSERT fail: the fallback asks again.
             return self._known.get((device_id, seq))
-        row = repos.processed_event(session, device_id, seq)
+        row = repos.processed_event(to.session, device_id, seq)
         return row.feedback if row is not None else None
 
-    def _one(self, session: Session, message: Message, changes: list[OrderChange]) -> Reply | None:
+    def _one(self, to: Writer, message: Message, changes: list[OrderChange]) -> Reply | None:
         try:
             topic = parse_topic(message.topic)
         except ProtocolError as exc:
-            self._dead_letter(session, message, None, None, exc.reason, exc.detail)
+            dead_letter(to.session, message, None, None, exc.reason, exc.detail)
             return None
         if topic.channel == "status":
-            self._status(session, message, topic.device_id)
+            self._status(to.session, message, topic.device_id)
             return None
         if topic.channel != "event":
             return None
-        return self._event(session, message, topic.device_id, changes)
+        return self._event(to, message, topic.device_id, changes)
 
-    def _event(self, session: Session, message: Message, device_id: str, changes: list[OrderChange]) -> Reply | None:
+    def _event(self, to: Writer, message: Message, device_id: str, changes: list[OrderChange]) -> Reply | None:
+        session = to.session
         device = self._device(session, device_id)
         if device is None:
-            self._dead_letter(session, message, device_id, None, "unknown_device", "no such device")
+            dead_letter(session, message, device_id, None, "unknown_device", "no such device")
             return None
         try:
             event = decode_event(message.payload, message.received)
@@ -383,186 +310,56 @@ class Processor:
             # Broken and oversize payloads are scanned for a seq too, so the device can drop them.
             seq = exc.seq if exc.seq is not None else scan_seq(message.payload)
             if seq is not None:
-                stored = self._stored(session, device_id, seq)
+                stored = self._stored(to, device_id, seq)
                 if stored is not None:
                     return Reply(cmd_topic(device_id), stored)
-            self._dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
+            dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
             if seq is None:
                 return None
-            return self._store(session, device_id, seq, "invalid", rejected(seq, exc.reason, exc.detail), None)
-        stored = self._stored(session, device_id, event.seq)
+            return self._store(to, device_id, seq, "invalid", rejected(seq, exc.reason, exc.detail), None)
+        stored = self._stored(to, device_id, event.seq)
         if stored is not None:
             log.info("replay answered", extra={"device": device_id, "seq": event.seq})
             return Reply(cmd_topic(device_id), stored)
         kind = type(event).__name__.removesuffix("Event").lower()
         household = self._household(session, device.household_id) if device.household_id else None
         if not device.active:
-            feedback, order = rejected(event.seq, "revoked", "this device was revoked"), None
+            handled = Handled(rejected(event.seq, "revoked", "this device was revoked"))
         elif household is None:
-            feedback, order = rejected(event.seq, "unclaimed", "pair the device with a household first"), None
+            handled = Handled(rejected(event.seq, "unclaimed", "pair the device with a household first"))
         elif isinstance(event, PressEvent):
-            feedback, order = self._press(session, device, household, event)
+            product = self._product(session, device.binding_product_id) if device.binding_product_id else None
+            handled = press_service.press(to, device, household, product, event)
         elif isinstance(event, ScanEvent):
-            feedback, order = self._scan(session, device, household, event)
+            handled = scan_service.scan(to, device, household, event, lookups=self.on_unknown is not None)
         else:
-            feedback, order = self._level(session, device, household, event)
+            handled = level_service.level(to, device, household, event)
+        feedback, order = handled.feedback, handled.order
+        if handled.lookup is not None:
+            self._unknown.append(handled.lookup)
         if feedback.code == "rejected":
-            self._dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
+            dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
         if device.last_seen is None or not timedelta(0) <= message.received - device.last_seen < LAST_SEEN_STEP:
             device.last_seen = message.received
             session.add(device)
         if order is not None:
             changes.append(OrderChange(order.id, order.household_id, order.status))
-        return self._store(session, device_id, event.seq, kind, feedback, order.id if order else None)
+        return self._store(to, device_id, event.seq, kind, feedback, order.id if order else None)
 
     def _store(
-        self, session: Session, device_id: str, seq: int, kind: str, feedback: Feedback, order_id: str | None
+        self, to: Writer, device_id: str, seq: int, kind: str, feedback: Feedback, order_id: str | None
     ) -> Reply:
         payload = feedback.to_json()
-        if self._fast:
-            self._keys.append(
-                {"device_id": device_id, "seq": seq, "type": kind, "feedback": payload, "order_id": order_id,
-                 "received_at": utcnow()}
-            )
+        if isinstance(to, Batch):
+            # Event keys are write-only within a batch (reads go through `_seen`), so they go in with the batch's
+            # one multi-row INSERT; the unique key still stops a racing worker.
+            to.add_row(ProcessedEvent, {"device_id": device_id, "seq": seq, "type": kind, "feedback": payload,
+                                        "order_id": order_id, "received_at": utcnow()})
         else:
-            session.add(ProcessedEvent(device_id=device_id, seq=seq, type=kind, feedback=payload, order_id=order_id))
-            session.flush()  # inside the savepoint, so a duplicate key surfaces here
+            to.add(ProcessedEvent(device_id=device_id, seq=seq, type=kind, feedback=payload, order_id=order_id))
+            to.session.flush()  # inside the savepoint, so a duplicate key surfaces here
         self._seen[(device_id, seq)] = payload
         return Reply(cmd_topic(device_id), payload)
-
-    def _press(
-        self, session: Session, device: Device, household: Household, event: PressEvent
-    ) -> tuple[Feedback, Order | None]:
-        product = self._product(session, device.binding_product_id) if device.binding_product_id else None
-        mode = Mode(device.binding_mode) if device.binding_mode else None
-        # Only look up what the decision needs: these queries are the per-press cost under load.
-        cancellable = repos.newest_open_order(session, device.id, True) if event.click == "long" else None
-        needs_open = event.click != "long" and mode is not Mode.CART and not household.allow_multiple_orders
-        open_order = repos.newest_open_order(session, device.id) if needs_open else None
-        decision = decide_press(
-            click=event.click,
-            bound=product is not None,
-            mode=mode,
-            open_order_exists=open_order is not None,
-            cancellable_order_exists=cancellable is not None,
-            allow_multiple_orders=household.allow_multiple_orders,
-        )
-        actor = f"device:{device.id}"
-        if decision.action is PressAction.REJECT:
-            return rejected(event.seq, decision.reason or "unbound", "bind a product to this button"), None
-        if decision.action is PressAction.NOTHING_TO_CANCEL:
-            return Feedback(seq=event.seq, code="nothing_to_cancel"), None
-        if decision.action is PressAction.CANCEL:
-            assert cancellable is not None
-            order_service.cancel(session, cancellable, actor, event.at)
-            return self._order_feedback(session, event.seq, "cancelled", cancellable), cancellable
-        if decision.action is PressAction.DUPLICATE:
-            assert open_order is not None
-            return self._order_feedback(session, event.seq, "duplicate", open_order, "protected"), None
-        assert product is not None and mode is not None
-        if decision.action is PressAction.ADD_TO_CART:
-            return self._add_to_cart(session, household.id or 0, product, device.binding_qty, event), None
-        order = order_service.create_order(
-            session,
-            household,
-            [order_service.LineRequest(product, device.binding_qty, device.binding_unit_price)],
-            source="press",
-            actor=actor,
-            now=event.at,
-            device_id=device.id,
-            mode=mode,
-        )
-        feedback = self._order_feedback(session, event.seq, self._code_of(order), order, order.reason, product.name)
-        return feedback, order
-
-    @staticmethod
-    def _add_to_cart(
-        session: Session, household_id: int, product: Product, qty: int, event: PressEvent | ScanEvent
-    ) -> Feedback:
-        line = cart_service.add(session, household_id, product, qty, event.at)
-        return Feedback(
-            seq=event.seq,
-            code="in_cart",
-            product=product.name,
-            qty=line.qty,
-            total=line.qty * product.price,
-            currency=product.currency,
-        )
-
-    @staticmethod
-    def _code_of(order: Order) -> str:
-        return "ordered" if order.status == OrderStatus.PENDING else "awaiting_approval"
-
-    @staticmethod
-    def _order_feedback(
-        session: Session, seq: int, code: str, order: Order, reason: str | None = None, name: str | None = None
-    ) -> Feedback:
-        if name is None:
-            lines = repos.order_lines(session, order.id)
-            name = lines[0].name if len(lines) == 1 else f"{len(lines)} products"
-        return Feedback(
-            seq=seq,
-            code=code,
-            order=order.id,
-            product=name,
-            total=order.total,
-            currency=order.currency,
-            cancel_until=order.cancel_until if code == "ordered" else None,
-            reason=reason,
-        )
-
-    def _scan(
-        self, session: Session, device: Device, household: Household, event: ScanEvent
-    ) -> tuple[Feedback, Order | None]:
-        assert household.id is not None
-        try:
-            gtin = normalise(event.code).digits
-        except BarcodeError as exc:
-            return rejected(event.seq, exc.reason, exc.detail), None
-        product = repos.product_by_gtin(session, household.id, gtin)
-        if product is None:
-            entry = repos.inbox_entry(session, household.id, gtin)
-            if entry is None:
-                entry = InboxEntry(household_id=household.id, gtin=gtin, count=0, first_seen=event.at)
-            entry.count += event.qty
-            entry.last_seen = event.at
-            entry.device_id = device.id
-            entry.resolved = False
-            if self.on_unknown is None:
-                if entry.lookup_status is None:
-                    entry.lookup_status, entry.lookup_detail = LookupStatus.DISABLED, DISABLED_DETAIL
-            elif entry.lookup_status not in FINAL:
-                # New, or the last try failed (timeout, offline, rate limited, disabled then): ask again.
-                self._unknown.append(gtin)
-            session.add(entry)
-            return Feedback(seq=event.seq, code="inbox", qty=entry.count), None
-        if household.scan_mode == "order":
-            order = order_service.create_order(
-                session,
-                household,
-                [order_service.LineRequest(product, event.qty)],
-                source="scan",
-                actor=f"device:{device.id}",
-                now=event.at,
-                device_id=device.id,
-            )
-            feedback = self._order_feedback(
-                session, event.seq, self._code_of(order), order, order.reason, product.name
-            )
-            return feedback, order
-        return self._add_to_cart(session, household.id, product, event.qty, event), None
-
-    def _level(
-        self, session: Session, device: Device, household: Household, event: LevelEvent
-    ) -> tuple[Feedback, Order | None]:
-        reading = Reading(device_id=device.id, slot=event.slot, value=event.value, unit=event.unit, at=event.at)
-        session.add(reading)
-        outcome = replenish_service.on_reading(session, device, household, reading, event.at)
-        if outcome.order is None:
-            return Feedback(seq=event.seq, code="recorded"), None
-        order = outcome.order
-        code = "reordered" if order.status == OrderStatus.PENDING else "awaiting_approval"
-        return self._order_feedback(session, event.seq, code, order, order.reason, outcome.product), order
 
     def _device(self, session: Session, device_id: str) -> Device | None:
         return _memo(self._devices, device_id, lambda: repos.device(session, device_id))
@@ -576,42 +373,6 @@ class Processor:
     def _status(self, session: Session, message: Message, device_id: str) -> None:
         device = self._device(session, device_id)
         if device is None:
-            self._dead_letter(session, message, device_id, None, "unknown_device", "status of an unknown device")
+            dead_letter(session, message, device_id, None, "unknown_device", "status of an unknown device")
             return
-        try:
-            status = decode_status(message.payload)
-        except ProtocolError as exc:
-            self._dead_letter(session, message, device_id, None, exc.reason, exc.detail)
-            return
-        device.online = status.online
-        device.last_seen = message.received
-        if status.online:
-            device.battery_mv = status.battery_mv if status.battery_mv is not None else device.battery_mv
-            device.rssi = status.rssi if status.rssi is not None else device.rssi
-            device.firmware = status.fw or device.firmware
-            device.outbox = status.outbox if status.outbox is not None else device.outbox
-            if status.dropped:
-                log.warning("device outbox dropped events", extra={"device": device_id, "dropped": status.dropped})
-        session.add(device)
-
-    @staticmethod
-    def _dead_letter(
-        session: Session, message: Message, device_id: str | None, seq: int | None, reason: str, detail: str
-    ) -> None:
-        """Keep a refused message with its reason. Every text is made storable first (the message's own bytes
-        may be what a column refused), so writing the dead letter cannot fail on the data it keeps."""
-        log.warning(
-            "dead letter",
-            extra={"topic": message.topic[:120], "device": device_id, "seq": seq, "reason": reason, "detail": detail},
-        )
-        session.add(
-            DeadLetter(
-                topic=storable_text(message.topic[:200])[:200],
-                device_id=storable_text(device_id[:64])[:64] if device_id else None,
-                seq=seq,
-                reason=storable_text(reason[:40])[:40],
-                detail=storable_text(detail[:200])[:200],
-                payload=storable_bytes(message.payload[:SEQ_SCAN_LIMIT]),
-                received_at=message.received,
-            )
-        )
+        record_status(session, device, message)

@@ -30,7 +30,7 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapper, Session, object_session
 from sqlalchemy.orm.util import identity_key
 
+from hub.store import batch
 from hub.store.models import CartLine, Device, InboxEntry, Order, Reading
 
 log = logging.getLogger(__name__)
@@ -248,8 +249,11 @@ def _queue(session: Session, target: object, deleted: bool) -> None:
     session.info.setdefault(_PENDING, {})[(household_id, kind, key)] = data
 
 
-def written(session: Session, targets: list[Any]) -> None:
-    """Announce rows a session wrote with Core INSERTs, which the ORM's events do not see, at its commit."""
+def written(session: Session, targets: Sequence[Any]) -> None:
+    """Announce rows a session wrote with Core INSERTs, which the ORM's events do not see, at its commit.
+
+    Registered with the store's batch (`batch.on_bulk_insert`), which calls it for the rows it inserts in bulk.
+    """
     bus = _buses.get(session.bind) if isinstance(session.bind, Engine) else None
     if bus is None or not bus.listening:
         return
@@ -284,4 +288,5 @@ def _install() -> None:
             event.listen(model, "after_delete", _collect(True))
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_rollback", _after_rollback)
+        batch.on_bulk_insert(written)
         _installed = True

@@ -8,20 +8,23 @@ from sqlmodel import Session
 
 from hub.services.orders import LineRequest, OrderError, create_order
 from hub.store import repos
+from hub.store.batch import Writer, writer_of
 from hub.store.models import CartLine, Household, Order, Product
 
 MAX_QTY = 999
 
 
-def add(session: Session, household_id: int, product: Product, qty: int, now: datetime) -> CartLine:
-    """Add `qty` of a product; repeated adds merge into one line."""
+def add(session: Session | Writer, household_id: int, product: Product, qty: int, now: datetime) -> CartLine:
+    """Add `qty` of a product; repeated adds merge into one line (also with a line added earlier in ingest's
+    batch, which is why it takes a writer as well as a session)."""
     assert product.id is not None
-    line = repos.cart_line(session, household_id, product.id)
+    to = writer_of(session)
+    line = to.cart_line(household_id, product.id)
     if line is None:
         line = CartLine(household_id=household_id, product_id=product.id, qty=0)
     line.qty = min(MAX_QTY, line.qty + qty)
     line.updated_at = now
-    session.add(line)
+    to.add(line)
     return line
 
 

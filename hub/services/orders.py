@@ -11,21 +11,20 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import Session
-from sqlmodel._compat import partial_init
 
 from hub.domain import lifecycle
 from hub.domain.lifecycle import APPROVABLE_STATUSES, Actor, OrderStatus, actor_of
 from hub.domain.press import Limits, Mode, check_order
-from hub.notify import live
 from hub.store import repos
-from hub.store.models import Household, Order, OrderEvent, OrderLine, Product, table_of
+from hub.store.batch import Writer, writer_of
+from hub.store.models import Household, Order, OrderEvent, OrderLine, Product
 
-# A session whose `info` holds `repos.DEFERRED_ROWS` collects new order lines and timeline steps as plain
-# rows instead of ORM objects, and new orders (`repos.DEFERRED_ORDERS`) outside the session; its owner writes
-# them all with `write_deferred` (ingest's batch does). Reads before the commit look at them: `repos.order_lines`
-# at the rows, and every pending-order lookup at the orders.
+# Creating an order and recording its steps write through a `Writer` (`hub.store.batch`): a plain session from
+# the API, web and scheduler, or ingest's `Batch`, which holds new orders, their lines and timeline steps and
+# writes them with one INSERT per table at the end of its batch. Every function here that takes a session also
+# takes a writer in its place, so a use case reads and writes the same whichever of the two calls it.
 
 
 class OrderError(Exception):
@@ -60,55 +59,20 @@ def limits_of(household: Household) -> Limits:
     )
 
 
-def _add_row(session: Session, model: type[OrderLine] | type[OrderEvent], values: dict[str, Any]) -> None:
-    deferred: dict[type[Any], list[dict[str, Any]]] | None = session.info.get(repos.DEFERRED_ROWS)
-    if deferred is None:
-        session.add(model(**values))
-    else:
-        deferred.setdefault(model, []).append(values)
+def _add_step(to: Writer, order_id: str, status: str, at: datetime, actor: str, note: str | None) -> None:
+    to.add_row(OrderEvent, {"order_id": order_id, "status": status, "at": at, "actor": actor, "note": note,
+                            "notified": False})
 
 
-def _add_step(session: Session, order_id: str, status: str, at: datetime, actor: str, note: str | None) -> None:
-    _add_row(session, OrderEvent, {"order_id": order_id, "status": status, "at": at, "actor": actor, "note": note,
-                                   "notified": False})
-
-
-def defer_rows(session: Session) -> None:
-    """Collect this session's new orders, order lines and timeline steps for `write_deferred`."""
-    session.info[repos.DEFERRED_ROWS] = {}
-    session.info[repos.DEFERRED_ORDERS] = []
-
-
-def write_deferred(session: Session) -> None:
-    """Flush the session and insert what it collected: one INSERT per table, orders before their rows.
-
-    A collected order that a later step added to the session (a cancel, a replenishment linking its slot) is
-    taken out of it first: its INSERT carries its final state, and the ORM must not insert it a second time.
-    """
-    orders: list[Order] = session.info.pop(repos.DEFERRED_ORDERS, None) or []
-    for order in orders:
-        if order in session:
-            session.expunge(order)
-    session.flush()
-    if orders:
-        columns = [column.name for column in table_of(Order).columns]
-        session.execute(insert(table_of(Order)), [{name: getattr(order, name) for name in columns} for order in orders])
-        # The ORM's events never see these rows: the change feed is told here.
-        live.written(session, orders)
-    deferred: dict[type[Any], list[dict[str, Any]]] = session.info.pop(repos.DEFERRED_ROWS, None) or {}
-    for model in (OrderLine, OrderEvent):
-        rows = deferred.get(model)
-        if rows:
-            # The table, not the class: the ORM bulk path costs more per row than the INSERT itself.
-            session.execute(insert(table_of(model)), rows)
-
-
-def record(session: Session, order: Order, status: str, actor: str, now: datetime, note: str | None = None) -> None:
+def record(
+    session: Session | Writer, order: Order, status: str, actor: str, now: datetime, note: str | None = None
+) -> None:
     """Move an order to `status` and add the step to its timeline."""
+    to = writer_of(session)
     order.status = status
     order.updated_at = now
-    session.add(order)
-    _add_step(session, order.id, status, now, actor, note)
+    to.add(order)
+    _add_step(to, order.id, status, now, actor, note)
 
 
 @cache
@@ -120,26 +84,29 @@ def _order_defaults() -> tuple[dict[str, Any], tuple[str, ...]]:
     return static, factories
 
 
-def _new_order(values: dict[str, Any]) -> Order:
-    """`Order(**values)` at a fifth of the cost: a press under load builds thousands of these.
+# The class manager SQLAlchemy builds instances with when it loads rows; see `_new_order`.
+_ORDER_MANAGER = manager_of_class(Order)
 
-    SQLModel's constructor assigns every field through both SQLAlchemy's and pydantic's `__setattr__`. A new
-    (transient) object needs neither: its INSERT reads the instance dict, which is where pydantic keeps field
-    values too. So SQLAlchemy's instance state is made the way SQLModel's own `model_validate` does it
-    (`partial_init`), and the fields, with their defaults, go into the dict at once.
+
+def _new_order(values: dict[str, Any]) -> Order:
+    """`Order(**values)` at a twentieth of the cost: a press under load builds thousands of these.
+
+    SQLModel's constructor validates and assigns every field through both SQLAlchemy's and pydantic's
+    `__setattr__`, for values that are ours and already right. So the order is made the way SQLAlchemy makes
+    one it loads from a row (SQLModel supports that path: its `__new__` prepares pydantic's state for it),
+    and its fields, with their defaults, go into the instance dict, which is where both keep them.
+    tests/hub/services/test_new_order.py fails if a SQLModel or SQLAlchemy upgrade changes that.
     """
-    with partial_init():
-        order = Order()  # type: ignore[call-arg]  # the fields follow below
+    order: Order = _ORDER_MANAGER.new_instance()
     static, factories = _order_defaults()
     fields = {**static, **{name: Order.model_fields[name].get_default(call_default_factory=True)
                            for name in factories if name not in values}, **values}
     order.__dict__.update(fields)
-    object.__setattr__(order, "__pydantic_fields_set__", set(values))
     return order
 
 
 def create_order(
-    session: Session,
+    session: Session | Writer,
     household: Household,
     lines: Sequence[LineRequest],
     *,
@@ -149,9 +116,14 @@ def create_order(
     device_id: str | None = None,
     mode: Mode = Mode.ORDER,
     note: str | None = None,
+    slot_id: int | None = None,
 ) -> Order:
     """Create an order held for the cancel window, or waiting for approval when a limit says so; `note` says
-    why on its first timeline step (a replenishment's reason) unless a limit's reason takes its place."""
+    why on its first timeline step (a replenishment's reason) unless a limit's reason takes its place.
+
+    `slot_id` links a replenishment order to its slot. Takes a session (API, web, scheduler) or ingest's batch.
+    """
+    to = writer_of(session)
     if not lines:
         raise OrderError("an order needs at least one line")
     assert household.id is not None
@@ -165,7 +137,7 @@ def create_order(
         bound_unit_price=first.bound_unit_price if len(lines) == 1 else None,
         # The monthly sum is only worth a query when there is a cap to compare it with.
         spent_this_month=(
-            repos.month_spending(session, household.id, month_start(now)) if household.monthly_cap is not None else 0
+            to.month_spending(household.id, month_start(now)) if household.monthly_cap is not None else 0
         ),
         limits=limits_of(household),
         mode=mode,
@@ -182,22 +154,17 @@ def create_order(
         "merchant": first.product.merchant,
         "created_at": now,
         "updated_at": now,
+        "slot_id": slot_id,
     }
     if verdict.status == OrderStatus.PENDING:
         values["cancel_until"] = values["due_at"] = now + timedelta(seconds=household.cancel_window_s)
     order = _new_order(values)
-    deferred = session.info.get(repos.DEFERRED_ORDERS)
-    if deferred is None:
-        session.add(order)
-    else:
-        # Ingest's batch writes its new orders with one INSERT (`write_deferred`): the ORM's flush of an
-        # order cost more than everything else an order costs.
-        deferred.append(order)
+    to.add_order(order)
     for line in lines:
         assert line.product.id is not None
-        _add_row(session, OrderLine, {"order_id": order.id, "product_id": line.product.id,
-                                      "name": line.product.name, "qty": line.qty, "unit_price": line.product.price})
-    _add_step(session, order.id, order.status, now, actor, verdict.reason or (note[:200] if note else None))
+        to.add_row(OrderLine, {"order_id": order.id, "product_id": line.product.id,
+                               "name": line.product.name, "qty": line.qty, "unit_price": line.product.price})
+    _add_step(to, order.id, order.status, now, actor, verdict.reason or (note[:200] if note else None))
     return order
 
 
@@ -214,7 +181,7 @@ def order_again(session: Session, household: Household, order: Order, actor: str
     return create_order(session, household, requests, source="again", actor=actor, now=now)
 
 
-def move(session: Session, order: Order, status: str, by: Actor, actor: str, now: datetime,
+def move(session: Session | Writer, order: Order, status: str, by: Actor, actor: str, now: datetime,
          note: str | None = None) -> None:
     """Move an order to `status` as `record` does, once the lifecycle allows `by` that change.
 
@@ -224,7 +191,7 @@ def move(session: Session, order: Order, status: str, by: Actor, actor: str, now
     record(session, order, status, actor, now, note)
 
 
-def cancel(session: Session, order: Order, actor: str, now: datetime) -> None:
+def cancel(session: Session | Writer, order: Order, actor: str, now: datetime) -> None:
     """Cancel an order that has not gone to the merchant yet."""
     by = actor_of(actor)
     if not lifecycle.allowed(order.status, OrderStatus.CANCELLED, by):
@@ -256,9 +223,11 @@ def reject(session: Session, order: Order, actor: str, now: datetime) -> None:
 # --- Timeline notes and returns ------------------------------------------------------------------------
 
 
-def note_step(session: Session, order: Order, step: str, actor: str, now: datetime, note: str | None = None) -> None:
+def note_step(
+    session: Session | Writer, order: Order, step: str, actor: str, now: datetime, note: str | None = None
+) -> None:
     """Add an explanatory step to the timeline without changing the order's status."""
-    _add_step(session, order.id, step, now, actor, (note or "")[:200] or None)
+    _add_step(writer_of(session), order.id, step, now, actor, (note or "")[:200] or None)
 
 
 def request_return(session: Session, order: Order, reason: str, actor: str, now: datetime) -> None:

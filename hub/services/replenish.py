@@ -16,6 +16,7 @@ from hub.domain.replenish import Evaluation, SlotPolicy, evaluate
 from hub.notify import outbox
 from hub.services import orders as order_service
 from hub.store import repos
+from hub.store.batch import Writer, writer_of
 from hub.store.models import Device, Household, Order, Product, Reading, Slot
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,15 @@ class Outcome:
     product: str | None = None
 
 
-def slot_for(session: Session, device: Device, name: str, unit: str) -> Slot:
+def slot_for(session: Session | Writer, device: Device, name: str, unit: str) -> Slot:
     """The slot a reading belongs to, created on first sight (notify mode until the household chooses)."""
-    slot = repos.slot(session, device.id, name)
+    to = writer_of(session)
+    slot = to.slot(device.id, name)
     if slot is None:
         assert device.household_id is not None
         slot = Slot(household_id=device.household_id, device_id=device.id, name=name, unit=unit)
-        session.add(slot)
-        session.flush()
+        to.add(slot)
+        to.session.flush()  # its id links the readings' evaluation and any order to it
     return slot
 
 
@@ -70,19 +72,19 @@ def policy_of(slot: Slot, product: Product | None) -> SlotPolicy | None:
     )
 
 
-def _history(session: Session, slot: Slot, pending: Reading | None) -> list[DomainReading]:
-    rows = list(repos.readings(session, slot.device_id, slot.name))
+def _history(to: Writer, slot: Slot, pending: Reading | None) -> list[DomainReading]:
+    rows = list(to.readings(slot.device_id, slot.name))
     if pending is not None and all(r is not pending for r in rows):
         rows.append(pending)
     return [DomainReading(at=r.at, value=r.value) for r in sorted(rows, key=lambda r: r.at)]
 
 
-def _deliveries_and_on_order(session: Session, slot: Slot, pack: float) -> tuple[list[Delivery], float]:
+def _deliveries_and_on_order(to: Writer, slot: Slot, pack: float) -> tuple[list[Delivery], float]:
     deliveries: list[Delivery] = []
     on_order = 0.0
     open_names = {str(s) for s in OPEN_STATUSES}
-    for order in repos.slot_orders(session, slot.id or 0):
-        qty = sum(line.qty for line in repos.order_lines(session, order.id)) * pack
+    for order in to.slot_orders(slot.id or 0):
+        qty = sum(line.qty for line in to.order_lines(order.id)) * pack
         if order.status in open_names:
             on_order += qty
         elif order.status == OrderStatus.DELIVERED:
@@ -92,29 +94,33 @@ def _deliveries_and_on_order(session: Session, slot: Slot, pack: float) -> tuple
     return deliveries, on_order
 
 
-def evaluate_slot(session: Session, slot: Slot, now: datetime, pending: Reading | None = None) -> Evaluation | None:
+def evaluate_slot(
+    session: Session | Writer, slot: Slot, now: datetime, pending: Reading | None = None
+) -> Evaluation | None:
     """Run the policy on a slot's history (including a reading not flushed yet)."""
-    product = session.get(Product, slot.product_id) if slot.product_id else None
+    to = writer_of(session)
+    product = to.session.get(Product, slot.product_id) if slot.product_id else None
     policy = policy_of(slot, product)
     if policy is None:
         return None
-    deliveries, on_order = _deliveries_and_on_order(session, slot, policy.pack_size)
+    deliveries, on_order = _deliveries_and_on_order(to, slot, policy.pack_size)
     # Lead times are learnt per shop: the one the slot's product is ordered from.
     shop = product.merchant if product is not None else None
-    return evaluate(_history(session, slot, pending), policy, now, deliveries=deliveries, on_order=on_order,
+    return evaluate(_history(to, slot, pending), policy, now, deliveries=deliveries, on_order=on_order,
                     shop=shop)
 
 
 def on_reading(
-    session: Session, device: Device, household: Household, reading: Reading, now: datetime
+    session: Session | Writer, device: Device, household: Household, reading: Reading, now: datetime
 ) -> Outcome:
     """Evaluate the slot after a new reading; place the replenishment order when the policy says so."""
-    slot = slot_for(session, device, reading.slot, reading.unit)
-    return review(session, slot, household, now, reading, actor=f"device:{device.id}")
+    to = writer_of(session)
+    slot = slot_for(to, device, reading.slot, reading.unit)
+    return review(to, slot, household, now, reading, actor=f"device:{device.id}")
 
 
 def review(
-    session: Session,
+    session: Session | Writer,
     slot: Slot,
     household: Household,
     now: datetime,
@@ -122,18 +128,19 @@ def review(
     actor: str = "scheduler",
 ) -> Outcome:
     """Run the policy on a slot now and act on it: order (auto), warn (notify only) or nothing."""
-    result = evaluate_slot(session, slot, now, reading)
+    to = writer_of(session)
+    result = evaluate_slot(to, slot, now, reading)
     if result is None:
         return Outcome("none", reason="no pack size: choose a product for this slot")
     decision = result.decision
     slot.last_action, slot.last_reason = decision.action, decision.reason[:120]
     slot.run_out_at = result.forecast.run_out_at
-    session.add(slot)
+    to.add(slot)
     if decision.action == "order" and slot.product_id is not None:
-        product = session.get(Product, slot.product_id)
+        product = to.session.get(Product, slot.product_id)
         assert product is not None
         order = order_service.create_order(
-            session,
+            to,
             household,
             [order_service.LineRequest(product, decision.packs)],
             source="replenish",
@@ -142,20 +149,19 @@ def review(
             device_id=slot.device_id,
             mode=Mode.ORDER,
             note=decision.reason,
+            slot_id=slot.id,
         )
-        order.slot_id = slot.id
-        session.add(order)
         log.info("replenishment ordered", extra={"slot": slot.id, "packs": decision.packs, "order": order.id})
         return Outcome("order", order, decision.reason, product.name)
     if decision.action == "notify":
         if slot.notified_at is None or now - slot.notified_at >= NOTIFY_EVERY:
             slot.notified_at = now
-            product = session.get(Product, slot.product_id) if slot.product_id else None
+            product = to.session.get(Product, slot.product_id) if slot.product_id else None
             level = result.forecast.level_now
             if level is None:
                 level = reading.value if reading is not None else 0.0
             outbox.low_supply(
-                session, household.id or 0, slot.device_id, slot.name, round(level, 1), slot.unit, now,
+                to.session, household.id or 0, slot.device_id, slot.name, round(level, 1), slot.unit, now,
                 run_out=result.forecast.run_out_at, product=product.name if product else None,
                 reason=decision.reason,
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -102,53 +102,24 @@ def household_devices(session: Session, household_id: int) -> Sequence[Device]:
     ).all()
 
 
-# A session whose `info` holds this key (a dict: model → list of column dicts) collects new rows of those
-# models to be inserted in one go at the end of its batch (see `services.orders.defer_rows`).
-DEFERRED_ROWS = "restock.deferred_rows"
-
-
-def deferred_rows(session: Session, model: type[Any]) -> list[dict[str, Any]]:
-    """Rows of `model` this session collected for a later bulk INSERT (empty when it collects none)."""
-    deferred: dict[type[Any], list[dict[str, Any]]] | None = session.info.get(DEFERRED_ROWS)
-    return deferred.get(model, []) if deferred is not None else []
-
-
-# And this one (a list of `Order` objects) collects new orders, written with one INSERT at the end of the batch.
-DEFERRED_ORDERS = "restock.deferred_orders"
-
-
-def deferred_orders(session: Session) -> list[Order]:
-    """Orders this session created for a later bulk INSERT (objects: a later step in the batch may change them)."""
-    orders: list[Order] = session.info.get(DEFERRED_ORDERS, [])
-    return orders
-
-
-def _pending(session: Session, kind: type[T]) -> list[T]:
-    """Rows added to the session, or collected for a later INSERT, but not written yet.
-
-    Ingest applies a whole batch with autoflush off and writes it in one go at commit; queries do not
-    see what the batch added, so the lookups below also look at these.
-    """
-    if session.autoflush:
-        return []
-    found = [obj for obj in session.new if isinstance(obj, kind)]
-    seen = {id(obj) for obj in found}
-    return found + [obj for obj in deferred_orders(session) if isinstance(obj, kind) and id(obj) not in seen]
+def newest_orders_of_device(session: Session, device_id: str, statuses: Iterable[str], limit: int = 5) -> list[Order]:
+    """A device's newest orders in one of `statuses`, newest first."""
+    return list(
+        session.exec(
+            select(Order)
+            .where(Order.device_id == device_id, col(Order.status).in_(list(statuses)))
+            .order_by(col(Order.created_at).desc())
+            .limit(limit)
+        ).all()
+    )
 
 
 def newest_open_order(session: Session, device_id: str, cancellable_only: bool = False) -> Order | None:
     """The newest undelivered (or still cancellable) order that came from one device."""
     statuses = CANCELLABLE_STATUSES if cancellable_only else OPEN_STATUSES
     names = [str(s) for s in statuses]
-    found = session.exec(
-        select(Order)
-        .where(Order.device_id == device_id, col(Order.status).in_(names))
-        .order_by(col(Order.created_at).desc())
-        .limit(5)
-    ).all()
-    candidates = [*found, *(o for o in _pending(session, Order) if o.device_id == device_id)]
-    # The in-memory status wins: an order cancelled earlier in an unflushed batch is no longer open.
-    live = [o for o in candidates if o.status in names]
+    # The in-memory status wins over the stored one (a change not flushed yet).
+    live = [o for o in newest_orders_of_device(session, device_id, names) if o.status in names]
     return max(live, key=lambda o: o.created_at, default=None)
 
 
@@ -161,20 +132,12 @@ def month_spending(session: Session, household_id: int, month_start: datetime) -
             col(Order.status).in_([str(s) for s in SPENDING_STATUSES]),
         )
     ).one()
-    spending = [str(s) for s in SPENDING_STATUSES]
-    unflushed = sum(
-        o.total
-        for o in _pending(session, Order)
-        if o.household_id == household_id and o.created_at >= month_start and o.status in spending
-    )
-    return int(total) + unflushed
+    return int(total)
 
 
 def order_lines(session: Session, order_id: str) -> Sequence[OrderLine]:
-    """Lines of one order (including lines of an order created earlier in an unwritten batch)."""
-    rows = session.exec(select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.id))).all()
-    pending = [OrderLine(**row) for row in deferred_rows(session, OrderLine) if row["order_id"] == order_id]
-    return [*rows, *pending] if pending else rows
+    """Lines of one order, by id."""
+    return session.exec(select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.id))).all()
 
 
 def order_rows(session: Session, order_ids: set[str]) -> dict[str, Row[Any]]:
@@ -320,9 +283,6 @@ def cart(session: Session, household_id: int) -> Sequence[CartLine]:
 
 def cart_line(session: Session, household_id: int, product_id: int) -> CartLine | None:
     """One cart line of a household."""
-    for line in _pending(session, CartLine):
-        if line.household_id == household_id and line.product_id == product_id:
-            return line
     return session.exec(
         select(CartLine).where(CartLine.household_id == household_id, CartLine.product_id == product_id)
     ).first()
@@ -330,9 +290,6 @@ def cart_line(session: Session, household_id: int, product_id: int) -> CartLine 
 
 def inbox_entry(session: Session, household_id: int, gtin: str) -> InboxEntry | None:
     """The inbox entry of an unknown code."""
-    for entry in _pending(session, InboxEntry):
-        if entry.household_id == household_id and entry.gtin == gtin:
-            return entry
     return session.exec(
         select(InboxEntry).where(InboxEntry.household_id == household_id, InboxEntry.gtin == gtin)
     ).first()
@@ -362,16 +319,13 @@ def inbox(session: Session, household_id: int) -> Sequence[InboxEntry]:
 
 def readings(session: Session, device_id: str, slot: str, limit: int = 500) -> Sequence[Reading]:
     """The newest readings of a slot, oldest first."""
-    rows = list(
-        session.exec(
-            select(Reading)
-            .where(Reading.device_id == device_id, Reading.slot == slot)
-            .order_by(col(Reading.at).desc())
-            .limit(limit)
-        ).all()
-    )
-    rows += [r for r in _pending(session, Reading) if r.device_id == device_id and r.slot == slot]
-    return sorted(rows, key=lambda r: r.at)[-limit:]
+    rows = session.exec(
+        select(Reading)
+        .where(Reading.device_id == device_id, Reading.slot == slot)
+        .order_by(col(Reading.at).desc())
+        .limit(limit)
+    ).all()
+    return sorted(rows, key=lambda r: r.at)
 
 
 def user_by_email(session: Session, email: str) -> User | None:
@@ -604,10 +558,7 @@ def device_slots(session: Session, device_id: str) -> dict[str, str]:
 
 
 def slot(session: Session, device_id: str, name: str) -> Slot | None:
-    """A device's sensor slot by name (including one added earlier in an unflushed batch)."""
-    for pending in _pending(session, Slot):
-        if pending.device_id == device_id and pending.name == name:
-            return pending
+    """A device's sensor slot by name."""
     return session.exec(select(Slot).where(Slot.device_id == device_id, Slot.name == name)).first()
 
 
@@ -635,9 +586,7 @@ def slots_of_device(session: Session, device_id: str) -> Sequence[Slot]:
 
 
 def slot_orders(session: Session, slot_id: int) -> list[Order]:
-    """Replenishment orders of a slot, newest first (including ones added earlier in an unflushed batch)."""
-    rows = list(
+    """Replenishment orders of a slot, newest first."""
+    return list(
         session.exec(select(Order).where(Order.slot_id == slot_id).order_by(col(Order.created_at).desc())).all()
     )
-    rows += [o for o in _pending(session, Order) if o.slot_id == slot_id and o not in rows]
-    return rows

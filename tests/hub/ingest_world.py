@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from hub.domain.events import cmd_topic
-from hub.ingest.processor import Message, Reply
+from hub.ingest.messages import Message, Reply
 from hub.merchants.catalog import seed_demo_catalog
 from hub.services import accounts, devices
 from hub.store import repos

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 from hub.ingest.applier import PER_DEVICE_BATCH, PER_DEVICE_QUEUE, Applier
-from hub.ingest.processor import Processor, Reply
+from hub.ingest.messages import Reply
+from hub.ingest.processor import Processor
 from tests.hub.ingest_world import (
     BAD,
     GOOD,

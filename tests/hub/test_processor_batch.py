@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from hub.ingest.processor import LAST_SEEN_STEP, Message, Processor
+from hub.ingest.messages import Message
+from hub.ingest.processor import LAST_SEEN_STEP, Processor
 from hub.merchants.catalog import seed_demo_catalog
 from hub.notify import live
 from hub.services import accounts, devices

@@ -1,0 +1,66 @@
+"""What ingest takes in and gives out: messages as received, feedback to publish, shed messages, order changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub.domain.events import MAX_PAYLOAD, ProtocolError, load_json, parse_topic, readable_seq
+
+
+@dataclass(frozen=True)
+class Message:
+    """An MQTT message as received."""
+
+    topic: str
+    payload: bytes
+    received: datetime
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Feedback to publish after the batch is committed."""
+
+    topic: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Shed:
+    """Messages of one device dropped before a batch: they were over its share of ingest (see the applier)."""
+
+    device_key: str
+    count: int
+    first: Message
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """An order created or changed by an event, for notifications."""
+
+    order_id: str
+    household_id: int
+    status: str
+
+
+def event_keys(messages: Sequence[Message]) -> dict[str, set[int]]:
+    """The devices a batch's messages name, each with the seqs of its events that can be read (to look up
+    devices and stored feedback with one query each, instead of one per message)."""
+    wanted: dict[str, set[int]] = {}
+    for message in messages:
+        try:
+            topic = parse_topic(message.topic)
+        except ProtocolError:
+            continue
+        seqs = wanted.setdefault(topic.device_id, set())
+        if topic.channel != "event" or len(message.payload) > MAX_PAYLOAD:
+            continue
+        try:
+            data = load_json(message.payload)
+        except ProtocolError:
+            continue
+        seq = readable_seq(data) if isinstance(data, dict) else None
+        if seq is not None:
+            seqs.add(seq)
+    return wanted
