@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import shoot, sign_in
 from tests.hub.conftest import HubServer, add_button, sign_up
-from tests.hub.orders.test_channel_test import Receiver
+from tests.hub.notify.test_channel_test import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 

@@ -24,7 +24,7 @@ from hub.store import repos
 from hub.store.batch import Batch, SessionWriter, Writer
 from hub.store.db import make_engine, migrate
 from hub.store.models import CartLine, InboxEntry, Order, OrderEvent, OrderLine, Product, Reading
-from tests.hub.test_processor_batch import _catalog_and_household
+from tests.hub.ingest.test_processor_batch import _catalog_and_household
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

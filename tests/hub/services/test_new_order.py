@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from hub.services.orders import _new_order
 from hub.store.db import make_engine, migrate
 from hub.store.models import Order
-from tests.hub.test_processor_batch import _catalog_and_household
+from tests.hub.ingest.test_processor_batch import _catalog_and_household
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 from hub.scheduler.clock import Clock
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import HubServer, sign_up
-from tests.hub.orders.conftest import FAST, Shop, bind_button, callback, connect_shop, shop_product, wait_for
+from tests.hub.shops import FAST, Shop, bind_button, callback, connect_shop, shop_product, wait_for
 
 pytestmark = pytest.mark.broker
 

@@ -1,4 +1,4 @@
-"""Real parts for the order tests: a shop that fails, hangs and calls back; an SMTP server; a silent webhook."""
+"""Stand-ins for the shop and notification tests: a shop that fails, hangs and calls back; SMTP; a webhook."""
 
 from __future__ import annotations
 

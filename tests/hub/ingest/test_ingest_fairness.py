@@ -5,33 +5,22 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine
 
 from hub.ingest.applier import PER_DEVICE_BATCH, PER_DEVICE_QUEUE, Applier
 from hub.ingest.messages import Reply
 from hub.ingest.processor import Processor
-from tests.hub.ingest_world import (
+from tests.hub.ingest.world import (
     BAD,
     GOOD,
     answers,
     assert_ordered,
-    build,
     dead_letters,
     documented_reasons,
     message,
     press,
 )
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """The two households on a fresh database."""
-    built = build(database_url)
-    yield built
-    built.dispose()
 
 
 class Batches:

@@ -25,7 +25,7 @@ from hub.store.models import DeadLetter, Order, ProcessedEvent
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 GOOD = "btn-victim"
 BAD = "btn-attacker"
-PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+PROTOCOL = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 
 
 def build(database_url: str) -> Engine:

@@ -14,7 +14,7 @@ from hub.lookup.openfoodfacts import (
     suggestion_of,
     user_agent,
 )
-from tests.hub.scan.conftest import (
+from tests.hub.scanning import (
     OFF_BROKEN,
     OFF_FOUND,
     OFF_NAMELESS,

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from hub.broker.mosquitto import MosquittoProcess
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import HubServer, add_button, sign_up
-from tests.hub.orders.conftest import wait_for
+from tests.hub.shops import wait_for
 
 pytestmark = pytest.mark.broker
 

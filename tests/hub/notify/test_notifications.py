@@ -16,7 +16,7 @@ from hub.notify import outbox
 from hub.scheduler.clock import Clock
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import Api, HubServer, add_button, sign_up
-from tests.hub.orders.conftest import FAST, Mailbox, wait_for
+from tests.hub.shops import FAST, Mailbox, wait_for
 
 pytestmark = pytest.mark.broker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.hub.conftest import product_id
-from tests.hub.scan.conftest import cart_qty, inbox_by_gtin, new_home
+from tests.hub.scanning import cart_qty, inbox_by_gtin, new_home
 
 pytestmark = pytest.mark.broker
 

@@ -16,7 +16,7 @@ from hub.scheduler.clock import Clock
 from hub.store.models import Product
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import Api, HubServer, sign_up
-from tests.hub.orders.conftest import (
+from tests.hub.shops import (
     FAST,
     Shop,
     bind_button,

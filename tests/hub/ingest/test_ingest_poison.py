@@ -7,7 +7,6 @@ button in one batch, on every database backend.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,26 +17,17 @@ from hub.domain.feedback import rejected
 from hub.ingest.processor import Processor
 from hub.store.db import make_engine
 from hub.store.models import Device
-from tests.hub.ingest_world import (
+from tests.hub.ingest.world import (
     BAD,
     GOOD,
     answers,
     assert_ordered,
-    build,
     dead_letters,
     documented_reasons,
     message,
     press,
     stored_key,
 )
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """The two households on a fresh database."""
-    built = build(database_url)
-    yield built
-    built.dispose()
 
 
 def test_an_event_time_no_date_can_hold_is_a_bad_field(engine: Engine) -> None:

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from hub.store.models import DeadLetter
-from tests.hub.scan.conftest import cart_qty, new_home
+from tests.hub.scanning import cart_qty, new_home
 
 pytestmark = pytest.mark.broker
 

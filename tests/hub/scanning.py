@@ -1,4 +1,4 @@
-"""Scan-to-cart fixtures: a local stand-in for Open Food Facts, a household with a wand, helpers."""
+"""Scan-to-cart helpers: a local stand-in for Open Food Facts, a household with a wand, helpers."""
 
 from __future__ import annotations
 

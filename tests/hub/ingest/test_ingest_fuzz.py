@@ -15,7 +15,7 @@ from sqlmodel import Session
 from hub.domain.events import MAX_SEQ, MAX_TS, cmd_topic
 from hub.ingest.processor import Processor
 from hub.store.models import Device
-from tests.hub.ingest_world import (
+from tests.hub.ingest.world import (
     BAD,
     GOOD,
     NOW,

@@ -12,7 +12,7 @@ import pytest
 
 from hub.merchants.signing import verify
 from tests.hub.conftest import HubServer, sign_up
-from tests.hub.orders.conftest import Mailbox
+from tests.hub.shops import Mailbox
 
 pytestmark = pytest.mark.broker
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hub.cli import app
 from hub.store.db import make_engine
 from hub.store.models import Product, ProductGtin
-from tests.hub.scan.conftest import new_home
+from tests.hub.scanning import new_home
 
 GOOD = """sku,name,price,gtins,pack_size,unit,stock
 OAT-1L,Oat drink 1 l,1.99,4006381333948,1000,ml,40

@@ -10,7 +10,7 @@ from sqlmodel import Session, func, select
 
 from hub.store.models import DeadLetter, ProcessedEvent
 from tests.firmware.fwproc import FirmwareProcess, Note, device_config
-from tests.hub.scan.conftest import Home, cart_qty, documented_feedback, inbox_by_gtin, new_home
+from tests.hub.scanning import Home, cart_qty, documented_feedback, inbox_by_gtin, new_home
 
 pytestmark = [pytest.mark.firmware, pytest.mark.broker]
 

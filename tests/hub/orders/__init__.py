@@ -1,1 +1,0 @@
-"""Issue 8: orders after the press (merchant connectors, notifications, returns, Home Assistant)."""
