@@ -42,7 +42,8 @@ def device_config(kind: str, device_id: str, broker_port: int, **extra: object) 
     """A config.json for a simulated device talking to a broker on 127.0.0.1: the maker's bundle, with a fixed
     secret, a made-up Wi-Fi and no update key."""
     network = Network("sim-home", "sim-password", "127.0.0.1", broker_port, tls=False)
-    return bundle_config(device_id, kind, "secret-" + device_id, b"", network, **extra)
+    secret = str(extra.pop("secret", "secret-" + device_id))
+    return bundle_config(device_id, kind, secret, b"", network, **extra)
 
 
 @dataclass

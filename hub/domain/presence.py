@@ -45,11 +45,3 @@ def presence(kind: str, online: bool, last_seen: datetime | None, now: datetime)
     if interval is None or now - last_seen <= interval * (1 + GRACE):
         return Presence.ASLEEP
     return Presence.OFFLINE
-
-
-def next_check_in(kind: str, last_seen: datetime | None) -> datetime | None:
-    """When a sleeping device is next expected to report, if its kind reports on a schedule."""
-    interval = CHECK_IN.get(kind)
-    if interval is None or last_seen is None:
-        return None
-    return last_seen + interval

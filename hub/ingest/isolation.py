@@ -75,22 +75,20 @@ def savepoints_in_transaction(session: Session) -> None:
 @dataclass(frozen=True)
 class Undo:
     """Where a batch's in-memory records stood before a message, to forget that message's part of them when its
-    savepoint is rolled back (feedback it stored, orders it announced, lookups it asked)."""
+    savepoint is rolled back (feedback it stored, lookups it asked)."""
 
     seen: int
-    changes: int
     unknown: int
 
     @classmethod
-    def mark(cls, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> Undo:
+    def mark(cls, seen: dict[Any, Any], unknown: list[Any]) -> Undo:
         """Remember the current lengths (the records only grow)."""
-        return cls(len(seen), len(changes), len(unknown))
+        return cls(len(seen), len(unknown))
 
-    def restore(self, seen: dict[Any, Any], changes: list[Any], unknown: list[Any]) -> None:
+    def restore(self, seen: dict[Any, Any], unknown: list[Any]) -> None:
         """Forget whatever was recorded since `mark`."""
         for key in list(seen)[self.seen :]:
             del seen[key]
-        del changes[self.changes :]
         del unknown[self.unknown :]
 
 

@@ -1,4 +1,4 @@
-"""What ingest takes in and gives out: messages as received, feedback to publish, shed messages, order changes."""
+"""What ingest takes in and gives out: messages as received, feedback to publish, shed messages."""
 
 from __future__ import annotations
 
@@ -33,15 +33,6 @@ class Shed:
     device_key: str
     count: int
     first: Message
-
-
-@dataclass(frozen=True)
-class OrderChange:
-    """An order created or changed by an event, for notifications."""
-
-    order_id: str
-    household_id: int
-    status: str
 
 
 def event_keys(messages: Sequence[Message]) -> dict[str, set[int]]:

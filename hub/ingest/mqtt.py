@@ -50,10 +50,6 @@ _client_log = logging.getLogger("hub.ingest.mqtt.client")
 _client_log.addFilter(_DropPendingPublishNotice())
 
 
-class BrokerUnavailable(Exception):
-    """The broker cannot be reached or dropped the connection."""
-
-
 @dataclass(frozen=True)
 class BrokerTarget:
     """Where and as whom the hub connects."""

@@ -46,7 +46,7 @@ from hub.ingest.isolation import (
     is_outage,
     savepoints_in_transaction,
 )
-from hub.ingest.messages import Message, OrderChange, Reply, Shed, event_keys
+from hub.ingest.messages import Message, Reply, Shed, event_keys
 from hub.ingest.records import dead_letter, dead_letter_shed, record_status
 from hub.services import level as level_service
 from hub.services import press as press_service
@@ -80,7 +80,6 @@ class _Applied:
     """What a committed batch answers and announces."""
 
     replies: list[Reply]
-    changes: list[OrderChange]
     unknown: list[str]
 
 
@@ -90,11 +89,9 @@ class Processor:
     def __init__(
         self,
         engine: Engine,
-        on_order: Callable[[OrderChange], None] | None = None,
         on_unknown: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
-        self.on_order = on_order
         # Name lookup of unknown GTIN-14s (Open Food Facts); None = lookups are off.
         self.on_unknown = on_unknown
         # Rows read once per batch: a dictionary hit is a fraction of the cost of the session's own lookup.
@@ -130,9 +127,6 @@ class Processor:
         # Only after the commit, and never able to undo it: notifications, and name lookups (which write to the
         # inbox entry and must never delay feedback).
         try:
-            if self.on_order is not None:
-                for change in applied.changes:
-                    self.on_order(change)
             if self.on_unknown is not None:
                 for gtin in dict.fromkeys(applied.unknown):
                     self.on_unknown(gtin)
@@ -142,7 +136,6 @@ class Processor:
 
     def _apply(self, messages: Sequence[Message], shed: Sequence[Shed], fast: bool) -> _Applied:
         replies: list[Reply] = []
-        changes: list[OrderChange] = []
         self._devices, self._households, self._products = {}, {}, {}
         self._unknown = []
         self._seen = {}
@@ -159,7 +152,7 @@ class Processor:
                     trusted = [m for m in messages if device_of(m.topic) not in suspects] if suspects else messages
                     self._prefetch(session, messages)
                     for message in trusted:
-                        reply = self._one(batch, message, changes)
+                        reply = self._one(batch, message)
                         if reply is not None:
                             replies.append(reply)
                     dead_letter_shed(session, shed)
@@ -173,35 +166,35 @@ class Processor:
                         writer = SessionWriter(session)
                         for message in messages:
                             if device_of(message.topic) in suspects:
-                                reply = self._isolated(writer, message, changes)
+                                reply = self._isolated(writer, message)
                                 if reply is not None:
                                     replies.append(reply)
                 else:
                     savepoints_in_transaction(session)
                     writer = SessionWriter(session)
                     for message in messages:
-                        reply = self._isolated(writer, message, changes)
+                        reply = self._isolated(writer, message)
                         if reply is not None:
                             replies.append(reply)
                     self._isolated_shed(session, shed)
                 session.commit()
         finally:
             self._devices, self._households, self._products = {}, {}, {}
-        return _Applied(replies, changes, self._unknown)
+        return _Applied(replies, self._unknown)
 
-    def _isolated(self, to: Writer, message: Message, changes: list[OrderChange]) -> Reply | None:
+    def _isolated(self, to: Writer, message: Message) -> Reply | None:
         """Apply one message in a savepoint; if it fails, roll it back alone and dead-letter it."""
         session = to.session
         for attempt in range(2):
-            undo = Undo.mark(self._seen, changes, self._unknown)
+            undo = Undo.mark(self._seen, self._unknown)
             savepoint = session.begin_nested()
             try:
-                reply = self._one(to, message, changes)
+                reply = self._one(to, message)
                 savepoint.commit()
                 return reply
             except Exception as exc:
                 savepoint.rollback()
-                undo.restore(self._seen, changes, self._unknown)
+                undo.restore(self._seen, self._unknown)
                 if is_outage(exc):
                     raise
                 if isinstance(exc, IntegrityError) and attempt == 0:
@@ -285,7 +278,7 @@ class Processor:
         row = repos.processed_event(to.session, device_id, seq)
         return row.feedback if row is not None else None
 
-    def _one(self, to: Writer, message: Message, changes: list[OrderChange]) -> Reply | None:
+    def _one(self, to: Writer, message: Message) -> Reply | None:
         try:
             topic = parse_topic(message.topic)
         except ProtocolError as exc:
@@ -296,9 +289,9 @@ class Processor:
             return None
         if topic.channel != "event":
             return None
-        return self._event(to, message, topic.device_id, changes)
+        return self._event(to, message, topic.device_id)
 
-    def _event(self, to: Writer, message: Message, device_id: str, changes: list[OrderChange]) -> Reply | None:
+    def _event(self, to: Writer, message: Message, device_id: str) -> Reply | None:
         session = to.session
         device = self._device(session, device_id)
         if device is None:
@@ -342,8 +335,6 @@ class Processor:
         if device.last_seen is None or not timedelta(0) <= message.received - device.last_seen < LAST_SEEN_STEP:
             device.last_seen = message.received
             session.add(device)
-        if order is not None:
-            changes.append(OrderChange(order.id, order.household_id, order.status))
         return self._store(to, device_id, event.seq, kind, feedback, order.id if order else None)
 
     def _store(

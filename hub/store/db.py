@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 from hub.store.sqlite_writers import connection_class
 
@@ -66,13 +64,3 @@ def migrate(url: str) -> None:
     """Bring the schema to the newest revision."""
     command.upgrade(alembic_config(url), "heads")
     log.info("database schema up to date", extra={"url": normalise_url(url).split("@")[-1]})
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that is always closed; the caller commits."""
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        session.close()

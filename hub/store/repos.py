@@ -202,13 +202,6 @@ def due_orders(session: Session, statuses: Sequence[str], now: datetime, limit: 
     return session.exec(query).all()
 
 
-def next_due(session: Session, statuses: Sequence[str]) -> datetime | None:
-    """When the earliest durable timer fires."""
-    return session.exec(
-        select(func.min(Order.due_at)).where(col(Order.status).in_(list(statuses)), col(Order.due_at).is_not(None))
-    ).one()
-
-
 def visible_products(session: Session, household_id: int) -> Sequence[Product]:
     """The shared catalog plus the household's own products."""
     return session.exec(
@@ -355,15 +348,7 @@ def dead_letters(session: Session, device_ids: Sequence[str], limit: int = 100) 
     ).all()
 
 
-def count_orders(session: Session, household_id: int | None = None) -> int:
-    """Number of orders (all, or of one household)."""
-    query = select(func.count()).select_from(Order)
-    if household_id is not None:
-        query = query.where(Order.household_id == household_id)
-    return int(session.exec(query).one())
-
-
-# --- Issue 8: merchants, callbacks, notifications ---------------------------------------------------------
+# --- Merchants, callbacks, notifications ---------------------------------------------------------------------
 
 
 def lock_order(session: Session, order_id: str) -> Order | None:
