@@ -43,7 +43,8 @@ def device_config(kind: str, device_id: str, broker_port: int, **extra: object) 
     secret, a made-up Wi-Fi and no update key."""
     network = Network("sim-home", "sim-password", "127.0.0.1", broker_port, tls=False)
     secret = str(extra.pop("secret", "secret-" + device_id))
-    return bundle_config(device_id, kind, secret, b"", network, **extra)
+    update_key = bytes.fromhex(str(extra.pop("update_key", "")))
+    return bundle_config(device_id, kind, secret, update_key, network, **extra)
 
 
 @dataclass
