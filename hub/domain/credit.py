@@ -131,12 +131,18 @@ def hidden_refills(
     return tuple(found)
 
 
-def looks_empty(series: CleanSeries, level: float, rate_per_day: float | None = None) -> bool:
+def looks_empty(
+    series: CleanSeries, level: float, rate_per_day: float | None = None, *, since: datetime | None = None
+) -> bool:
     """True when the container has sat at or below `level` for at least two readings and, given a rate, for
-    long enough that the household would have needed the next pack (EMPTY_USES typical uses)."""
+    long enough that the household would have needed the next pack (EMPTY_USES typical uses).
+
+    Only the time since `since` (the newest delivery) counts: a pack that arrived while the container stood
+    empty has had no chance to be opened before the household next needed it.
+    """
     run = 0
     for reading in reversed(series.readings):
-        if reading.value > level:
+        if reading.value > level or (since is not None and reading.at < since):
             break
         run += 1
     if run < 2:

@@ -188,6 +188,16 @@ def test_a_weekly_household_leaves_an_empty_container_for_a_week_with_the_pack_s
     assert result.decision.action == "order"
 
 
+def test_a_pack_delivered_to_an_empty_container_is_not_doubted_at_once() -> None:
+    # The container ran dry five days ago and the delivery came this morning: the household opens it when it
+    # next needs some, so the empty days before it arrived say nothing about whether it was loaded.
+    readings = daily(use(1000.0, 50.0, 20) + [0.0] * 5)
+    arrived = [Delivery(readings[-1].at - timedelta(hours=10), 1000.0)]
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=arrived)
+    assert result.forecast.shelf == 1000.0
+    assert result.decision.action == "none"
+
+
 def test_longer_real_lead_times_bring_the_order_forward() -> None:
     readings = daily(use(1000.0, 50.0, 10))  # 550 left: 11 days, outside 5 + 3 ...
     now = readings[-1].at
