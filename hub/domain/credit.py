@@ -9,11 +9,11 @@ stock only brings the next order forward, imagining shelf stock that is gone cau
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.domain.readings import CleanSeries, Refill, median
+from hub.domain.readings import CleanSeries, Reading, Refill, median
 
 # A refill explains whole packs of delivered stock: a bottle swap shows a jump a little under a pack (the
 # rest of the old bottle), so 0.8 pack counts as one; rounding up errs towards forgetting shelf stock.
@@ -33,6 +33,8 @@ LOAD_NOISE = 0.1
 # (the series' usual step between readings) should have happened meanwhile; a household loads the next pack
 # when it needs it, so a cycle counter may sit at zero for days until the next wash.
 EMPTY_USES = 3.0
+# How far back the household's longest stretch without use is looked for: four weeks, whole weekly cycles.
+QUIET_WINDOW_DAYS = 28.0
 _DAY = timedelta(days=1)
 
 
@@ -129,18 +131,46 @@ def hidden_refills(
     return tuple(found)
 
 
-def looks_empty(series: CleanSeries, level: float, rate_per_day: float | None = None) -> bool:
+def looks_empty(
+    series: CleanSeries, level: float, rate_per_day: float | None = None, *, since: datetime | None = None
+) -> bool:
     """True when the container has sat at or below `level` for at least two readings and, given a rate, for
-    long enough that the household would have needed the next pack (EMPTY_USES typical uses)."""
+    long enough that the household would have needed the next pack (EMPTY_USES typical uses).
+
+    Only the time since `since` (the newest delivery) counts: a pack that arrived while the container stood
+    empty has had no chance to be opened before the household next needed it.
+    """
     run = 0
     for reading in reversed(series.readings):
-        if reading.value > level:
+        if reading.value > level or (since is not None and reading.at < since):
             break
         run += 1
     if run < 2:
         return False
+    first, last = series.readings[-run], series.readings[-1]
+    if (last.at - first.at) / _DAY <= quiet_days(series.readings[: len(series.readings) - run + 1], level):
+        # A household that uses the slot once a week leaves an almost empty container alone for a week
+        # before it opens the next pack: not yet a sign that a pack went unseen.
+        return False
     if rate_per_day is None:
         return True
-    first, last = series.readings[-run], series.readings[-1]
     use = rate_per_day * (last.at - first.at) / _DAY
     return use >= EMPTY_USES * max(series.step, level)
+
+
+def quiet_days(readings: Sequence[Reading], tolerance: float, window: float = QUIET_WINDOW_DAYS) -> float:
+    """The longest stretch, in the last `window` days of `readings`, over which the level fell by no more than
+    `tolerance`: how long this household goes without using the slot (a weekly wash: about six days)."""
+    if not readings:
+        return 0.0
+    since = readings[-1].at - timedelta(days=window)
+    recent = [r for r in readings if r.at >= since]
+    longest, start = 0.0, 0
+    for i in range(1, len(recent)):
+        if recent[i].value > recent[i - 1].value + tolerance:  # a load: the quiet stretch starts again
+            start = i
+            continue
+        while recent[start].value - recent[i].value > tolerance:
+            start += 1
+        longest = max(longest, (recent[i].at - recent[start].at) / _DAY)
+    return longest

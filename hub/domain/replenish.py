@@ -205,7 +205,8 @@ def evaluate(
         hidden = hidden_refills(series, usual.rate_low, pack, window)
         if hidden:
             shelf = shelf_stock(deliveries, loads + hidden, pack_size=pack, since=since, now=now, rate_high=rate_high)
-    if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, usual.rate_long):
+    arrived = max((d.at for d in deliveries if d.at <= now), default=None)
+    if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, usual.rate_long, since=arrived):
         # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
         # longer than its usual use says the credit is wrong (a refill went unseen), and keeping it would
         # starve the slot.

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Index, Table, Text, UniqueConstraint, event, insert, inspect, text
 from sqlmodel import Field, SQLModel
 
+from hub.domain.order_size import DEFAULT_TRADEOFF
 from hub.store.types import UTCDateTime, utcnow
 
 
@@ -365,7 +366,7 @@ class Slot(SQLModel, table=True):
     max_stock: float | None = Field(default=None, gt=0)
     # Issue 18: deliveries against cupboard (0 = less in the cupboard, 1 = fewer deliveries), and the share of
     # a pack below which a slot still learning its rate orders at once.
-    order_tradeoff: float = Field(default=0.5, ge=0, le=1)
+    order_tradeoff: float = Field(default=DEFAULT_TRADEOFF, ge=0, le=1)
     learning_low: float = Field(default=0.25, ge=0, le=1)
     last_action: str | None = Field(default=None, max_length=10)
     last_reason: str | None = Field(default=None, max_length=120)

@@ -163,6 +163,41 @@ def test_container_left_empty_drops_the_shelf_credit() -> None:
     assert result.decision.action == "order"
 
 
+def _weekly_washes(weeks: int, empty_days: int) -> list[float]:
+    """A cycle counter of 16 washes left, four washes every Sunday, then `empty_days` more at zero."""
+    level, values = 16.0, []
+    for day in range(7 * weeks):
+        if day % 7 == 6:
+            level -= 4.0
+        values.append(level)
+    return values + [0.0] * empty_days
+
+
+def test_a_weekly_household_leaves_an_empty_container_for_a_week_with_the_pack_still_on_the_shelf() -> None:
+    # Washing once a week, a household opens the delivered pack on wash day, not the day the counter hit zero:
+    # four days at zero are no sign that a pack went unseen, however many "usual steps" (zero) that is.
+    washes = SlotPolicy(pack_size=20.0, max_stock=80.0, lead_time_days=5, safety_days=3, target_days=30)
+    delivered = [Delivery(T0 + 20 * DAY, 20.0)]
+    readings = daily(_weekly_washes(4, 4))
+    result = evaluate(readings, washes, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 20.0
+    # Longer than any quiet stretch of its four weeks: a pack was loaded unseen, or the household would have.
+    readings = daily(_weekly_washes(4, 9))
+    result = evaluate(readings, washes, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 0.0
+    assert result.decision.action == "order"
+
+
+def test_a_pack_delivered_to_an_empty_container_is_not_doubted_at_once() -> None:
+    # The container ran dry five days ago and the delivery came this morning: the household opens it when it
+    # next needs some, so the empty days before it arrived say nothing about whether it was loaded.
+    readings = daily(use(1000.0, 50.0, 20) + [0.0] * 5)
+    arrived = [Delivery(readings[-1].at - timedelta(hours=10), 1000.0)]
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=arrived)
+    assert result.forecast.shelf == 1000.0
+    assert result.decision.action == "none"
+
+
 def test_longer_real_lead_times_bring_the_order_forward() -> None:
     readings = daily(use(1000.0, 50.0, 10))  # 550 left: 11 days, outside 5 + 3 ...
     now = readings[-1].at
