@@ -1,1 +1,1 @@
-"""Replenishment benchmark of issue 7: restock's policy against subscriptions and thresholds."""
+"""Replenishment benchmark: restock's policy against subscriptions, thresholds and the perfect-foresight bound."""

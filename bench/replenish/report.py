@@ -1,4 +1,4 @@
-"""Figures per policy, the issue's targets, the printed tables and the PNG of a few traces."""
+"""Figures per policy, the targets, the printed tables and the PNG of a few traces."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Summary:
 
 @dataclass(frozen=True)
 class Target:
-    """One target of the issue, with the figures it compares."""
+    """One target, with the figures it compares."""
 
     text: str
     holds: bool
@@ -70,7 +70,7 @@ def bar_subscription(summary: dict[str, Summary]) -> Summary:
 
 
 def targets(summary: dict[str, Summary]) -> list[Target]:
-    """The issue's targets for restock against the other policies and the perfect-foresight bound."""
+    """The targets for restock against the other policies and the perfect-foresight bound."""
     ours = summary[RESTOCK]
     others = [s for name, s in summary.items() if name != RESTOCK]
     best = min(others, key=lambda s: s.stockout_days)

@@ -364,7 +364,7 @@ class Slot(SQLModel, table=True):
     safety_days: float = Field(default=3.0, ge=0)
     target_days: float = Field(default=30.0, gt=0)
     max_stock: float | None = Field(default=None, gt=0)
-    # Issue 18: deliveries against cupboard (0 = less in the cupboard, 1 = fewer deliveries), and the share of
+    # Deliveries against cupboard (0 = less in the cupboard, 1 = fewer deliveries), and the share of
     # a pack below which a slot still learning its rate orders at once.
     order_tradeoff: float = Field(default=DEFAULT_TRADEOFF, ge=0, le=1)
     learning_low: float = Field(default=0.25, ge=0, le=1)

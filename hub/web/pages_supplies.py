@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.api.deps import ClockDep, Runtime, RuntimeDep, SessionDep
+from hub.domain.order_size import DEFAULT_TRADEOFF
 from hub.scheduler.clock import Clock
 from hub.services import replenish as replenish_service
 from hub.services import slot_actions
@@ -38,7 +39,7 @@ TRADEOFF_LABELS = {
     0.0: "Less in the cupboard: small, frequent orders",
     0.25: "Leaning to less in the cupboard",
     0.5: "Balanced between deliveries and cupboard",
-    0.75: "Leaning to fewer deliveries",
+    DEFAULT_TRADEOFF: "Recommended: about a quarter's use per delivery",
     1.0: "Fewer deliveries: large orders up to max stock",
 }
 UNIT_WORDS = {"g": "grams", "ml": "millilitres", "piece": "pieces", "count": "pieces"}
