@@ -30,7 +30,6 @@ from hub.ingest.workers import IngestWorkers
 from hub.jobs import Sender
 from hub.lookup.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.merchants.base import Merchant
-from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
 from hub.notify import live
 from hub.notify.channels import SmtpConfig
@@ -39,6 +38,7 @@ from hub.notify.worker import Notifier
 from hub.scheduler.clock import Clock
 from hub.scheduler.review import SlotReview
 from hub.scheduler.timers import Scheduler
+from hub.services import catalog as catalog_service
 from hub.services.devices import ClaimLimiter
 from hub.services.fulfilment import ShopRequests
 from hub.settings import Settings
@@ -109,8 +109,7 @@ class Hub:
         migrate(self.settings.resolved_database_url())
         if self.settings.merchant.demo_catalog:
             with Session(self.engine) as session:
-                if seed_demo_catalog(session):
-                    session.commit()
+                catalog_service.seed_demo_store(session)
 
     async def start(self) -> None:
         """Prepare the database, then start broker (when embedded), ingest, scheduler and the rest."""

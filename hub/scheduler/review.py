@@ -26,7 +26,6 @@ class SlotReview:
         """Review every slot in one transaction."""
         with Session(self.engine, expire_on_commit=False) as session:
             outcomes = review_all(session, self.clock.now())
-            session.commit()
         ordered = [o.order.id for o in outcomes if o.order is not None]
         if ordered:
             log.info("slot review placed orders", extra={"orders": ordered})

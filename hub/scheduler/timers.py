@@ -12,7 +12,7 @@ from sqlmodel import Session
 from hub.jobs import Job, RetryPolicy
 from hub.merchants.base import Merchant
 from hub.scheduler.clock import Clock
-from hub.services.fulfilment import run_due
+from hub.services.fulfilment import advance_due
 from hub.store.models import Order
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,7 @@ class Scheduler:
         """Run every timer that is due now, in one transaction; returns the orders that changed."""
         jobs: list[Job] = []
         with Session(self.engine, expire_on_commit=False) as session:
-            changed = run_due(session, self.merchants, self.clock.now(), jobs, self.policy)
-            session.commit()
+            changed = advance_due(session, self.merchants, self.clock.now(), jobs, self.policy)
         if self.dispatch is not None:
             for job in jobs:
                 self.dispatch(job)

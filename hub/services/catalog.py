@@ -20,6 +20,8 @@ from sqlmodel import Session
 
 from hub.domain.catalog import CatalogParse, ProductRow, RowError
 from hub.merchants.base import BUILT_IN
+from hub.merchants.catalog import seed_demo_catalog
+from hub.services.transaction import committed
 from hub.store import repos
 from hub.store.models import Product, ProductGtin
 
@@ -159,3 +161,9 @@ def _upsert(session: Session, row: ProductRow, merchant: str, household_id: int 
             other = session.get(Product, mapping.product_id)
             what = f"sku {other.sku!r} ({other.name})" if other is not None else f"product {mapping.product_id}"
             result.errors.append(RowError(row.line, "gtins", f"gtin {gtin.digits} already belongs to {what}"))
+
+
+def seed_demo_store(session: Session) -> int:
+    """Give the demo store its catalog when it has none yet, and commit; how many products were added."""
+    with committed(session):
+        return seed_demo_catalog(session)

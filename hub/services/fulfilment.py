@@ -16,6 +16,7 @@ from hub.jobs import Job, Outcome, RetryPolicy
 from hub.merchants.base import Merchant, OutOfStock, Progress, Requested, Transition
 from hub.merchants.webhook import Prepared, ShopAnswer, WebhookMerchant, idempotency_key, post, request_body
 from hub.services.orders import limits_of, month_start, move, note_step
+from hub.services.transaction import committed
 from hub.store import repos
 from hub.store.models import Device, Order, Product
 
@@ -87,6 +88,15 @@ def run_due(
             apply_transition(session, order, progress, now, actor, Actor.MERCHANT)
             changed.append(order)
     return changed
+
+
+def advance_due(
+    session: Session, merchants: dict[str, Merchant], now: datetime, dispatch: list[Job], policy: RetryPolicy
+) -> list[Order]:
+    """The scheduler's tick as one committed use case: `run_due`, then commit (the leased shop requests in
+    `dispatch` are sent by the caller after that, never inside the transaction)."""
+    with committed(session):
+        return run_due(session, merchants, now, dispatch, policy)
 
 
 def _stop(session: Session, order: Order) -> None:

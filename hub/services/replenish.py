@@ -15,6 +15,7 @@ from hub.domain.readings import Reading as DomainReading
 from hub.domain.replenish import Evaluation, SlotPolicy, evaluate
 from hub.notify import outbox
 from hub.services import orders as order_service
+from hub.services.transaction import committed
 from hub.store import repos
 from hub.store.batch import Writer, writer_of
 from hub.store.models import Device, Household, Order, Product, Reading, Slot
@@ -171,14 +172,16 @@ def review(
 
 
 def review_all(session: Session, now: datetime) -> list[Outcome]:
-    """Review every active slot of an active device: a sensor that went quiet must not mean a stock-out."""
+    """Review every active slot of an active device, and commit: a sensor that went quiet must not mean a
+    stock-out."""
     outcomes = []
-    for slot in repos.active_slots(session):
-        household = repos.household(session, slot.household_id)
-        device = repos.device(session, slot.device_id)
-        if household is None or device is None or not device.active:
-            continue
-        outcomes.append(review(session, slot, household, now))
+    with committed(session):
+        for slot in repos.active_slots(session):
+            household = repos.household(session, slot.household_id)
+            device = repos.device(session, slot.device_id)
+            if household is None or device is None or not device.active:
+                continue
+            outcomes.append(review(session, slot, household, now))
     return outcomes
 
 
