@@ -142,6 +142,7 @@ def create_order(
         limits=limits_of(household),
         mode=mode,
     )
+    lifecycle.check(None, verdict.status, actor_of(actor))
     values: dict[str, Any] = {
         "id": new_order_id(),
         "household_id": household.id,
