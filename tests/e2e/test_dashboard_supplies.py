@@ -123,7 +123,7 @@ def test_slot_product_mode_and_policy_with_forecast(
     # What one order brings at this use, and what deliveries have shown (none yet: the household's 4 days).
     plan = re.compile(r"\d+ packs? per order, about \d+ (days|weeks) each")
     expect(card.locator("[data-order-plan]")).to_contain_text(plan)
-    expect(card.locator("[data-order-plan]")).to_contain_text("balanced between deliveries and cupboard")
+    expect(card.locator("[data-order-plan]")).to_contain_text("recommended: about a quarter's use per delivery")
     expect(card.locator("[data-lead-time]")).to_contain_text("No delivery yet; planning with 4 days")
     _chart_loaded(page, card)
     shoot(page, "supplies-auto")
