@@ -145,6 +145,9 @@ def decide(
     # the cupboard for months; a real new habit only brings the next order sooner.
     expected = min(fc.rate_per_day, fc.rate_long) if fc.rate_long is not None else fc.rate_per_day
     packs = order_size.economic_packs(expected, policy.pack_size, policy.tradeoff, min_days=policy.target_days)
+    # No order can bring more than the max-stock cap holds (below, the stock at arrival trims it further), so the
+    # plan the household reads between orders is never larger than any order will be.
+    packs = min(packs, max(1, math.floor(policy.max_stock / policy.pack_size + 1e-9)))
     say.plan = order_size.plan(packs, expected, policy.pack_size)
     horizon = lead.plan + policy.safety_days
     empty = stock <= EMPTY_PACKS * policy.pack_size  # an empty slot shows no use, so no run-out: order anyway

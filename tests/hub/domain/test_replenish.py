@@ -325,3 +325,11 @@ def test_fewer_deliveries_orders_more_packs_at_a_time() -> None:
     assert small.packs < large.packs
     capped = evaluate(readings, replace(POLICY, tradeoff=1.0, max_stock=3000.0), now).decision
     assert capped.packs == 3  # nothing left when it arrives, so three packs fit the cap
+
+
+def test_the_plan_shown_between_orders_fits_under_the_cap() -> None:
+    # Two months of stock at 50 a day: nothing to do, and the next order wants six 20-day packs, but the cap of
+    # four is what any order can bring, so that is the plan the household reads.
+    decision = decide(made_forecast(3000.0, 50.0), POLICY)
+    assert decision.action == "none"
+    assert decision.plan is not None and decision.plan.packs * POLICY.pack_size <= POLICY.max_stock
