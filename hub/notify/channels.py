@@ -119,6 +119,8 @@ def email_message(sender: str, to: str, payload: dict[str, Any]) -> EmailMessage
             lines.append(f"Cancel until: {order['cancel_until']}")
         if order.get("tracking"):
             lines.append(f"Tracking: {order.get('carrier') or ''} {order['tracking']}".replace("  ", " "))
+    for action in payload.get("actions") or []:
+        lines.append(f"{action['label']}: {action['url']}")
     lines += ["", f"({payload.get('kind')})"]
     message.set_content("\n".join(lines))
     return message

@@ -6,7 +6,7 @@ Screenshots of the settings and confirmation pages at desktop and phone size go 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -14,10 +14,19 @@ from playwright.sync_api import Browser, Page, expect
 from simulator.protocol_device import ProtocolDevice
 from tests.e2e.conftest import PHONE, shoot, sign_in
 from tests.hub.conftest import HubServer, add_button, sign_up
-from tests.hub.notify.test_push import LINK, PUBLIC, PushService, push  # noqa: F401 - `push` is a fixture
+from tests.hub.notify.test_push import LINK, PUBLIC, PushService
 from tests.hub.shops import FAST, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
+
+
+@pytest.fixture
+def push() -> Iterator[PushService]:
+    """The ntfy and json:// stand-in on a free port."""
+    made = PushService()
+    yield made
+    made.server.shutdown()
+    made.server.server_close()
 
 
 def test_a_push_channel_is_added_on_the_phone_and_its_cancel_link_cancels_the_order(

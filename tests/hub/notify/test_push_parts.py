@@ -82,3 +82,14 @@ def test_a_push_reads_on_a_lock_screen() -> None:
     assert channels.with_actions("json://h/x", payload) == "json://h/x"
     assert channels.push_message({"kind": "supply.low", "text": "Salt is running low"}) == (
         "restock", "Salt is running low")
+
+
+def test_an_email_carries_the_same_links() -> None:
+    payload = {
+        "kind": "order.awaiting_approval", "text": "Order o-1 (Salt, 1.20 EUR) waits for your approval",
+        "order": {"lines": [{"name": "Salt", "qty": 1, "unit_price": 120}], "total": 120, "currency": "EUR"},
+        "actions": [{"action": "approve", "label": "Approve", "url": "https://h/act/a"},
+                    {"action": "reject", "label": "Reject", "url": "https://h/act/r"}],
+    }
+    body = str(channels.email_message("hub@h", "me@h", payload).get_content())
+    assert "Approve: https://h/act/a" in body and "Reject: https://h/act/r" in body
