@@ -24,9 +24,16 @@ BUTTONS = {"cancel": "Cancel this order", "approve": "Approve this order", "reje
 DONE = {"cancel": "Order cancelled", "approve": "Order approved", "reject": "Order rejected"}
 
 
+def _private(response: HTMLResponse) -> HTMLResponse:
+    # The URL is a capability: no shared cache keeps the page, no search engine lists it.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
 def _refused(request: Request, refusal: order_links.LinkRefused) -> HTMLResponse:
-    return page(request, "act.html", None, status_code=refusal.status, refused=refusal.message, target=None,
-                done=None, buttons=BUTTONS, token="")
+    return _private(page(request, "act.html", None, status_code=refusal.status, refused=refusal.message,
+                         target=None, done=None, buttons=BUTTONS, token=""))
 
 
 @router.get("/act/{token}")
@@ -36,7 +43,8 @@ def confirm(token: str, request: Request, session: SessionDep, clock: ClockDep, 
         target = order_links.preview(session, notifier.links, token, clock.now())
     except order_links.LinkRefused as refusal:
         return _refused(request, refusal)
-    return page(request, "act.html", None, target=target, token=token, done=None, refused=None, buttons=BUTTONS)
+    return _private(page(request, "act.html", None, target=target, token=token, done=None, refused=None,
+                         buttons=BUTTONS))
 
 
 @router.post("/act/{token}")
@@ -48,8 +56,8 @@ async def perform(
         target = await run_in_threadpool(_use, session, notifier.links, token, clock)
     except order_links.LinkRefused as refusal:
         return _refused(request, refusal)
-    return page(request, "act.html", None, target=target, token="", done=DONE[target.claim.action], refused=None,
-                buttons=BUTTONS)
+    return _private(page(request, "act.html", None, target=target, token="", done=DONE[target.claim.action],
+                         refused=None, buttons=BUTTONS))
 
 
 def _use(session: Session, links: ActionLinks, token: str, clock: Clock) -> order_links.LinkTarget:

@@ -117,6 +117,7 @@ def test_a_press_pushes_product_price_and_a_cancel_link_that_works_once(
         # Opening the link (or a preview fetching it) only shows what will happen.
         page = phone.get(_path(link.group(0)))
         assert page.status_code == 200 and order_id in page.text and "Cancel this order" in page.text
+        assert page.headers["cache-control"] == "no-store"
         assert 'method="post"' in page.text
         assert api.ok("GET", f"/api/v1/orders/{order_id}")["status"] == "pending"
         # The tap cancels it.
