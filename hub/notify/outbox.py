@@ -48,6 +48,13 @@ ORDER_KINDS: dict[str, str] = {
     OrderStatus.RETURN_REQUESTED: "order.return_requested",
     OrderStatus.RETURNED: "order.returned",
 }
+# Why an order waits for approval (hub.domain.press.check_order's reasons), as the household reads it.
+APPROVAL_REASONS = {
+    "approval_mode": "every order needs your approval",
+    "price_rise": "the price went up",
+    "order_cap": "above your limit per order",
+    "month_cap": "above your monthly limit",
+}
 LOW_SUPPLY = "supply.low"
 DEVICE_OFFLINE = "device.offline"
 LOW_BATTERY = "device.low_battery"
@@ -95,7 +102,8 @@ def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
         why = f" ({event.note})" if event.note else ""  # a replenishment says why it ordered
         return f"{head} placed{why}; you can cancel it until {until}"
     if kind == "order.awaiting_approval":
-        return f"{head} waits for your approval ({order.reason or event.note or 'approval'})"
+        why = order.reason or event.note or "approval"
+        return f"{head} waits for your approval ({APPROVAL_REASONS.get(why, why)}): approve or reject it"
     if kind == "order.shipped":
         carrier = f"{order.carrier} " if order.carrier else ""
         return f"{head} shipped: tracking {carrier}{order.tracking or '?'}"

@@ -152,6 +152,7 @@ def test_expired_and_other_household_links_are_refused_and_approval_links_decide
     order_id = button.wait_feedback(button.press())["order"]
     _, message = wait_for(lambda: next(iter(push.pushes_about(order_id)), None), "the approval push")
     assert message["title"].startswith("Approve?")
+    assert "(above your limit per order): approve or reject it" in message["message"]
     links = dict(re.findall(r"(Approve|Reject): (\S+)", message["message"]))
     assert set(links) == {"Approve", "Reject"}
 
