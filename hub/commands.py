@@ -52,6 +52,9 @@ def hub_command(
         "stop the other server or set RESTOCK_HTTP_PORT to a free port"
     )
     listener = listen(http_host, http_port, "HTTP", fix)
+    # The address actually served (a --host/--port wins over the settings) is the default of notification links.
+    served = {"host": http_host, "port": listener.getsockname()[1]}
+    settings = settings.model_copy(update={"http": settings.http.model_copy(update=served)})
     sys.setswitchinterval(GIL_SWITCH_S)
     server = HubServer(create_app(settings))
     log.info("hub serving on http://%s:%s", http_host, listener.getsockname()[1])

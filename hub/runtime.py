@@ -32,6 +32,7 @@ from hub.lookup.openfoodfacts import LookupWorker, OpenFoodFactsClient
 from hub.merchants.base import Merchant
 from hub.merchants.demo import DemoMerchant
 from hub.notify import live
+from hub.notify.actions import ActionLinks
 from hub.notify.channels import SmtpConfig
 from hub.notify.homeassistant import HomeAssistantSync
 from hub.notify.worker import Notifier
@@ -87,6 +88,7 @@ class Hub:
             SmtpConfig(smtp.host, smtp.port, smtp.user, smtp.password, smtp.sender, smtp.starttls),
             notify.delivery_policy(),
             notify.poll_s, notify.device_check_s, timedelta(hours=notify.offline_after_h), notify.low_battery_mv,
+            links=ActionLinks(settings.data_dir, settings.http.base_url()),
         )
         # Built by start(): they need the broker's address, known once an embedded broker listens.
         self.broker: EmbeddedBroker | None = None

@@ -103,6 +103,15 @@ class HttpSettings(Section):
         default=5 * 1024 * 1024 + 64 * 1024, ge=1024,
         description="Largest request body of upload routes (the catalog CSV import: 5 MiB plus form overhead)",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="Where phones reach the hub, for the links in notifications (https://hub.example.org); "
+        "default http://<host>:<port>",
+    )
+
+    def base_url(self) -> str:
+        """The address the one-tap links in notifications start with, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class SignInSettings(Section):

@@ -23,22 +23,31 @@ from hub.api.schemas import (
 from hub.notify import channels
 from hub.services import notification_channels
 from hub.store import repos
+from hub.store.models import NotifyChannel
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"], responses=errors(401))
 ChannelId = Annotated[int, Path(ge=1, le=MAX_ID, description="A notification channel id")]
 EMAIL = r"^[^@\s]+@[^@\s]+$"
 
 
+def channel_out(channel: NotifyChannel) -> ChannelOut:
+    """The public view of a stored channel: an Apprise URL only masked, since it holds the service's secrets."""
+    assert channel.id is not None
+    return ChannelOut(id=channel.id, kind=channel.kind, target=channels.masked(channel.kind, channel.target),
+                      events=channel.events.split(","), created_at=channel.created_at)
+
+
 @router.get("/channels", response_model=list[ChannelOut])
 def list_channels(caller: CallerDep, session: SessionDep) -> list[ChannelOut]:
     """The household's active channels."""
-    return [ChannelOut.model_validate(c) for c in repos.active_channels(session, caller.household_id)]
+    return [channel_out(c) for c in repos.active_channels(session, caller.household_id)]
 
 
 @router.post("/channels", response_model=ChannelCreated, status_code=status.HTTP_201_CREATED, responses=errors(*BODY))
 def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep, notifier: NotifierDep) -> ChannelCreated:
-    """Add a webhook (JSON, signed with the secret in the answer) or an e-mail address (refused while the hub
-    has no SMTP server: it could never be delivered)."""
+    """Add a webhook (JSON, signed with the secret in the answer), an e-mail address (refused while the hub
+    has no SMTP server: it could never be delivered) or an Apprise URL for push (checked by Apprise; shown
+    masked from now on)."""
     if body.kind == "webhook" and not re.fullmatch(r"^https?://\S+$", body.target):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a webhook target must be an http(s) URL")
     if body.kind == "email" and not re.fullmatch(EMAIL, body.target):
@@ -46,10 +55,11 @@ def add_channel(body: ChannelIn, caller: CallerDep, session: SessionDep, notifie
     if body.kind == "email" and (problem := channels.email_problem(notifier.smtp)):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
     try:
-        channel = notification_channels.add_channel(session, caller.household_id, body.kind, body.target)
+        channel = notification_channels.add_channel(session, caller.household_id, body.kind, body.target,
+                                                    ",".join(body.events))
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return ChannelCreated(**ChannelOut.model_validate(channel).model_dump(), secret=channel.secret)
+    return ChannelCreated(**channel_out(channel).model_dump(), secret=channel.secret)
 
 
 @router.delete("/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))

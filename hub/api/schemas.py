@@ -345,21 +345,28 @@ class CallbackOut(BaseModel):
     status: str
 
 
+EventGroup = Literal["orders", "supply", "device"]
+
+
 class ChannelIn(RequestBody):
-    """A notification channel: a webhook URL or an e-mail address."""
+    """A notification channel: a webhook URL, an e-mail address or an Apprise URL (push, e.g. ntfy://host/topic),
+    and which groups of notifications it receives (default: all)."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["webhook", "email"]
+    kind: Literal["webhook", "email", "apprise"]
     target: str = Field(min_length=3, max_length=500)
+    events: list[EventGroup] = Field(default=["orders", "supply", "device"], min_length=1,
+                                     description="orders: every order step; supply: low supplies; device: "
+                                     "devices offline or low on battery")
 
 
 class ChannelOut(BaseModel):
-    """A notification channel (its signing secret is shown only when created)."""
+    """A notification channel (its signing secret is shown only when created; an Apprise URL only masked)."""
 
-    model_config = ConfigDict(from_attributes=True)
     id: int
     kind: str
-    target: str
+    target: str = Field(description="The address or URL; an Apprise URL without its credentials and secret parts")
+    events: list[str]
     created_at: datetime
 
 

@@ -11,7 +11,7 @@ broken channel neither blocks nor delays another.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from hub.domain.lifecycle import OrderStatus
 from hub.domain.money import display
 from hub.domain.presence import CHECK_IN, Presence, presence
 from hub.jobs import DeliveryPolicy
+from hub.notify.channels import wants
 from hub.store import repos
 from hub.store.models import (
     Device,
@@ -46,6 +47,13 @@ ORDER_KINDS: dict[str, str] = {
     OrderStatus.FAILED: "order.failed",
     OrderStatus.RETURN_REQUESTED: "order.return_requested",
     OrderStatus.RETURNED: "order.returned",
+}
+# Why an order waits for approval (hub.domain.press.check_order's reasons), as the household reads it.
+APPROVAL_REASONS = {
+    "approval_mode": "every order needs your approval",
+    "price_rise": "the price went up",
+    "order_cap": "above your limit per order",
+    "month_cap": "above your monthly limit",
 }
 LOW_SUPPLY = "supply.low"
 DEVICE_OFFLINE = "device.offline"
@@ -94,7 +102,8 @@ def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
         why = f" ({event.note})" if event.note else ""  # a replenishment says why it ordered
         return f"{head} placed{why}; you can cancel it until {until}"
     if kind == "order.awaiting_approval":
-        return f"{head} waits for your approval ({order.reason or event.note or 'approval'})"
+        why = order.reason or event.note or "approval"
+        return f"{head} waits for your approval ({APPROVAL_REASONS.get(why, why)}): approve or reject it"
     if kind == "order.shipped":
         carrier = f"{order.carrier} " if order.carrier else ""
         return f"{head} shipped: tracking {carrier}{order.tracking or '?'}"
@@ -147,15 +156,22 @@ def add(
     assert note.id is not None
     for channel in repos.active_channels(session, household_id):
         assert channel.id is not None
+        if not wants(channel.events, kind):
+            continue
         session.add(NotificationDelivery(notification_id=note.id, channel_id=channel.id, next_at=now))
     return note
 
 
 # What the notifier announces on the live bus: (household, the notification's payload with its id).
 Announcement = tuple[int, dict[str, Any]]
+# The one-tap links of an order step: (household, order id, notification kind, cancel_until, step time) →
+# [{"action", "label", "url", "expires"}] (hub.notify.actions.ActionLinks.for_order).
+Links = Callable[[int, str, str, datetime | None, datetime], list[dict[str, Any]]]
 
 
-def pump_order_events(session: Session, now: datetime, limit: int = 500) -> list[Announcement]:
+def pump_order_events(
+    session: Session, now: datetime, limit: int = 500, links: Links | None = None
+) -> list[Announcement]:
     """Turn order steps not yet notified into notifications; returns the new ones.
 
     Under load this runs next to ingest in the same process, so it works per batch of steps and on plain
@@ -167,13 +183,15 @@ def pump_order_events(session: Session, now: datetime, limit: int = 500) -> list
     events = repos.unnotified_order_steps(session, limit)
     if not events:
         return []
-    told = _notify_steps(session, events, now)
+    told = _notify_steps(session, events, now, links)
     session.execute(update(OrderEvent).where(col(OrderEvent.id).in_([event.id for event in events]))
                     .values(notified=True), execution_options={"synchronize_session": False})
     return told
 
 
-def _notify_steps(session: Session, events: Sequence[Any], now: datetime) -> list[Announcement]:
+def _notify_steps(
+    session: Session, events: Sequence[Any], now: datetime, links: Links | None = None
+) -> list[Announcement]:
     steps: list[tuple[Any, str]] = []
     for event in events:
         kind = ORDER_KINDS.get(event.status)
@@ -192,6 +210,12 @@ def _notify_steps(session: Session, events: Sequence[Any], now: datetime) -> lis
         if order is None:
             continue
         payload = _order_payload(order, lines.get(order.id, []), event, kind)
+        if links is not None:
+            # Only a step that is still current gets links: a cancel link for an order that moved on is useless.
+            actions = links(order.household_id, order.id, kind, order.cancel_until, now) \
+                if order.status == event.status else []
+            if actions:
+                payload["actions"] = actions
         rows.append(_notification_row(order.household_id, kind, f"order-event:{event.id}", payload))
     return _add_many(session, rows, now)
 
@@ -220,6 +244,7 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
         {"notification_id": note_id, "channel_id": channel.id, "next_at": now}
         for note_id, row in zip(ids, new_rows, strict=True)
         for channel in channels.get(row["household_id"], [])
+        if wants(channel.events, row["kind"])
     ]
     if deliveries:
         session.execute(insert(table_of(NotificationDelivery)), deliveries)

@@ -21,7 +21,8 @@ from sqlmodel import Session
 
 from hub.jobs import DeliveryPolicy, Outcome, Sender
 from hub.notify import outbox
-from hub.notify.channels import ChannelError, SmtpConfig, send_email, send_webhook
+from hub.notify.actions import ActionLinks
+from hub.notify.channels import ChannelError, SmtpConfig, send_apprise, send_email, send_webhook
 from hub.notify.live import LiveBus, Subscription
 from hub.store.models import Notification
 
@@ -47,6 +48,7 @@ class Notifier:
         device_check_s: float = 300.0,
         offline_after: timedelta = timedelta(hours=24),
         low_battery_mv: int = 2400,
+        links: ActionLinks | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
@@ -57,6 +59,8 @@ class Notifier:
         self.device_check_s = device_check_s
         self.offline_after = offline_after
         self.low_battery_mv = low_battery_mv
+        # Signs the one-tap links of order notifications; the confirmation pages verify with the same object.
+        self.links = links or ActionLinks(None, "http://127.0.0.1:8000")
         self._checked_at = -float("inf")
         self.sender: Sender[outbox.DeliveryJob, outbox.DeliveryJob] = Sender(engine, now, _Deliveries(self),
                                                                             "notification")
@@ -112,7 +116,7 @@ class Notifier:
 
     def _pump(self) -> list[tuple[int, dict[str, Any]]]:
         with Session(self.engine, expire_on_commit=False) as session:
-            told = outbox.pump_order_events(session, self.now())
+            told = outbox.pump_order_events(session, self.now(), links=self.links.for_order)
             session.commit()
         return told
 
@@ -143,6 +147,8 @@ class Notifier:
                     await send_webhook(client, target, secret, payload, self.now(), self.policy.timeout_s)
                 elif kind == "email":
                     await send_email(self.smtp, target, payload, self.policy.timeout_s)
+                elif kind == "apprise":
+                    await send_apprise(target, payload, self.policy.timeout_s)
                 else:
                     return f"unknown channel kind {kind}"
         except ChannelError as exc:

@@ -311,7 +311,7 @@ class MerchantCallback(SQLModel, table=True):
 
 
 class NotifyChannel(SQLModel, table=True):
-    """Where a household's notifications go: a webhook URL or an e-mail address."""
+    """Where a household's notifications go: a webhook URL, an e-mail address or an Apprise URL (push)."""
 
     id: int | None = Field(default=None, primary_key=True)
     household_id: int = Field(foreign_key="household.id", index=True)
@@ -320,6 +320,20 @@ class NotifyChannel(SQLModel, table=True):
     secret: str | None = Field(default=None, max_length=100)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Which groups of notifications go here (hub.notify.channels.EVENT_GROUPS), comma-separated.
+    events: str = Field(
+        default="orders,supply,device", max_length=40, sa_column_kwargs={"server_default": "orders,supply,device"}
+    )
+
+
+class ActionLinkUse(SQLModel, table=True):
+    """A one-tap link from a notification that has been used: its nonce refuses every later tap."""
+
+    nonce: str = Field(primary_key=True, max_length=32)
+    household_id: int = Field(foreign_key="household.id", index=True)
+    order_id: str = Field(max_length=20)
+    action: str = Field(max_length=10)
+    used_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Notification(SQLModel, table=True):

@@ -6,14 +6,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from hub.web import pages_auth, pages_home, pages_household, pages_orders, pages_supplies, stream
+from hub.web import pages_actions, pages_auth, pages_home, pages_household, pages_orders, pages_supplies, stream
 from hub.web.render import HERE, page
 from hub.web.session import SignInRequired, WebError, signin_url
 
 
 def install(app: FastAPI) -> None:
     """Mount the dashboard's routes, static files and error pages on the hub app."""
-    for module in (pages_auth, pages_home, pages_orders, pages_household, pages_supplies, stream):
+    for module in (pages_auth, pages_home, pages_orders, pages_household, pages_supplies, pages_actions, stream):
         app.include_router(module.router)
     app.mount("/web/static", StaticFiles(directory=HERE / "static"), name="web-static")
 

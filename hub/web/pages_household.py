@@ -148,9 +148,11 @@ def _settings_page(
         request, "settings.html", user, status_code=status_code,
         values=values if values is not None else _settings_values(user), errors=errors or {},
         channels=channels.channel_states(session, user.household_id),
-        channel_values=channel_values or {"kind": "webhook" if email_problem else "email"},
+        channel_values=channel_values or {"kind": "webhook" if email_problem else "email",
+                                          "events": channels.ALL_EVENTS},
         channel_errors=channel_errors or {}, new_secret=new_secret, email_problem=email_problem,
-        channel_test=None,
+        channel_test=None, masked=channels.masked, kind_labels=channels.KIND_LABELS,
+        event_groups=channels.EVENT_GROUPS,
     )
 
 
@@ -219,10 +221,16 @@ def channel_add(
     notifier: NotifierDep,
     kind: Annotated[str, Form()] = "",
     target: Annotated[str, Form()] = "",
+    events: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """Add an e-mail or webhook channel; a webhook's signing secret is shown once on the next page."""
-    fields = Fields({"kind": kind, "target": target})
+    """Add an e-mail, webhook or push (Apprise URL) channel with the kinds of notification it gets; a webhook's
+    signing secret is shown once on the next page, an Apprise URL only masked from now on."""
+    fields = Fields({"kind": kind, "target": target.strip(), "events": ",".join(events or [])})
     fields.choice("kind", "Channel kind", channels.KINDS)
+    try:
+        fields.values["events"] = channels.events_value(events or [])
+    except ValueError as exc:
+        fields.errors["events"] = str(exc)
     if fields.ok:
         problem = channels.target_problem(fields.values["kind"], fields.values["target"])
         if problem is None and fields.values["kind"] == "email":
@@ -235,7 +243,7 @@ def channel_add(
             request, user, "/web/settings#channels", channel_values=fields.values, channel_errors=fields.errors
         )
     channel = notification_channels.add_channel(
-        session, user.household_id, fields.values["kind"], fields.values["target"]
+        session, user.household_id, fields.values["kind"], fields.values["target"], fields.values["events"]
     )
     response = RedirectResponse("/web/settings?done=channel_added#channels", status_code=303)
     if channel.secret:

@@ -33,6 +33,7 @@ OLD_NAMES: dict[str, tuple[str, str, Any]] = {
     "log_json": ("log", "as_json", True),
     "http_max_body_bytes": ("http", "max_body_bytes", 2048),
     "http_max_upload_bytes": ("http", "max_upload_bytes", 4096),
+    "http_public_url": ("http", "public_url", "https://hub.example.org"),
     "password_hash_parallel": ("signin", "hash_parallel", 3),
     "password_hash_queue": ("signin", "hash_queue", 4),
     "signin_account_burst": ("signin", "account_burst", 6),
