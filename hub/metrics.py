@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub.domain.lifecycle import OrderStatus
 from hub.store import metrics_queries
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,9 @@ class DatabaseCollector(Collector):
             log.exception("metrics: database gauges not read")
             return []
         orders = GaugeMetricFamily("restock_orders", "Orders by status", labels=["status"])
-        for status, count in sorted(gauges.orders_by_status.items()):
+        # Every status of the lifecycle, at zero too: a graph shows a status's line before its first order.
+        counts = {str(status): 0 for status in OrderStatus} | gauges.orders_by_status
+        for status, count in sorted(counts.items()):
             orders.add_metric([status], count)
         return [
             orders,
