@@ -148,9 +148,12 @@ class Processor:
             self.fallbacks += 1
             metrics.current().fallbacks.inc()
             applied = self._apply(messages, shed, fast=False)
-        self._count(applied, len(messages), time.perf_counter() - started)
-        # Only after the commit, and never able to undo it: notifications, and name lookups (which write to the
-        # inbox entry and must never delay feedback).
+        # Only after the commit, and never able to undo it: metrics, notifications, and name lookups (which write
+        # to the inbox entry and must never delay feedback).
+        try:
+            self._count(applied, len(messages), time.perf_counter() - started)
+        except Exception:
+            log.exception("counting a committed batch failed")
         try:
             if self.on_unknown is not None:
                 for gtin in dict.fromkeys(applied.unknown):
