@@ -22,7 +22,6 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -146,9 +145,11 @@ def setup(folder: Path) -> Path:
         if _dir is not None:
             return _dir
         folder = folder.resolve()
-        if folder.exists():
-            shutil.rmtree(folder)  # what a previous run left would be added to this run's counters
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        # What a previous run left would be added to this run's counters. Only the metric files go: the folder
+        # is the operator's choice (RESTOCK_METRICS_DIR) and may hold other things.
+        for stale in folder.glob("*.db"):
+            stale.unlink()
         _use(folder)
         return folder
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -216,3 +218,19 @@ def test_the_alert_rules_use_real_metrics() -> None:
 def test_the_metrics_page_explains_every_metric() -> None:
     page = (DOCS / "metrics.md").read_text()
     assert [name for name in metrics.METRIC_NAMES if f"`{name}`" not in page] == []
+
+
+def test_a_fresh_process_empties_only_the_metric_files_of_its_folder(tmp_path: Path) -> None:
+    # In a process of its own: the folder is set once per process, and this one's is the test hubs'.
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_999999.db").write_bytes(b"old run")
+    (folder / "README").write_text("kept")
+    script = (
+        "import sys; from pathlib import Path; from hub import metrics\n"
+        "f = metrics.setup(Path(sys.argv[1])); metrics.current().timers_fired.inc(3)\n"
+        "print(metrics.exposition(f).decode())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, check=True)
+    assert "restock_timers_fired_total 3.0" in out.stdout
+    assert not (folder / "counter_999999.db").exists() and (folder / "README").read_text() == "kept"
