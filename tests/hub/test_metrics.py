@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -105,6 +106,9 @@ def test_counters_move_by_the_events_sent_and_gauges_read_the_database(
     assert total(after, "restock_timers_due") == 0 and total(after, "restock_timers_late") == 0
     assert total(after, "restock_devices_connected") == 1
     assert ("restock_notifications_backlog", frozenset()) in after
+    # An hour on, every cancel window (30 min) has ended: due, and late by more than a scheduler poll.
+    later = metrics.database_gauges(server.hub.engine, server.hub.clock.now() + timedelta(hours=1), 1.0)
+    assert (later.timers_due, later.timers_late, later.orders_by_status) == (40, 40, {"pending": 40})
 
 
 @pytest.mark.broker
