@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub import metrics
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import HubServer, add_button, sign_up
+from tests.hub.shops import FAST, Mailbox, mailbox  # noqa: F401 - mailbox: a fixture
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -109,6 +110,29 @@ def test_counters_move_by_the_events_sent_and_gauges_read_the_database(
     # An hour on, every cancel window (30 min) has ended: due, and late by more than a scheduler poll.
     later = metrics.database_gauges(server.hub.engine, server.hub.clock.now() + timedelta(hours=1), 1.0)
     assert (later.timers_due, later.timers_late, later.orders_by_status) == (40, 40, {"pending": 40})
+
+
+@pytest.mark.broker
+def test_notifications_count_by_channel_kind_and_outcome(
+    start_hub: Callable[..., HubServer], devices: Callable[..., ProtocolDevice], mailbox: Mailbox,  # noqa: F811
+) -> None:
+    server = start_hub(smtp_host="127.0.0.1", smtp_port=mailbox.port, **FAST)
+    email = "metrics@example.org"
+    api = sign_up(server.url, email=email)
+    api.ok("POST", "/api/v1/notifications/channels", json={"kind": "email", "target": email})
+    api.ok("POST", "/api/v1/notifications/channels", json={"kind": "webhook", "target": "http://127.0.0.1:9/x"})
+    before = scrape(server.url)
+    button = devices("btn-note", add_button(api, "btn-note"))
+    assert button.wait_feedback(button.press())["code"] == "ordered"
+
+    def moved(name: str, **labels: str) -> float:
+        return total(scrape(server.url), name, **labels) - total(before, name, **labels)
+
+    eventually(lambda: moved("restock_notifications_total", kind="email", outcome="sent") >= 1
+               and moved("restock_notifications_total", kind="webhook", outcome="failed") >= 1)
+    # The same deliveries as jobs of the notification sender: the e-mail done, the refused webhook retried.
+    assert moved("restock_jobs_total", sender="notification", outcome="done") >= 1
+    assert moved("restock_jobs_total", sender="notification", outcome="retry") >= 1
 
 
 @pytest.mark.broker
