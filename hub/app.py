@@ -6,8 +6,9 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
+from hub import metrics
 from hub.api import auth, cart, devices, household, orders, products
 from hub.api import catalog as catalog_api
 from hub.api import inbox as inbox_api
@@ -75,5 +76,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # Ingest processes subscribed now, this one included; RESTOCK_INGEST_WORKERS says how many there should be.
         workers = int(connected) + (hub.workers.connected() if hub.workers is not None else 0)
         return {"ok": True, "mqtt_connected": connected, "ingest_workers": workers}
+
+    if settings.metrics.enabled:
+
+        @app.get("/metrics", tags=["ops"], include_in_schema=False)
+        def prometheus(request: Request) -> Response:
+            """Prometheus metrics of every hub process (docs/metrics.md); a token or loopback only."""
+            client = request.client.host if request.client else None
+            token = settings.metrics.token
+            if not metrics.authorised(token, client, request.headers.get("authorization")):
+                if token:
+                    return Response("bearer token required\n", 401, headers={"WWW-Authenticate": "Bearer"})
+                return Response("loopback clients only; set RESTOCK_METRICS_TOKEN to scrape from elsewhere\n", 403)
+            hub: Hub = app.state.hub
+            assert hub.metrics_dir is not None
+            gauges = metrics.DatabaseCollector(
+                lambda: metrics.database_gauges(hub.engine, hub.clock.now(), settings.scheduler.poll_seconds)
+            )
+            return Response(metrics.exposition(hub.metrics_dir, [gauges]), media_type=metrics.CONTENT_TYPE)
 
     return app

@@ -20,6 +20,8 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -161,8 +163,11 @@ class Sender(Generic[JobU, Prep]):
                 return  # the row moved on (cancelled, answered by a callback, channel gone): nothing to do
             outcome = await self.handler.perform(client, prepared)
             await asyncio.to_thread(self._finish_tx, job, outcome)
+            result = "done" if outcome.ok else "retry" if outcome.retryable else "failed"
+            metrics.current().jobs.labels(self.name, result).inc()
         except asyncio.CancelledError:
             raise
         except Exception:
+            metrics.current().jobs.labels(self.name, "error").inc()
             # The lease expires and the job is claimed again: nothing is lost.
             log.exception("job failed", extra={"sender": self.name, "job": repr(job)})

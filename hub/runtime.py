@@ -14,11 +14,13 @@ import logging
 import secrets
 from collections.abc import Coroutine
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from hub import metrics
 from hub.broker import mosquitto_files
 from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
@@ -97,6 +99,8 @@ class Hub:
         self.workers: IngestWorkers | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The multi-process metrics folder (hub/metrics.py), known once started.
+        self.metrics_dir: Path | None = None
 
     async def _secret_hash(self, device_id: str) -> str | None:
         def lookup() -> str | None:
@@ -122,6 +126,8 @@ class Hub:
                 "e.g. to a mosquitto); the embedded broker has none"
             )
         self.prepare()
+        # Before ingest counts anything and before a worker child starts: they all write to this folder.
+        self.metrics_dir = metrics.setup(settings.metrics_dir())
         self._loop = asyncio.get_running_loop()
         self.bus.attach(self._loop)
         if settings.mqtt.url:
@@ -164,7 +170,8 @@ class Hub:
             self._tasks.append(asyncio.create_task(self.homeassistant.run(), name="homeassistant"))
         if settings.ingest.workers > 1:
             self.workers = IngestWorkers(
-                settings, settings.ingest.workers - 1, self.bus, self.lookups.submit if self.lookups else None
+                settings, settings.ingest.workers - 1, self.bus, self.lookups.submit if self.lookups else None,
+                self.metrics_dir,
             )
             await asyncio.to_thread(self.workers.start)
         if self.lookups is not None:

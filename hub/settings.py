@@ -252,6 +252,21 @@ class SchedulerSettings(Section):
     )
 
 
+class MetricsSettings(Section):
+    """Prometheus metrics at /metrics (hub/metrics.py); docs/metrics.md explains them and how to scrape."""
+
+    env_prefix: ClassVar[str] = "metrics_"
+
+    enabled: bool = Field(default=True, description="Serve /metrics; off = 404")
+    token: str | None = Field(
+        default=None,
+        description="Bearer token /metrics asks for; unset = /metrics answers loopback clients (127.0.0.1, ::1) only",
+    )
+    dir: Path | None = Field(
+        default=None, description="Folder of the multi-process metric files, emptied at start; default data_dir/metrics"
+    )
+
+
 class LogSettings(Section):
     """Log output."""
 
@@ -279,6 +294,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     def __init__(self, **values: Any) -> None:
         """Flat names (`http_port=0`, as in RESTOCK_HTTP_PORT) are accepted beside sections."""
@@ -303,6 +319,10 @@ class Settings(BaseSettings):
             _SectionVariables(settings_cls, dotenv_settings),
             file_secret_settings,
         )
+
+    def metrics_dir(self) -> Path:
+        """The folder of the multi-process metric files."""
+        return self.metrics.dir or self.data_dir / "metrics"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the data folder."""

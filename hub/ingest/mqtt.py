@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+from hub import metrics
 from hub.ingest.applier import Applier
 from hub.ingest.messages import Message, Reply
 from hub.ingest.processor import Processor
@@ -142,10 +143,14 @@ class Ingest:
     async def _consume(self, client: aiomqtt.Client) -> None:
         self._inflight = deque()  # what was in flight on an earlier connection is never acknowledged now
         loop = asyncio.get_running_loop()
-        ready: asyncio.Queue[tuple[list[Reply], int]] = asyncio.Queue()
-        applier = Applier(
-            self.processor, lambda replies, size: loop.call_soon_threadsafe(ready.put_nowait, (replies, size))
-        )
+        ready: asyncio.Queue[tuple[list[Reply], int, datetime | None]] = asyncio.Queue()
+        processor = self.processor
+
+        def deliver(replies: list[Reply], size: int) -> None:
+            # Called by the apply thread right after the batch, so `oldest` is still that batch's.
+            loop.call_soon_threadsafe(ready.put_nowait, (replies, size, processor.oldest))
+
+        applier = Applier(processor, deliver)
         applier.start()
         tasks = [
             asyncio.create_task(self._feed(client, applier)),
@@ -171,31 +176,41 @@ class Ingest:
             applier.put(Message(m.topic.value, payload, clock()))
 
     async def _publish_ready(
-        self, client: aiomqtt.Client, ready: asyncio.Queue[tuple[list[Reply], int]], applier: Applier
+        self, client: aiomqtt.Client, ready: asyncio.Queue[tuple[list[Reply], int, datetime | None]], applier: Applier
     ) -> None:
         # Feedback goes out while the next batch is applied: publishing is the event loop's work and applying
         # the apply thread's, so neither waits for the other.
         while True:
-            replies, size = await ready.get()
+            replies, size, oldest = await ready.get()
             self.processed += size
             try:
-                await self._publish(client, replies)
+                failed = await self._publish(client, replies)
             finally:
                 applier.published()
+            m = metrics.current()
+            if oldest is not None:
+                m.feedback_seconds.observe(max(0.0, (self.clock() - oldest).total_seconds()))
+            if len(replies) > failed:
+                m.feedback.labels("published").inc(len(replies) - failed)
+            if failed:
+                m.feedback.labels("failed").inc(failed)
 
-    async def _publish(self, client: aiomqtt.Client, replies: Sequence[Reply]) -> None:
+    async def _publish(self, client: aiomqtt.Client, replies: Sequence[Reply]) -> int:
         # Feedback goes out without waiting for its PUBACK, so the next batch is applied meanwhile;
         # a lost feedback is harmless: the device replays and gets the stored one again. It is handed to
         # paho directly (aiomqtt's publish is the same call plus a task, a timeout and a scan of every pending
         # call per message, which under load cost more than applying the event); paho retransmits unacked
         # QoS 1 messages itself.
+        # Returns how many were not handed over.
         paho = client._client
         inflight = self._inflight
+        failed = 0
         for reply in replies:
             info = paho.publish(reply.topic, reply.payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 log.info("feedback not delivered; the device will replay",
                          extra={"topic": reply.topic, "error": mqtt.error_string(info.rc)})
+                failed += 1
                 continue
             inflight.append(info)
         # Past the bound, wait for PUBACKs, so memory stays bounded when the broker is slow to take feedback.
@@ -208,6 +223,7 @@ class Ingest:
                 if not paho.is_connected():
                     raise aiomqtt.MqttError("disconnected while feedback was in flight")
                 await asyncio.sleep(0.005)
+        return failed
 
     async def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> bool:
         """Publish through the live connection; False when disconnected (the caller retries later)."""

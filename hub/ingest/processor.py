@@ -17,15 +17,18 @@ no bug in a handler, and no value the validation missed, can cost more than its 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from hub import metrics
 from hub.domain.events import SEQ_SCAN_LIMIT as SEQ_SCAN_LIMIT  # the brokers' message size is set against it
 from hub.domain.events import (
     PressEvent,
@@ -47,7 +50,7 @@ from hub.ingest.isolation import (
     savepoints_in_transaction,
 )
 from hub.ingest.messages import Message, Reply, Shed, event_keys
-from hub.ingest.records import dead_letter, dead_letter_shed, record_status
+from hub.ingest.records import DEAD_LETTERS, dead_letter, dead_letter_shed, record_status
 from hub.services import level as level_service
 from hub.services import press as press_service
 from hub.services import scan as scan_service
@@ -77,10 +80,24 @@ def _memo(cache: dict[K, V], key: K, load: Callable[[], V | None]) -> V | None:
 
 @dataclass
 class _Applied:
-    """What a committed batch answers and announces."""
+    """What a committed batch answers and announces, and what it counts."""
 
     replies: list[Reply]
     unknown: list[str]
+    events: list[tuple[str, str]]  # (type, outcome) of each message
+    dead_letters: list[str]  # the reason of each
+
+
+class _Mark:
+    """How far a savepoint's message got in the batch's tallies, so a rollback takes its counts back too."""
+
+    def __init__(self, events: list[tuple[str, str]], session: Session) -> None:
+        self.events = len(events)
+        self.dead = len(session.info.get(DEAD_LETTERS, ()))
+
+    def restore(self, events: list[tuple[str, str]], session: Session) -> None:
+        del events[self.events:]
+        del session.info.get(DEAD_LETTERS, [])[self.dead:]
 
 
 class Processor:
@@ -106,12 +123,18 @@ class Processor:
         # `_looked_up` says which keys that query covered (a key it did not find was never stored).
         self._known: dict[tuple[str, int], str] = {}
         self._looked_up: set[tuple[str, int]] = set()
+        # (type, outcome) of each message of the batch being applied; counted once it has committed.
+        self._events: list[tuple[str, str]] = []
+        # Arrival of the oldest message of the batch last handled (feedback latency, measured by ingest).
+        self.oldest: datetime | None = None
 
     def handle_batch(self, messages: Sequence[Message], shed: Sequence[Shed] = ()) -> list[Reply]:
         """Apply every message; commit once; return the feedback to publish (only after commit).
 
         Raises only when the database itself fails (nothing is committed then, and the devices replay).
         """
+        started = time.perf_counter()
+        self.oldest = min((m.received for m in messages), default=None)
         try:
             applied = self._apply(messages, shed, fast=True)
         except Exception as exc:
@@ -123,9 +146,14 @@ class Processor:
             log.log(level, "batch failed; applying it message by message",
                     extra={"size": len(messages), "error": type(exc).__name__})
             self.fallbacks += 1
+            metrics.current().fallbacks.inc()
             applied = self._apply(messages, shed, fast=False)
-        # Only after the commit, and never able to undo it: notifications, and name lookups (which write to the
-        # inbox entry and must never delay feedback).
+        # Only after the commit, and never able to undo it: metrics, notifications, and name lookups (which write
+        # to the inbox entry and must never delay feedback).
+        try:
+            self._count(applied, len(messages), time.perf_counter() - started)
+        except Exception:
+            log.exception("counting a committed batch failed")
         try:
             if self.on_unknown is not None:
                 for gtin in dict.fromkeys(applied.unknown):
@@ -134,6 +162,17 @@ class Processor:
             log.exception("announcing a committed batch failed")
         return applied.replies
 
+    @staticmethod
+    def _count(applied: _Applied, size: int, seconds: float) -> None:
+        """A committed batch's figures: a few increments per batch, whatever its size."""
+        m = metrics.current()
+        m.batch_messages.observe(size)
+        m.apply_seconds.observe(seconds)
+        for (kind, outcome), n in Counter(applied.events).items():
+            m.events.labels(kind, outcome).inc(n)
+        for reason, n in Counter(applied.dead_letters).items():
+            m.dead_letters.labels(reason).inc(n)
+
     def _apply(self, messages: Sequence[Message], shed: Sequence[Shed], fast: bool) -> _Applied:
         replies: list[Reply] = []
         self._devices, self._households, self._products = {}, {}, {}
@@ -141,8 +180,11 @@ class Processor:
         self._seen = {}
         self._known = {}
         self._looked_up = set()
+        self._events = []
+        dead: list[str] = []
         try:
             with Session(self.engine, expire_on_commit=False) as session:
+                session.info[DEAD_LETTERS] = dead
                 if fast:
                     # Fast path: no flush per message. The batch collects the new rows and writes them at the
                     # end, one INSERT per table; the reads that must see them go through it, and reads of event
@@ -180,13 +222,14 @@ class Processor:
                 session.commit()
         finally:
             self._devices, self._households, self._products = {}, {}, {}
-        return _Applied(replies, self._unknown)
+        return _Applied(replies, self._unknown, self._events, dead)
 
     def _isolated(self, to: Writer, message: Message) -> Reply | None:
         """Apply one message in a savepoint; if it fails, roll it back alone and dead-letter it."""
         session = to.session
         for attempt in range(2):
             undo = Undo.mark(self._seen, self._unknown)
+            mark = _Mark(self._events, session)
             savepoint = session.begin_nested()
             try:
                 reply = self._one(to, message)
@@ -195,6 +238,7 @@ class Processor:
             except Exception as exc:
                 savepoint.rollback()
                 undo.restore(self._seen, self._unknown)
+                mark.restore(self._events, session)
                 if is_outage(exc):
                     raise
                 if isinstance(exc, IntegrityError) and attempt == 0:
@@ -221,9 +265,11 @@ class Processor:
         # alone is kept, and the device, unanswered, replays the event later.
         session = to.session
         for answer in (True, False) if seq is not None and device_id is not None else (False,):
+            mark = _Mark(self._events, session)
             savepoint = session.begin_nested()
             try:
                 dead_letter(session, message, device_id, seq, reason, detail)
+                self._events.append(("invalid", "dead_letter"))
                 reply = None
                 if answer and device_id is not None and seq is not None:
                     feedback = rejected(seq, HUB_ERROR, f"the hub could not apply this event ({reason})")
@@ -232,6 +278,7 @@ class Processor:
                 return reply
             except Exception as again:
                 savepoint.rollback()
+                mark.restore(self._events, session)
                 self._seen.pop((device_id or "", seq or 0), None)
                 if is_outage(again):
                     raise
@@ -241,12 +288,14 @@ class Processor:
     def _isolated_shed(self, session: Session, shed: Sequence[Shed]) -> None:
         if not shed:
             return
+        mark = _Mark(self._events, session)
         savepoint = session.begin_nested()
         try:
             dead_letter_shed(session, shed)
             savepoint.commit()
         except Exception as exc:
             savepoint.rollback()
+            mark.restore(self._events, session)
             if is_outage(exc):
                 raise
             log.error("rate_limited dead letters not written", exc_info=exc)
@@ -283,9 +332,11 @@ class Processor:
             topic = parse_topic(message.topic)
         except ProtocolError as exc:
             dead_letter(to.session, message, None, None, exc.reason, exc.detail)
+            self._events.append(("invalid", "dead_letter"))
             return None
         if topic.channel == "status":
             self._status(to.session, message, topic.device_id)
+            self._events.append(("status", "recorded"))
             return None
         if topic.channel != "event":
             return None
@@ -296,6 +347,7 @@ class Processor:
         device = self._device(session, device_id)
         if device is None:
             dead_letter(session, message, device_id, None, "unknown_device", "no such device")
+            self._events.append(("invalid", "dead_letter"))
             return None
         try:
             event = decode_event(message.payload, message.received)
@@ -305,16 +357,19 @@ class Processor:
             if seq is not None:
                 stored = self._stored(to, device_id, seq)
                 if stored is not None:
+                    self._events.append(("invalid", "replay"))
                     return Reply(cmd_topic(device_id), stored)
             dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
+            self._events.append(("invalid", "dead_letter" if seq is None else "rejected"))
             if seq is None:
                 return None
             return self._store(to, device_id, seq, "invalid", rejected(seq, exc.reason, exc.detail), None)
+        kind = type(event).__name__.removesuffix("Event").lower()
         stored = self._stored(to, device_id, event.seq)
         if stored is not None:
             log.info("replay answered", extra={"device": device_id, "seq": event.seq})
+            self._events.append((kind, "replay"))
             return Reply(cmd_topic(device_id), stored)
-        kind = type(event).__name__.removesuffix("Event").lower()
         household = self._household(session, device.household_id) if device.household_id else None
         if not device.active:
             handled = Handled(rejected(event.seq, "revoked", "this device was revoked"))
@@ -332,6 +387,7 @@ class Processor:
             self._unknown.append(handled.lookup)
         if feedback.code == "rejected":
             dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
+        self._events.append((kind, feedback.code))
         if device.last_seen is None or not timedelta(0) <= message.received - device.last_seen < LAST_SEEN_STEP:
             device.last_seen = message.received
             session.add(device)

@@ -13,6 +13,8 @@ from hub.store.models import DeadLetter, Device
 from hub.store.types import storable_bytes, storable_text
 
 log = logging.getLogger(__name__)
+# Key of `session.info` under which the ingest processor collects the reason of each dead letter (metrics).
+DEAD_LETTERS = "restock.dead_letters"
 
 
 def record_status(session: Session, device: Device, message: Message) -> None:
@@ -43,6 +45,8 @@ def dead_letter(
         "dead letter",
         extra={"topic": message.topic[:120], "device": device_id, "seq": seq, "reason": reason, "detail": detail},
     )
+    if (reasons := session.info.get(DEAD_LETTERS)) is not None:
+        reasons.append(reason[:40])
     session.add(
         DeadLetter(
             topic=storable_text(message.topic[:200])[:200],

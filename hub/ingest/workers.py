@@ -25,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
+from hub import metrics
 from hub.ingest.mqtt import GIL_SWITCH_S, BrokerTarget, Ingest
 from hub.ingest.processor import Processor
 from hub.logs import configure
@@ -69,8 +71,12 @@ class _ForwardingBus(live.LiveBus):
             self._send((LIVE, events))
 
 
-def _child_main(settings: dict[str, Any], index: int, events: Connection, life: Connection) -> None:
+def _child_main(
+    settings: dict[str, Any], index: int, events: Connection, life: Connection, metrics_dir: str | None = None
+) -> None:
     """A child's whole life: ingest on a shared subscription until `life` is closed."""
+    if metrics_dir is not None:
+        metrics.join(Path(metrics_dir))  # before any metric is used: its counts add up with the hub's
     config = Settings(**settings)
     configure(config.log.level, config.log.as_json)
     sys.setswitchinterval(GIL_SWITCH_S)  # the same trade as in the hub process
@@ -143,9 +149,15 @@ class IngestWorkers:
     """Starts `count` child ingest processes, forwards what they report, restarts those that die."""
 
     def __init__(
-        self, settings: Settings, count: int, bus: live.LiveBus, on_unknown: Callable[[str], None] | None
+        self,
+        settings: Settings,
+        count: int,
+        bus: live.LiveBus,
+        on_unknown: Callable[[str], None] | None,
+        metrics_dir: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics_dir = metrics_dir  # the hub's multi-process metrics folder, which the children write to
         self.count = count
         self.bus = bus
         self.on_unknown = on_unknown
@@ -183,7 +195,9 @@ class IngestWorkers:
         life_in, life_out = self._context.Pipe(duplex=False)
         settings = self.settings.model_dump(mode="json")
         process = self._context.Process(
-            target=_child_main, args=(settings, index, events_out, life_in), name=f"restock-ingest-{index}",
+            target=_child_main,
+            args=(settings, index, events_out, life_in, str(self.metrics_dir) if self.metrics_dir else None),
+            name=f"restock-ingest-{index}",
             daemon=True,
         )
         process.start()
@@ -211,6 +225,8 @@ class IngestWorkers:
                 child.connected = bool(body)
         events.close()
         child.process.join(STOP_TIMEOUT_S)
+        if child.process.pid is not None and not child.process.is_alive():
+            metrics.process_exited(child.process.pid)
         if self._stopping.is_set():
             return
         # Doubling while it keeps dying soon after its start; from the start again after a good run.

@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub import metrics
 from hub.jobs import DeliveryPolicy, Outcome, Sender
 from hub.notify import outbox
 from hub.notify.actions import ActionLinks
@@ -172,6 +173,7 @@ class _Deliveries:
         """Send on the job's channel; every failure is retried (with backoff) until the last attempt."""
         error = await self.notifier._send(client, job.kind, job.target, job.secret, job.payload)
         log.info("notification delivery", extra={"delivery": job.delivery_id, "kind": job.kind, "error": error})
+        metrics.current().notifications.labels(job.kind, "sent" if error is None else "failed").inc()
         return Outcome(ok=error is None, retryable=True, error=error)
 
     def finish(self, session: Session, job: outbox.DeliveryJob, outcome: Outcome, now: datetime) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub import metrics
 from hub.jobs import Job, RetryPolicy
 from hub.merchants.base import Merchant
 from hub.scheduler.clock import Clock
@@ -43,6 +44,8 @@ class Scheduler:
         jobs: list[Job] = []
         with Session(self.engine, expire_on_commit=False) as session:
             changed = advance_due(session, self.merchants, self.clock.now(), jobs, self.policy)
+        if changed:
+            metrics.current().timers_fired.inc(len(changed))
         if self.dispatch is not None:
             for job in jobs:
                 self.dispatch(job)

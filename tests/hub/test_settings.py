@@ -70,6 +70,10 @@ OLD_NAMES: dict[str, tuple[str, str, Any]] = {
     "offline_after_h": ("notify", "offline_after_h", 25.0),
     "low_battery_mv": ("notify", "low_battery_mv", 2500),
     "homeassistant": ("notify", "homeassistant", False),
+    # Added with the metrics section (not in the flat settings, named the same way).
+    "metrics_enabled": ("metrics", "enabled", False),
+    "metrics_token": ("metrics", "token", "scrape-secret"),
+    "metrics_dir": ("metrics", "dir", Path("/tmp/restock-metrics")),
 }
 
 
