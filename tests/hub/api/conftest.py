@@ -171,9 +171,20 @@ def is_dashboard(endpoint: Endpoint) -> bool:
     return endpoint.path == DASHBOARD_PREFIX or endpoint.path.startswith(DASHBOARD_PREFIX + "/")
 
 
+# Routes authorised by a signed capability in their path, not by a household's sign-in: the one-tap links of
+# notifications. tests/hub/notify/test_push.py refuses their tampered, expired, replayed and other-household
+# tokens; a household's bearer token changes nothing there, so the isolation walk leaves them out.
+CAPABILITY_ROUTES = frozenset({"/act/{token}"})
+# The operator's scrape route: its own token (RESTOCK_METRICS_TOKEN) or loopback only, never a household's
+# sign-in; tests/hub/test_metrics.py refuses a missing or wrong token and a remote client.
+OPERATOR_ROUTES = frozenset({"/metrics"})
+
+
 def bearer_routes(server: HubServer) -> list[Endpoint]:
-    """Every route outside the dashboard: the REST API, health, and whatever is added next."""
-    return [endpoint for endpoint in api_routes(server) if not is_dashboard(endpoint)]
+    """Every route a household's bearer token is about: the REST API, health, and whatever is added next (not the
+    dashboard, the capability links or the operator's metrics)."""
+    return [endpoint for endpoint in api_routes(server)
+            if not is_dashboard(endpoint) and endpoint.path not in CAPABILITY_ROUTES | OPERATOR_ROUTES]
 
 
 def route_calls(
