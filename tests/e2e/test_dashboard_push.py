@@ -60,10 +60,13 @@ def test_a_push_channel_is_added_on_the_phone_and_its_cancel_link_cancels_the_or
     link = LINK.search(message["message"])
     assert link is not None
 
-    # The phone that got the push is not signed in to the dashboard.
-    phone = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    # The phone that got the push is not signed in to the dashboard. Its browser keeps to the pages' policy
+    # (bypass_csp is off in a new context), and any refusal Chromium reports fails the test.
+    phone = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin", bypass_csp=False)
+    refused: list[str] = []
     try:
         tab = phone.new_page()
+        tab.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
         tab.goto(hub.url + link.group(1))
         expect(tab.locator("h1")).to_have_text("Cancel this order?")
         expect(tab.locator(".act")).to_contain_text(order_id)
@@ -77,5 +80,6 @@ def test_a_push_channel_is_added_on_the_phone_and_its_cancel_link_cancels_the_or
         # Back and tap again: refused, with a page that says why.
         tab.goto(hub.url + link.group(1))
         expect(tab.locator("[data-refused]")).to_contain_text("already been used")
+        assert refused == [], f"the confirmation pages broke their Content-Security-Policy: {refused}"
     finally:
         phone.close()
