@@ -7,11 +7,11 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +23,9 @@ from hub.broker.mosquitto import free_port
 from hub.merchants.signing import sign, signed_headers, verify
 from tests.conftest import wait_for  # noqa: F401 - re-exported for this folder's tests
 from tests.hub.conftest import Api, HubServer
+from tests.hub.receiver import Answer, Post, serving
+
+JSON = "application/json"
 
 FAST = {
     "merchant_retry_base_s": 0.2,
@@ -62,8 +65,9 @@ class Shop:
         """Where the hub posts orders."""
         return f"http://127.0.0.1:{self.port}/orders"
 
-    def handle(self, headers: Any, raw: bytes) -> tuple[int, bytes]:
+    def handle(self, post: Post) -> Answer:
         """Record a request and decide the answer."""
+        headers, raw = post.headers, post.body
         body = json.loads(raw)
         try:
             verify(self.secret, headers.get("X-Restock-Timestamp"), headers.get("X-Restock-Signature"), raw,
@@ -79,50 +83,27 @@ class Shop:
             self.orders.setdefault(key, f"shop-{len(self.orders) + 1}")
         if answer == "hang":
             self.release.wait(30)
-            return 503, b"{}"
+            return 503, b"{}", JSON
         status = int(answer)
-        return status, json.dumps({"ref": self.orders.get(key)} if status == 200 else {"error": "boom"}).encode()
-
-
-def _serve(handle: Callable[[Any, bytes], tuple[int, bytes]]) -> tuple[ThreadingHTTPServer, int]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            status, body = handle(self.headers, raw)
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:
-                pass  # the hub gave up on this request (it was stopped): nobody reads the answer
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
+        reply = {"ref": self.orders.get(key)} if status == 200 else {"error": "boom"}
+        return status, json.dumps(reply).encode(), JSON
 
 
 @pytest.fixture
 def make_shop() -> Iterator[Callable[[Callable[[], datetime]], Shop]]:
     """Start shops on free ports; stopped at the end."""
-    servers: list[tuple[ThreadingHTTPServer, Shop]] = []
+    with ExitStack() as stack:
+        shops: list[Shop] = []
 
-    def make(now: Callable[[], datetime]) -> Shop:
-        shop = Shop(secret=secrets.token_urlsafe(24), now=now)
-        server, shop.port = _serve(shop.handle)
-        servers.append((server, shop))
-        return shop
+        def make(now: Callable[[], datetime]) -> Shop:
+            shop = Shop(secret=secrets.token_urlsafe(24), now=now)
+            shop.port = int(stack.enter_context(serving(shop.handle)).rsplit(":", 1)[1])
+            shops.append(shop)
+            return shop
 
-    yield make
-    for server, shop in servers:
-        shop.release.set()
-        server.shutdown()
-        server.server_close()
+        yield make
+        for shop in shops:
+            shop.release.set()  # a hanging answer lets go, so its server can shut down
 
 
 def callback(

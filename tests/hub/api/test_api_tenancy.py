@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from hub.services import inbox as inbox_service
 from hub.store.db import make_engine, migrate
 from hub.store.models import InboxEntry, MerchantAccount, Order, Product, ProductGtin
 from tests.hub.conftest import Api, HubServer, sign_up
+from tests.hub.receiver import Answer, Post, serving
 
 needs_broker = pytest.mark.broker
 
@@ -47,24 +46,13 @@ def receiver() -> Iterator[Receiver]:
     """A local HTTP receiver on a free port, stopped at the end."""
     seen = Receiver()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            seen.requests.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
+    def answer(post: Post) -> Answer:
+        seen.requests.append(post.body)
+        return 200, b"{}", "application/json"
 
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    seen.url = f"http://127.0.0.1:{server.server_address[1]}/orders"
-    yield seen
-    server.shutdown()
-    server.server_close()
+    with serving(answer) as url:
+        seen.url = f"{url}/orders"
+        yield seen
 
 
 # Requests valid for any merchant the caller may use, by (method, OpenAPI path): only the merchant decides.

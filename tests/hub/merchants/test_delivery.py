@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -29,6 +27,7 @@ from hub.services import orders as order_service
 from hub.store import repos
 from hub.store.db import make_engine, migrate
 from hub.store.models import Household, MerchantAccount, Notification, Order, Product
+from tests.hub.receiver import serving
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -92,40 +91,6 @@ def test_the_demo_shop_promises_delivery_on_its_clock_and_the_household_is_told(
         assert "expected delivery Wed 11 Mar 2026" in shipped["text"]
 
 
-class _Shop:
-    """A webhook shop over HTTP that answers every order with the given JSON."""
-
-    def __init__(self, answer: dict[str, Any]) -> None:
-        self.answer = answer
-        shop = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                body = json.dumps(shop.answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        """Where the hub posts orders."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/orders"
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
 async def _send(prepared: Any) -> Any:
     async with httpx.AsyncClient() as client:
         return await post(client, prepared.account, prepared.body, prepared.key, NOW, 5.0)
@@ -133,13 +98,14 @@ async def _send(prepared: Any) -> Any:
 
 def _webhook_order(engine: Engine, answer: dict[str, Any], name: str) -> Order:
     """Create an order of a webhook shop's product, submit it over HTTP and record the answer."""
-    shop = _Shop(answer)
-    try:
+    reply = json.dumps(answer).encode()
+    with serving(lambda _post: (200, reply, "application/json")) as url:
+        shop_url = f"{url}/orders"
         with Session(engine, expire_on_commit=False) as session:
             household = _household(session, name)
             assert household.id is not None
             household.cancel_window_s = 0
-            session.add(MerchantAccount(household_id=household.id, name=f"shop-{name}", url=shop.url,
+            session.add(MerchantAccount(household_id=household.id, name=f"shop-{name}", url=shop_url,
                                         secret="s" * 32))
             product = Product(household_id=household.id, merchant=f"shop-{name}", sku="B-1", name="Shop beans",
                               price=1450, currency="EUR")
@@ -165,8 +131,6 @@ def _webhook_order(engine: Engine, answer: dict[str, Any], name: str) -> Order:
             submitted = next(n for n in texts if n["kind"] == "order.submitted")
             stored.__dict__["_text"] = submitted["text"]  # handed to the test with the order
             return stored
-    finally:
-        shop.close()
 
 
 def test_a_webhook_shops_promised_date_is_stored_and_told(engine: Engine) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from hub.merchants.signing import verify
 from tests.hub.conftest import HubServer, sign_up
+from tests.hub.receiver import Answer, Post, serving
 from tests.hub.shops import Mailbox
 
 pytestmark = pytest.mark.broker
@@ -23,35 +21,21 @@ class Receiver:
     def __init__(self) -> None:
         self.got: list[tuple[str, dict[str, str], bytes]] = []
         self.answers: dict[str, tuple[int, bytes]] = {"/ok": (204, b""), "/gone": (404, b"no such hook\nsorry")}
-        receiver = self
+        self.url = ""
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.got.append((self.path, dict(self.headers), raw))
-                status, body = receiver.answers.get(self.path, (500, b""))
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, post: Post) -> Answer:
+        """Keep the request; answer as set for its path."""
+        self.got.append((post.path, dict(post.headers), post.body))
+        status, body = self.answers.get(post.path, (500, b""))
+        return status, body, "text/plain"
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A webhook receiver on a free port."""
     made = Receiver()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+    with serving(made.answer) as made.url:
+        yield made
 
 
 def test_without_smtp_an_email_channel_is_refused_naming_the_setting(start_hub: Callable[..., HubServer]) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,6 +18,7 @@ import pytest
 
 from simulator.protocol_device import ProtocolDevice
 from tests.hub.conftest import Api, HubServer, add_button, sign_up
+from tests.hub.receiver import Answer, Post, serving
 from tests.hub.shops import FAST, wait_for
 
 pytestmark = pytest.mark.broker
@@ -33,31 +32,19 @@ class PushService:
     def __init__(self) -> None:
         self.ntfy: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.json: list[dict[str, Any]] = []
-        service = self
+        self.host = ""
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-                status, answer = 200, b'{"id":"m1"}'
-                if self.path.startswith("/json"):
-                    service.json.append(body)
-                elif body.get("topic") == "down":
-                    status, answer = 500, b'{"code":50001,"error":"topic is on fire"}'
-                else:
-                    service.ntfy.append((dict(self.headers), body))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, post: Post) -> Answer:
+        """Keep the message; the topic `down` fails as ntfy does."""
+        body = json.loads(post.body or b"{}")
+        status, answer = 200, b'{"id":"m1"}'
+        if post.path.startswith("/json"):
+            self.json.append(body)
+        elif body.get("topic") == "down":
+            status, answer = 500, b'{"code":50001,"error":"topic is on fire"}'
+        else:
+            self.ntfy.append((dict(post.headers), body))
+        return status, answer, "application/json"
 
     def pushes_about(self, order_id: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
         """The ntfy messages that name the order."""
@@ -68,9 +55,9 @@ class PushService:
 def push() -> Iterator[PushService]:
     """The push stand-in on a free port."""
     made = PushService()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+    with serving(made.answer) as url:
+        made.host = url.removeprefix("http://")
+        yield made
 
 
 def _path(link: str) -> str:
