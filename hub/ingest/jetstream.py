@@ -127,6 +127,10 @@ class JetStreamIngest:
                     continue
                 try:
                     await self._consume(nc)
+                except (nats.errors.Error, nats.js.errors.Error, OSError, TimeoutError) as exc:
+                    # Anything the cluster throws ends this connection only: a new one joins the consumer again.
+                    log.warning("JetStream ingest interrupted; reconnecting", extra={"error": repr(exc)[:200]})
+                    await asyncio.sleep(RETRY_S)
                 finally:
                     self.connected.clear()
                     with contextlib.suppress(Exception):
@@ -197,7 +201,7 @@ class JetStreamIngest:
                 await room.acquire()
                 try:
                     batch = await sub.fetch(self.fetch_batch, timeout=FETCH_WAIT_S)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):  # nothing to fetch: nats-py raises either
                     room.release()
                     continue
                 except (nats.errors.Error, nats.js.errors.Error) as exc:
@@ -261,7 +265,7 @@ class JetStreamIngest:
             while True:
                 try:
                     batch = await sub.fetch(self.fetch_batch, timeout=FETCH_WAIT_S)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):
                     break
                 for m in batch:
                     topic = (m.headers or {}).get(RETAINED_TOPIC_HEADER) or topic_of(m.subject)
