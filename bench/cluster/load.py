@@ -28,6 +28,7 @@ class LoadResult:
     reconnects: int
     feedback_times: list[tuple[float, int]] = field(default_factory=list)  # (perf_counter, feedback so far)
     marks: dict[str, float] = field(default_factory=dict)  # name → perf_counter of a timed action
+    sent: set[tuple[str, int]] = field(default_factory=set)  # (device, seq) of every event sent
 
     def stall_after(self, mark: str) -> float | None:
         """Seconds from the mark to the first feedback after the longest silence that began after it."""
@@ -89,13 +90,15 @@ async def drive(
                 device.replay(device.seq)
         await asyncio.gather(*runs)
         deadline = time.perf_counter() + settle
-        while stats.feedback < stats.sent and time.perf_counter() < deadline:
+        # The devices count their feedback as it arrives; nothing signals "all answered", so it is polled.
+        while stats.feedback < stats.sent and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
     finally:
         for task in (sampler, keeper, *runs):
             task.cancel()
         await asyncio.gather(*(d.close() for d in fleet), return_exceptions=True)
     result.lost = sum(len(d.pending) for d in fleet)
+    result.sent = {(d.device_id, seq) for d in fleet for seq in range(first_seq, d.seq + 1)}
     return result
 
 
@@ -112,7 +115,11 @@ async def _sample(stats: FleetStats, times: list[tuple[float, int]]) -> None:
 
 
 async def _keep_connected(
-    fleet: list[FleetDevice], ports: Sequence[int], home: dict[int, int], host: str, replay_after: float,
+    fleet: list[FleetDevice],
+    ports: Sequence[int],
+    home: dict[int, int],
+    host: str,
+    replay_after: float,
     result: LoadResult,
 ) -> None:
     while True:

@@ -13,6 +13,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlmodel import Session
 
 from hub.broker.credentials import hash_secret
@@ -23,7 +24,8 @@ from hub.store import repos
 from hub.store.db import make_engine, migrate
 from hub.store.models import Device, Household
 
-START_TIMEOUT_S = 60.0
+# Generous: on a loaded 2-core machine a hub process may take a minute to import, migrate and connect.
+START_TIMEOUT_S = 180.0
 
 
 def fleet_credentials(count: int, prefix: str = "fleet") -> list[tuple[str, str | None]]:
@@ -51,9 +53,14 @@ def prepare_database(url: str, creds: list[tuple[str, str | None]], cancel_windo
             for device_id, secret in creds:
                 session.add(
                     Device(
-                        id=device_id, kind="dash_button", household_id=household.id, secret_hash=shared_hash,
-                        nats_secret_hash=nats_secret_hash(secret or ""), binding_product_id=product.id,
-                        binding_mode="order", binding_unit_price=product.price,
+                        id=device_id,
+                        kind="dash_button",
+                        household_id=household.id,
+                        secret_hash=shared_hash,
+                        nats_secret_hash=nats_secret_hash(secret or ""),
+                        binding_product_id=product.id,
+                        binding_mode="order",
+                        binding_unit_price=product.price,
                     )
                 )
             session.commit()
@@ -65,9 +72,7 @@ def prepare_database(url: str, creds: list[tuple[str, str | None]], cancel_windo
 class HubNode:
     """One hub node: `restock hub` in its own process, as deployed."""
 
-    def __init__(
-        self, name: str, data: Path, env: dict[str, str], *, workers: int = 1
-    ) -> None:
+    def __init__(self, name: str, data: Path, env: dict[str, str], *, workers: int = 1) -> None:
         self.name = name
         self.data = data
         self.http_port = free_port()
@@ -95,8 +100,7 @@ class HubNode:
         self.data.mkdir(parents=True, exist_ok=True)
         log = open(self.data / "hub.log", "ab")  # noqa: SIM115 - handed to the child
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "restock", "hub"], env=self.env, stdout=log,
-                                         stderr=log)
+            self.proc = subprocess.Popen([sys.executable, "-m", "restock", "hub"], env=self.env, stdout=log, stderr=log)
         finally:
             log.close()
 
@@ -130,8 +134,6 @@ class HubNode:
         """SIGKILL the node and its ingest workers: a crash, nothing finished in order."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        import psutil
-
         children = psutil.Process(self.proc.pid).children(recursive=True)
         self.proc.kill()
         for child in children:
