@@ -17,6 +17,17 @@ from hub.ingest.messages import Reply
 from hub.ingest.mqtt import NO_DELAY, BrokerTarget
 
 log = logging.getLogger(__name__)
+
+
+class _QuietPendingPublishes(logging.Filter):
+    """aiomqtt warns for every publish beyond ten awaiting a PUBACK; a batch's feedback is hundreds at once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pending publish calls" not in record.getMessage()
+
+
+_client_log = logging.getLogger("hub.ingest.feedback.client")
+_client_log.addFilter(_QuietPendingPublishes())
 # How long a batch's feedback may take to be PUBACKed before the batch counts as unanswered (it is then
 # redelivered and answered from the stored feedback).
 PUBACK_TIMEOUT_S = 10.0
@@ -54,6 +65,7 @@ class FeedbackLink:
             timeout=PUBACK_TIMEOUT_S,
             max_inflight_messages=0,  # unlimited: the ingest bounds what is in flight (batches in flight)
             socket_options=[NO_DELAY],
+            logger=_client_log,
         )
 
     async def run(self) -> None:

@@ -69,10 +69,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     cluster = NatsCluster(root / "nats", 3, hub_password=password, database_url=url)
     cluster.start()
     env = nats_env(cluster.nats_urls(), cluster.mqtt_urls(), url)
-    hubs = [
-        HubNode(name, root / name, {**env, "RESTOCK_SCHEDULER_POLL_SECONDS": "0.5", "RESTOCK_LOG_LEVEL": "INFO"})
-        for name in ("a", "b")
-    ]
+    env = {**env, "RESTOCK_SCHEDULER_POLL_SECONDS": "0.5", "RESTOCK_LOG_LEVEL": "INFO"}
+    # Node b runs two ingest processes: every process of every node is a member of the one consumer.
+    hubs = [HubNode("a", root / "a", env), HubNode("b", root / "b", env, workers=2)]
     try:
         for hub in hubs:
             hub.launch()
