@@ -184,7 +184,7 @@ class JetStreamIngest:
         js = nc.jetstream(timeout=5)
         await self.feedback.connected.wait()  # its connection makes the node create the MQTT streams
         if await self.ensure_consumer(js):
-            await self._bootstrap_status(js)
+            await self.bootstrap_status(js)
         sub = await js.pull_subscribe_bind(self.consumer, STREAM)
         log.info(
             "ingest joined the JetStream consumer",
@@ -250,7 +250,7 @@ class JetStreamIngest:
         if messages:
             m.feedback_seconds.observe(max(0.0, (self.clock() - messages[0].received).total_seconds()))
 
-    async def _bootstrap_status(self, js: JetStreamContext) -> None:
+    async def bootstrap_status(self, js: JetStreamContext) -> None:
         """A new consumer sees statuses published from now on: the last one of each device before it is read
         from the retained messages once, so the database knows which devices were online."""
         config = ConsumerConfig(

@@ -8,6 +8,7 @@ hub node; a poison message costs only itself. The kill test runs last: it leaves
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 from collections import Counter
@@ -26,9 +27,11 @@ from bench.cluster.load import drive
 from bench.cluster.nodes import HubNode, fleet_credentials, nats_env, prepare_database
 from hub.broker.limits import MAX_MESSAGE_BYTES
 from hub.broker.nats_cluster import NatsCluster
-from hub.ingest.jetstream import STREAM
+from hub.ingest.feedback import FeedbackLink, targets_from
+from hub.ingest.jetstream import STREAM, JetStreamIngest
+from hub.ingest.processor import Processor
 from hub.store.db import make_engine
-from hub.store.models import DeadLetter, Household, Order, OrderEvent, ProcessedEvent
+from hub.store.models import DeadLetter, Device, Household, Order, OrderEvent, ProcessedEvent
 from tests.conftest import wait_for
 from tests.hub.conftest import PG_ENV, reset_postgres
 
@@ -173,6 +176,55 @@ def test_a_poison_message_costs_only_itself(world: World) -> None:
     finally:
         engine.dispose()
     assert wait_for(lambda: asyncio.run(_consumer_idle(world)), "nothing stuck in the consumer", timeout=15)
+
+
+def test_a_new_consumer_learns_each_device_s_last_status_from_the_retained_messages(world: World) -> None:
+    device_id, secret = world.creds[5]
+    status = {"online": True, "kind": "dash_button", "fw": "0.1.0", "battery_mv": 2777, "rssi": -61, "outbox": 0}
+    node = world.cluster.nodes[0]
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{device_id}-status", clean_session=True)
+    client.username_pw_set(device_id, secret)
+    client.connect(node.host, node.mqtt_port)
+    client.loop_start()
+    try:
+        client.publish(f"restock/v1/{device_id}/status", json.dumps(status), qos=1, retain=True).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    engine = make_engine(world.url)
+
+    def battery() -> int | None:
+        with Session(engine) as session:
+            device = session.get(Device, device_id)
+            return device.battery_mv if device is not None else None
+
+    try:
+        wait_for(lambda: battery() == 2777, "the status applied through the consumer")
+        with Session(engine) as session:
+            session.execute(update(Device).where(col(Device.id) == device_id).values(battery_mv=1))
+            session.commit()
+
+        async def bootstrap() -> bool:
+            ingest = JetStreamIngest(
+                world.cluster.nats_urls(),
+                FeedbackLink(targets_from(world.cluster.mqtt_urls()[0]), "t"),
+                Processor(engine),
+                consumer="bootstrap-check",
+            )
+            nc = await nats.connect(world.cluster.nats_urls())
+            js = nc.jetstream()
+            try:
+                created = await ingest.ensure_consumer(js)
+                await ingest.bootstrap_status(js)
+            finally:
+                await js.delete_consumer(STREAM, "bootstrap-check")
+                await nc.close()
+            return created
+
+        assert asyncio.run(bootstrap()), "a consumer of that name did not exist yet"
+        assert battery() == 2777, "the retained status was applied again"
+    finally:
+        engine.dispose()
 
 
 def test_killing_the_stream_leader_then_a_hub_node_loses_and_doubles_nothing(world: World) -> None:
