@@ -247,7 +247,10 @@ def test_killing_the_stream_leader_then_a_hub_node_loses_and_doubles_nothing(wor
     )
     stats = result.stats
     assert result.lost == 0, f"{result.lost} presses never answered"
-    assert stats.feedback == stats.sent > 400
+    # Presses to a device whose node just died wait for its reconnect, so fewer than offered are sent.
+    assert stats.feedback == stats.sent > 200
+    at_hub_kill = max(count for when, count in result.feedback_times if when <= result.marks["hub"])
+    assert stats.feedback > at_hub_kill, "presses were answered after the hub node died"
     assert result.reconnects > 0, "devices on the killed node moved to another one"
     events = _events_of(world.url, result.sent)
     assert len(result.sent) == len(events) == stats.sent
