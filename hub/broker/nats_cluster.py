@@ -164,6 +164,11 @@ class NatsCluster:
         return proc is not None and proc.poll() is None
 
     @property
+    def hub_password_hash(self) -> str:
+        """The bcrypt hash of the hub account's password written into every logins file."""
+        return self._hub_hash
+
+    @property
     def configs(self) -> list[NodeConfig]:
         """Every node's configuration, running or not."""
         return list(self._configs.values())
