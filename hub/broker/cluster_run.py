@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from hub.broker.mosquitto_auth import write_atomically
-from hub.broker.nats_cluster import monitor_json, nats_server_binary
+from hub.broker.nats_control import monitor_json, nats_server_binary
 
 CLUSTER_FILE = "cluster.json"
 HUB_START_TIMEOUT = 90.0

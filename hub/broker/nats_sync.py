@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from hub.broker.nats_auth import DeviceLogin, write_auth
-from hub.broker.nats_cluster import node_process_matches, reload_nodes
 from hub.broker.nats_config import NodeConfig
+from hub.broker.nats_control import node_process_matches, reload_nodes
 from hub.store import repos
 from hub.store.db import make_engine
 from hub.store.listen import Listener, supports_listen
