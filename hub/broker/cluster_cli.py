@@ -280,8 +280,9 @@ def devices_command(
 def config_command(
     name: Annotated[str, typer.Option(help="This node's name, unique in the cluster (n1, n2, ...)")],
     routes: Annotated[
-        list[str], typer.Option("--route", help="host:port of another node's cluster listener (repeat per node)")
-    ],
+        list[str] | None,
+        typer.Option("--route", help="host:port of another node's cluster listener (repeat per node)"),
+    ] = None,
     root: Annotated[Path, typer.Option("--dir", help="This node's folder")] = Path("data/nats"),
     host: Annotated[str, typer.Option(help="Address of the client and MQTT listeners")] = "0.0.0.0",
     cluster_host: Annotated[str, typer.Option(help="Address of the route listener")] = "0.0.0.0",
@@ -305,12 +306,12 @@ def config_command(
         mqtt_port=mqtt_port,
         cluster_port=cluster_port,
         monitor_port=monitor_port,
-        routes=routes,
+        routes=routes or [],
         host=host,
         cluster_host=cluster_host,
         monitor_host="127.0.0.1",
         route_password=route_password,
-        mqtt_stream_replicas=min(3, len(routes) + 1),
+        mqtt_stream_replicas=min(3, len(routes or []) + 1),
     )
     config.data_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(config.conf_path, config.render(), 0o600)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,26 @@ def reload_node(config: NodeConfig, pid: int, timeout: float = 5.0) -> bool:
     return reload_nodes([(config, pid)], timeout) == []
 
 
+def _epoch(stamp: str | None) -> float | None:
+    """Seconds since the epoch of a /varz time ("2026-12-05T03:11:26.681002919Z"; Python takes 6 digits)."""
+    if not stamp:
+        return None
+    head, dot, tail = stamp.rstrip("Z").partition(".")
+    try:
+        return (
+            datetime.fromisoformat(f"{head}.{tail[:6].ljust(6, '0')}" if dot else head).replace(tzinfo=UTC).timestamp()
+        )
+    except ValueError:
+        return None
+
+
 def reload_nodes(nodes: list[tuple[NodeConfig, int]], timeout: float = 5.0) -> list[str]:
-    """Signal every node at once, then wait for each to show a newer config load; the names that did not."""
-    before = {config.name: config_load_time(config) for config, _ in nodes}
+    """Signal every node at once, then wait for each to show a config load after the signal; the names that did not.
+
+    The nodes are local (the auth sync runs beside its node), so the node's clock is ours: a load time after
+    the moment of the signal proves the reload, without asking each node for its previous one first.
+    """
+    signalled = time.time()
     waiting: dict[str, NodeConfig] = {}
     for config, pid in nodes:
         try:
@@ -98,8 +116,8 @@ def reload_nodes(nodes: list[tuple[NodeConfig, int]], timeout: float = 5.0) -> l
     deadline = time.monotonic() + timeout
     while waiting and time.monotonic() < deadline:
         for name, config in list(waiting.items()):
-            now = config_load_time(config)
-            if now is not None and now != before[name]:
+            loaded = _epoch(config_load_time(config))
+            if loaded is not None and loaded >= signalled:
                 del waiting[name]
         if waiting:
             time.sleep(0.01)
