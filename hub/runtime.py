@@ -26,6 +26,8 @@ from hub.broker.credentials import HUB_USERNAME, Argon2CredentialStore
 from hub.broker.embedded import EmbeddedBroker
 from hub.http.signin import guard_from_settings
 from hub.http.throttle import SignInGuard
+from hub.ingest import jetstream
+from hub.ingest.jetstream import JetStreamIngest
 from hub.ingest.mqtt import BrokerTarget, Ingest
 from hub.ingest.processor import Processor
 from hub.ingest.workers import IngestWorkers
@@ -94,7 +96,7 @@ class Hub:
         )
         # Built by start(): they need the broker's address, known once an embedded broker listens.
         self.broker: EmbeddedBroker | None = None
-        self.ingest: Ingest | None = None
+        self.ingest: Ingest | JetStreamIngest | None = None
         self.homeassistant: HomeAssistantSync | None = None
         self.workers: IngestWorkers | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -130,7 +132,11 @@ class Hub:
         self.metrics_dir = metrics.setup(settings.metrics_dir())
         self._loop = asyncio.get_running_loop()
         self.bus.attach(self._loop)
-        if settings.mqtt.url:
+        if settings.nats.broker == "nats":
+            # A node of a NATS cluster: ingest joins the cluster's durable consumer; no broker runs here.
+            self.ingest = jetstream.from_settings(settings, self.processor, settings.mqtt.client_id, self.clock.now)
+            target = self.ingest.feedback.targets[0]
+        elif settings.mqtt.url:
             target = BrokerTarget.from_url(settings.mqtt.url)
         else:
             hub_password = secrets.token_urlsafe(24)
@@ -143,13 +149,14 @@ class Hub:
             )
             await self.broker.start()
             target = BrokerTarget(self.broker.host, self.broker.port, HUB_USERNAME, hub_password)
-        self.ingest = Ingest(
-            target,
-            self.processor,
-            shared=settings.ingest.shared_subscription or settings.ingest.workers > 1,
-            client_id=settings.mqtt.client_id,
-            clock=self.clock.now,
-        )
+        if self.ingest is None:
+            self.ingest = Ingest(
+                target,
+                self.processor,
+                shared=settings.ingest.shared_subscription or settings.ingest.workers > 1,
+                client_id=settings.mqtt.client_id,
+                clock=self.clock.now,
+            )
         self._tasks = [
             asyncio.create_task(self.ingest.run(), name="ingest"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
@@ -176,7 +183,8 @@ class Hub:
             await asyncio.to_thread(self.workers.start)
         if self.lookups is not None:
             self.lookups.start()
-        log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None})
+        log.info("hub started", extra={"broker": f"{target.host}:{target.port}", "embedded": self.broker is not None,
+                                       "kind": settings.nats.broker})
 
     def device_added(self, device_id: str, secret: str) -> None:
         """After a new device is committed: a hub on generated mosquitto files gives it its broker login at once."""

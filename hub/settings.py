@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
@@ -87,6 +87,36 @@ class IngestSettings(Section):
     shared_subscription: bool = Field(
         default=False, description="Subscribe through $share/restock/ so several hub workers split the stream"
     )
+
+
+class NatsSettings(Section):
+    """The broker kind, and the NATS JetStream cluster a hub node ingests from (docs/scale-out.md).
+
+    With `broker = "nats"`, RESTOCK_MQTT_URL names a node's MQTT listener, which the hub's feedback client uses.
+    """
+
+    env_prefix: ClassVar[str] = "nats_"
+    env_names: ClassVar[dict[str, str]] = {"broker": "broker"}
+
+    broker: Literal["mqtt", "nats"] = Field(
+        default="mqtt",
+        description="mqtt: one MQTT broker (embedded or RESTOCK_MQTT_URL); nats: a NATS JetStream cluster",
+    )
+    # repr=False: the URLs carry the hub's password, and settings objects end up in logs and tracebacks.
+    url: str | None = Field(
+        default=None, repr=False,
+        description="The cluster's nodes, comma-separated nats://user:password@host:port (failover in this order)",
+    )
+    consumer: str = Field(default="restock-ingest", description="Durable JetStream consumer every hub node joins")
+    fetch_batch: int = Field(default=256, ge=1, le=4096, description="Messages fetched from JetStream at once")
+    ack_wait_s: float = Field(
+        default=10.0, ge=1.0, le=300.0,
+        description="A message a hub node took and did not ack within this long goes to another node",
+    )
+
+    def servers(self) -> list[str]:
+        """The NATS URLs, in order."""
+        return [part.strip() for part in (self.url or "").split(",") if part.strip()]
 
 
 class HttpSettings(Section):
@@ -286,6 +316,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     mqtt: MqttSettings = MqttSettings()
     ingest: IngestSettings = IngestSettings()
+    nats: NatsSettings = NatsSettings()
     http: HttpSettings = HttpSettings()
     signin: SignInSettings = SignInSettings()
     openfoodfacts: OpenFoodFactsSettings = OpenFoodFactsSettings()

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -104,27 +105,29 @@ def _fail(message: str, code: int) -> typer.Exit:
     return tell(message, code)
 
 
-@device_app.command("add")
-def device_add(
-    kind: Annotated[str, typer.Option(help="dash_button, barcode_wand or appliance_sensor.")],
-    name: Annotated[str, typer.Option(help="A name the household recognises.")] = "",
-    household: Annotated[int | None, typer.Option(help="Household id to bind at once; omit for a claim code.")] = None,
-    device_id: Annotated[str | None, typer.Option("--id", help="Device id (default: random, e.g. dash-1a2b).")] = None,
-    wifi_ssid: Annotated[str, typer.Option(envvar="RESTOCK_WIFI_SSID", help="Wi-Fi the device joins.")] = "",
-    wifi_password: Annotated[str, typer.Option(envvar="RESTOCK_WIFI_PASSWORD", help="Its password.")] = "",
-    broker_host: Annotated[
-        str | None, typer.Option(envvar="RESTOCK_BROKER_HOST", help="Broker host devices reach (default: this host).")
-    ] = None,
-    broker_port: Annotated[int | None, typer.Option(help="Broker port (default 8883 with TLS, else 1883).")] = None,
-    tls: Annotated[bool | None, typer.Option("--tls/--no-tls", help="TLS (default: on when the PKI exists).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Bundle folder (default: <data_dir>/devices).")] = None,
-) -> None:
-    """Create a device: random credentials (hub keeps a hash), claim code + QR, config bundle, broker login."""
-    from hub.services import devices as device_service
-    from hub.store import repos
+WifiSsid = Annotated[str, typer.Option(envvar="RESTOCK_WIFI_SSID", help="Wi-Fi the device joins.")]
+WifiPassword = Annotated[str, typer.Option(envvar="RESTOCK_WIFI_PASSWORD", help="Its password.")]
+BrokerHost = Annotated[
+    str | None, typer.Option(envvar="RESTOCK_BROKER_HOST", help="Broker host devices reach (default: this host).")
+]
+BrokerPort = Annotated[int | None, typer.Option(help="Broker port (default 8883 with TLS, else 1883).")]
+UseTls = Annotated[bool | None, typer.Option("--tls/--no-tls", help="TLS (default: on when the PKI exists).")]
+BundleOut = Annotated[Path | None, typer.Option(help="Bundle folder (default: <data_dir>/devices).")]
 
-    console = Console()
-    settings = _settings()
+
+@dataclass(frozen=True)
+class _BundleTarget:
+    """Where a device's config bundle goes and which broker it names; checked before anything is written."""
+
+    network: Network
+    folder: Path
+    ca_cert: bytes | None
+
+
+def _bundle_target(
+    settings: Settings, wifi_ssid: str, wifi_password: str, broker_host: str | None, broker_port: int | None,
+    tls: bool | None, out: Path | None,
+) -> _BundleTarget:
     paths = _pki(settings)
     use_tls = paths.exists() if tls is None else tls
     if use_tls and not paths.exists():
@@ -133,6 +136,46 @@ def device_add(
         raise _fail("--wifi-ssid (or RESTOCK_WIFI_SSID) is required: the Wi-Fi the device joins", EXIT_USAGE)
     # Checked before the device is registered, so a bad folder leaves no device without its bundle.
     bundles = usable_data_dir(out or settings.data_dir / "devices", "--out", "bundle folder", EXIT_USAGE)
+    net = Network(wifi_ssid, wifi_password, broker_host or socket.gethostname(),
+                  broker_port or (brokerfiles.DEFAULT_TLS_PORT if use_tls else brokerfiles.DEFAULT_PORT), use_tls)
+    return _BundleTarget(net, bundles, paths.ca_cert.read_bytes() if use_tls else None)
+
+
+def _write_login_and_bundle(
+    settings: Settings, target: _BundleTarget, device_id: str, kind: str, secret: str, claim_code: str | None
+) -> tuple[Path, str]:
+    """The device's config bundle and its mosquitto login (when this hub runs on generated mosquitto files)."""
+    key = keys.device_update_key(keys.master_key(settings.data_dir), device_id)
+    config = device_config(device_id, kind, secret, key, target.network)
+    folder = write_bundle(target.folder, config, target.ca_cert, claim_code)
+    files = brokerfiles.BrokerFiles.in_data_dir(settings.data_dir)
+    broker_note = "embedded broker and NATS cluster (read the hub database)"
+    if files.configured():
+        brokerfiles.add_device(files, device_id, secret)
+        broker_note = "mosquitto password file updated, " + ("reloaded" if brokerfiles.reload(files) else "not running")
+    return folder, broker_note
+
+
+@device_app.command("add")
+def device_add(
+    kind: Annotated[str, typer.Option(help="dash_button, barcode_wand or appliance_sensor.")],
+    name: Annotated[str, typer.Option(help="A name the household recognises.")] = "",
+    household: Annotated[int | None, typer.Option(help="Household id to bind at once; omit for a claim code.")] = None,
+    device_id: Annotated[str | None, typer.Option("--id", help="Device id (default: random, e.g. dash-1a2b).")] = None,
+    wifi_ssid: WifiSsid = "",
+    wifi_password: WifiPassword = "",
+    broker_host: BrokerHost = None,
+    broker_port: BrokerPort = None,
+    tls: UseTls = None,
+    out: BundleOut = None,
+) -> None:
+    """Create a device: random credentials (hub keeps a hash), claim code + QR, config bundle, broker login."""
+    from hub.services import devices as device_service
+    from hub.store import repos
+
+    console = Console()
+    settings = _settings()
+    target = _bundle_target(settings, wifi_ssid, wifi_password, broker_host, broker_port, tls, out)
     with _db(settings) as session:
         if household is not None and repos.household(session, household) is None:
             raise _fail(f"household {household} not found", EXIT_NOT_FOUND)
@@ -142,22 +185,14 @@ def device_add(
             raise _fail(str(e), EXIT_FAILED) from e
         session.commit()
     device = created.device
-    net = Network(wifi_ssid, wifi_password, broker_host or socket.gethostname(),
-                  broker_port or (brokerfiles.DEFAULT_TLS_PORT if use_tls else brokerfiles.DEFAULT_PORT), use_tls)
-    key = keys.device_update_key(keys.master_key(settings.data_dir), device.id)
-    config = device_config(device.id, device.kind, created.secret, key, net)
-    folder = write_bundle(bundles, config,
-                          paths.ca_cert.read_bytes() if use_tls else None, created.claim_code)
-    files = brokerfiles.BrokerFiles.in_data_dir(settings.data_dir)
-    broker_note = "embedded broker (reads the hub database)"
-    if files.configured():
-        brokerfiles.add_device(files, device.id, created.secret)
-        broker_note = "mosquitto password file updated, " + ("reloaded" if brokerfiles.reload(files) else "not running")
+    folder, broker_note = _write_login_and_bundle(settings, target, device.id, device.kind, created.secret,
+                                                  created.claim_code)
+    net = target.network
     table = Table(title=f"device {device.id}", show_header=False)
     table.add_row("kind", device.kind)
     table.add_row("household", str(device.household_id) if device.household_id else "unclaimed")
     table.add_row("bundle", str(folder))
-    table.add_row("broker", f"{net.broker_host}:{net.broker_port} ({'TLS' if use_tls else 'plain'})")
+    table.add_row("broker", f"{net.broker_host}:{net.broker_port} ({'TLS' if net.tls else 'plain'})")
     table.add_row("login", broker_note)
     console.print(table)
     if broker_host is None:
@@ -165,6 +200,38 @@ def device_add(
     if created.claim_code:
         console.print(f"claim code: [bold]{created.claim_code}[/bold]  (also {folder / 'claim.png'})")
         claim_qr(created.claim_code).terminal(compact=True)
+
+
+@device_app.command("rekey")
+def device_rekey(
+    device_id: Annotated[str, typer.Argument(help="The device to give a new secret.")],
+    wifi_ssid: WifiSsid = "",
+    wifi_password: WifiPassword = "",
+    broker_host: BrokerHost = None,
+    broker_port: BrokerPort = None,
+    tls: UseTls = None,
+    out: BundleOut = None,
+) -> None:
+    """Give a device a new secret and config bundle (flash it again): the old secret stops working at once.
+
+    Devices added before the hub kept NATS logins need this once to log in to a NATS cluster.
+    """
+    from hub.services import devices as device_service
+    from hub.store import repos
+
+    console = Console()
+    settings = _settings()
+    target = _bundle_target(settings, wifi_ssid, wifi_password, broker_host, broker_port, tls, out)
+    with _db(settings) as session:
+        device = repos.device(session, device_id)
+        if device is None:
+            raise _fail(f"device {device_id} not found", EXIT_NOT_FOUND)
+        try:
+            secret = device_service.rekey(session, device)
+        except device_service.DeviceError as e:
+            raise _fail(str(e), EXIT_FAILED) from e
+    folder, broker_note = _write_login_and_bundle(settings, target, device.id, device.kind, secret, None)
+    console.print(f"{device.id} has a new secret: flash the bundle in {folder} ({broker_note})")
 
 
 @device_app.command("list")
@@ -182,6 +249,12 @@ def device_list() -> None:
         state = "revoked" if not d.active else ("online" if d.online else "offline")
         table.add_row(d.id, d.kind, d.name, str(d.household_id or "unclaimed"), state, d.firmware or "")
     console.print(table)
+    stale = [d.id for d in rows if d.active and d.nats_secret_hash is None]
+    if stale:
+        # Their secret exists only in their bundle, so no NATS login can be made for them without a new one.
+        console.print(f"{len(stale)} device(s) have no NATS login (added before it existed): a NATS cluster "
+                      f"refuses them until you run 'restock device rekey ID' and flash the new bundle: "
+                      f"{', '.join(stale)}", soft_wrap=True)
 
 
 @device_app.command("revoke")

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from hub.broker.cluster_cli import cluster_app
 from hub.cli import app as hub_app
 from hub.cli_errors import explain
 from provisioning.cli import broker_app, device_app, firmware_app, flash_command, pki_app
@@ -26,6 +27,7 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(broker_app, name="broker")
 app.command("flash")(flash_command)
 app.add_typer(sim_app, name="sim")
+app.add_typer(cluster_app, name="cluster")
 
 
 def _say(line: str) -> None:

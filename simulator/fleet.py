@@ -170,6 +170,11 @@ class FleetDevice:
         self._writer = writer
         self._task = asyncio.create_task(self._read_loop())
 
+    @property
+    def closed(self) -> bool:
+        """The connection was opened and has ended (the broker went away): connect again to go on."""
+        return self._task is not None and self._task.done()
+
     async def _read_packet(self) -> tuple[int, bytes]:
         assert self._reader is not None
         head = await self._reader.readexactly(1)
@@ -236,6 +241,13 @@ class FleetDevice:
         assert self._writer is not None
         self.pid = self.pid % 65535 + 1
         self._writer.write(codec.publish(self.topic_event, payload, qos=1, pid=self.pid))
+
+    def replay(self, seq: int) -> None:
+        """Publish a kept event again at once, as the firmware does after a reconnect."""
+        entry = self.pending.get(seq)
+        if entry is not None and self._writer is not None:
+            self._publish(entry[0])
+            self.stats.replays += 1
 
     def replay_late(self, now: float, after: float) -> None:
         """Republish events whose feedback is overdue (the firmware's outbox behaviour)."""

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from hub import metrics
+from hub.ingest import jetstream
+from hub.ingest.jetstream import JetStreamIngest
 from hub.ingest.mqtt import GIL_SWITCH_S, BrokerTarget, Ingest
 from hub.ingest.processor import Processor
 from hub.logs import configure
@@ -95,9 +97,12 @@ def _child_main(
     lookups = config.openfoodfacts.enabled
     processor = Processor(engine, on_unknown=(lambda gtin: send((UNKNOWN, gtin))) if lookups else None)
     assert config.mqtt.url is not None
-    ingest = Ingest(
-        BrokerTarget.from_url(config.mqtt.url), processor, shared=True, client_id=f"{config.mqtt.client_id}-{index}"
-    )
+    client_id = f"{config.mqtt.client_id}-{index}"
+    ingest: Ingest | JetStreamIngest
+    if config.nats.broker == "nats":
+        ingest = jetstream.from_settings(config, processor, client_id)  # one more member of the same consumer
+    else:
+        ingest = Ingest(BrokerTarget.from_url(config.mqtt.url), processor, shared=True, client_id=client_id)
 
     async def run() -> None:
         task = asyncio.create_task(ingest.run())

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from hub.broker.credentials import hash_secret, is_device_id
+from hub.broker.nats_auth import nats_secret_hash
 from hub.domain.devices import KINDS
 from hub.domain.press import Mode
 from hub.services.replenish import pause_device_slots
@@ -54,10 +55,12 @@ def register(
     secret = secrets.token_urlsafe(24)
     code = new_claim_code() if household_id is None else None
     device = Device(id=device_id, kind=kind, name=name or device_id, household_id=household_id,
-                    secret_hash=hash_secret(secret), claim_code_hash=claim_code_hash(code) if code else None,
+                    secret_hash=hash_secret(secret), nats_secret_hash=nats_secret_hash(secret),
+                    claim_code_hash=claim_code_hash(code) if code else None,
                     claimed_at=utcnow() if household_id is not None else None)
     session.add(device)
     session.flush()
+    repos.notify_devices_changed(session)
     return NewDevice(device=device, secret=secret, claim_code=code)
 
 
@@ -276,9 +279,30 @@ def mark_revoked(session: Session, device: Device, now: datetime | None = None) 
     device.online = False
     session.add(device)
     stop_replenishment(session, device)
+    repos.notify_devices_changed(session)
     return device
 
 
 def stop_replenishment(session: Session, device: Device) -> None:
     """Stop automatic reorders fed by this device's sensor slots: they are paused, their history kept."""
     pause_device_slots(session, device.id)
+
+
+# -- new secrets ---------------------------------------------------------------------------------
+def rekey(
+    session: Session, device: Device, on_added: Callable[[str, str], None] | None = None
+) -> str:
+    """Give an active device a new random secret and commit; the old one stops working. Returns the secret,
+    shown once (it goes into the device's new config bundle); then on_added(device id, secret) as for a new
+    device. Devices added before brokers that check bcrypt (NATS) get their login there this way."""
+    if not device.active:
+        raise DeviceError(f"device {device.id} is revoked; add a new device instead")
+    secret = secrets.token_urlsafe(24)
+    device.secret_hash = hash_secret(secret)
+    device.nats_secret_hash = nats_secret_hash(secret)
+    session.add(device)
+    repos.notify_devices_changed(session)
+    session.commit()
+    if on_added is not None:
+        on_added(device.id, secret)
+    return secret

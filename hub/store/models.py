@@ -61,6 +61,9 @@ class Device(SQLModel, table=True):
     kind: str = Field(max_length=20)
     name: str = Field(default="", max_length=100)
     secret_hash: str = Field(max_length=200)
+    # bcrypt of the same secret, for brokers that check logins themselves (NATS); None on devices added
+    # before it existed, which must be re-keyed to log in there.
+    nats_secret_hash: str | None = Field(default=None, max_length=100)
     active: bool = True
     binding_product_id: int | None = Field(default=None, foreign_key="product.id")
     binding_qty: int = Field(default=1, ge=1, le=99)

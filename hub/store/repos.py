@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, func, or_
+from sqlalchemy import Row, bindparam, func, or_, text
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -35,6 +35,8 @@ from hub.store.models import (
 )
 
 T = TypeVar("T")
+# PostgreSQL channel on which a committed device add, re-key or revoke is announced.
+DEVICE_LOGINS_CHANNEL = "restock_device_logins"
 
 
 def processed_event(session: Session, device_id: str, seq: int) -> ProcessedEvent | None:
@@ -526,6 +528,31 @@ def active_devices(session: Session) -> Sequence[Device]:
     return session.exec(
         select(Device).where(col(Device.active).is_(True), col(Device.household_id).is_not(None))
     ).all()
+
+
+def broker_logins(session: Session) -> list[tuple[str, str]]:
+    """(device id, bcrypt hash) of every active device that has a NATS login hash."""
+    rows = session.exec(
+        select(Device.id, Device.nats_secret_hash).where(
+            col(Device.active).is_(True), col(Device.nats_secret_hash).is_not(None)
+        )
+    ).all()
+    return [(device_id, secret_hash) for device_id, secret_hash in rows if secret_hash]
+
+
+def devices_without_broker_login(session: Session) -> list[str]:
+    """Ids of active devices with no NATS login hash (added before it existed): they need a new secret."""
+    return list(
+        session.exec(
+            select(Device.id).where(col(Device.active).is_(True), col(Device.nats_secret_hash).is_(None))
+        ).all()
+    )
+
+
+def notify_devices_changed(session: Session) -> None:
+    """Tell listeners on PostgreSQL (each NATS node's auth sync) at commit that device logins changed."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {DEVICE_LOGINS_CHANNEL}"))
 
 
 def revoked_devices(session: Session) -> Sequence[Device]:

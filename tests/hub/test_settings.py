@@ -74,6 +74,12 @@ OLD_NAMES: dict[str, tuple[str, str, Any]] = {
     "metrics_enabled": ("metrics", "enabled", False),
     "metrics_token": ("metrics", "token", "scrape-secret"),
     "metrics_dir": ("metrics", "dir", Path("/tmp/restock-metrics")),
+    # Added with the NATS cluster (docs/scale-out.md).
+    "broker": ("nats", "broker", "nats"),
+    "nats_url": ("nats", "url", "nats://hub:pw@n1:4222,nats://hub:pw@n2:4222"),
+    "nats_consumer": ("nats", "consumer", "ingest-b"),
+    "nats_fetch_batch": ("nats", "fetch_batch", 64),
+    "nats_ack_wait_s": ("nats", "ack_wait_s", 20.0),
 }
 
 
@@ -152,3 +158,15 @@ def test_a_bad_value_names_the_old_variable(monkeypatch: pytest.MonkeyPatch) -> 
         Settings(_env_file=None)
     message = settings_error(raised.value).message
     assert "RESTOCK_LOW_BATTERY_MV=lots" in message and "RESTOCK_MERCHANT_TIMEOUT_S=-1" in message
+
+
+def test_nats_urls_split_in_order_and_stay_out_of_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear(monkeypatch)
+    monkeypatch.setenv("RESTOCK_NATS_URL", " nats://hub:s3cret@n1:4222 ,nats://hub:s3cret@n2:4222,")
+    settings = Settings(_env_file=None)
+    assert settings.nats.servers() == ["nats://hub:s3cret@n1:4222", "nats://hub:s3cret@n2:4222"]
+    assert "s3cret" not in repr(settings)
+    assert Settings(_env_file=None, broker="mqtt").nats.servers() == ["nats://hub:s3cret@n1:4222",
+                                                                      "nats://hub:s3cret@n2:4222"]
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, broker="kafka")

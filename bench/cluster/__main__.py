@@ -1,0 +1,5 @@
+"""`python -m bench.cluster`."""
+
+from bench.cluster.run import main
+
+main()

@@ -1,0 +1,5 @@
+"""python -m bench.nats_connect"""
+
+from bench.nats_connect.run import main
+
+main()

@@ -1,0 +1,131 @@
+"""`restock cluster up` as an operator runs it: comes up, writes cluster.json, outlives a killed node, stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from hub.store.db import normalise_url
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.skipif(not os.environ.get("RESTOCK_TEST_DATABASE_URL"), reason="RESTOCK_TEST_DATABASE_URL not set"),
+]
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def restock(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "restock", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait(check: Any, what: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def database() -> str:
+    url = os.environ["RESTOCK_TEST_DATABASE_URL"]
+    engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def test_cluster_up_survives_a_killed_node_and_stops_on_ctrl_c(database: str, tmp_path: Path) -> None:
+    root = tmp_path / "cluster"
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "restock",
+            "cluster",
+            "up",
+            "--nats",
+            "3",
+            "--hubs",
+            "1",
+            "--database",
+            database,
+            "--dir",
+            str(root),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        state_file = root / "cluster.json"
+
+        def ready() -> dict[str, Any] | None:
+            if up.poll() is not None:
+                raise AssertionError(f"cluster up exited: {up.stdout.read() if up.stdout else ''}")
+            if not state_file.exists():
+                return None
+            state: dict[str, Any] = json.loads(state_file.read_text())
+            hubs = [p for p in state["processes"] if p["kind"] == "hub"]
+            try:
+                return state if hubs and httpx.get(hubs[0]["url"] + "healthz", timeout=1).status_code == 200 else None
+            except httpx.HTTPError:
+                return None
+
+        state = wait(ready, "the cluster and its hub", 120)
+        names = [p["name"] for p in state["processes"]]
+        assert names == ["n1", "n2", "n3", "hub1"]
+        pids = {p["name"]: p["pid"] for p in state["processes"]}
+        assert all(alive(pid) for pid in pids.values())
+
+        os.kill(pids["n2"], signal.SIGKILL)
+        time.sleep(3)
+        assert up.poll() is None, "the supervisor stopped with a node"
+        assert all(alive(pids[n]) for n in ("n1", "n3", "hub1"))
+        status = restock("cluster", "status", "--dir", str(root))
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "down" in status.stdout and "meta" in status.stdout
+
+        restarted = restock("cluster", "restart", "n2", "--dir", str(root))
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        new_n2 = next(p for p in json.loads(state_file.read_text())["processes"] if p["name"] == "n2")["pid"]
+        assert new_n2 != pids["n2"] and alive(new_n2)
+
+        up.send_signal(signal.SIGINT)
+        assert up.wait(60) == 0
+        output = up.stdout.read() if up.stdout else ""
+        assert "n2 (pid" in output and "is down" in output
+        assert "cluster stopped" in output
+        for pid in [*pids.values(), new_n2]:
+            wait(lambda p=pid: not alive(p), f"process {pid} to end", 10)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait(10)
