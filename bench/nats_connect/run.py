@@ -9,6 +9,8 @@ Figures, never assertions (docs/scale-out.md sizes the cluster on them):
   mosquitto with PBKDF2 password lines, the same devices and the same client, median of --repeat runs;
 - memory per connected device: the NATS node's and mosquitto's resident memory with all devices connected,
   over the same process before they connected;
+- a reload of the logins file (what a device add or revoke costs each node) at --devices users and at
+  --reload-users users (one shared hash: nats-server does not check hashes when it loads them);
 - the first connect of a persistent session (clean_session=0 and a QoS1 cmd subscription, which creates a
   replicated JetStream consumer), with the consumer state in memory (the set-up's choice) and on disk.
 """
@@ -151,6 +153,20 @@ async def measure_broker(
     return statistics.median(rates), per_device, (rates[0], rates[-1])
 
 
+def reload_seconds(cluster: NatsCluster, logins: list[DeviceLogin], repeat: int) -> float:
+    """Median seconds from writing the logins file to every node showing it reloaded."""
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for config in cluster.configs:
+            write_auth(config.auth_path, cluster.hub_password_hash, logins)
+        late = reload_nodes([(c, n.pid) for c, n in zip(cluster.configs, cluster.nodes, strict=True)], timeout=60)
+        if late:
+            raise RuntimeError(f"nodes {late} did not reload")
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
 async def persistent_first_connect(root: Path, memory: bool, creds: list[tuple[str, str]], parallel: int) -> float:
     """ms per device for the first persistent-session connect (consumer created), on a fresh 3-node cluster."""
     hub_password = secrets.token_urlsafe(12)
@@ -194,6 +210,11 @@ async def main_async(args: argparse.Namespace) -> None:
             write_auth(config.auth_path, cluster.hub_password_hash, logins)
         reload_nodes([(c, n.pid) for c, n in zip(cluster.configs, cluster.nodes, strict=True)])
         node = cluster.nodes[0]
+        reloads = [(len(logins), reload_seconds(cluster, logins, args.repeat))]
+        shared = logins[0].secret_hash
+        many = [DeviceLogin(f"load-{n:06d}", shared) for n in range(args.reload_users)]
+        reloads.append((len(many), reload_seconds(cluster, many, args.repeat)))
+        reload_seconds(cluster, logins, 1)
         with console.status("NATS connects"):
             results.append(("NATS 2.15.1 node (bcrypt)", *await measure_broker(node.mqtt_port, node.pid, creds, args)))
     finally:
@@ -228,6 +249,13 @@ async def main_async(args: argparse.Namespace) -> None:
         table.add_row(name, f"{rate:.0f}", f"{low:.0f}-{high:.0f}", f"{per_device:.1f}", f"{rate / base:.2f}")
     console.print(table)
 
+    table = Table(title="reload of the logins file on 3 nodes at once (median, until /varz shows it applied)")
+    table.add_column("device users", justify="right")
+    table.add_column("ms", justify="right")
+    for users, seconds in reloads:
+        table.add_row(str(users), f"{1000 * seconds:.0f}")
+    console.print(table)
+
     table = Table(title=f"first persistent-session connect ({args.sessions} devices, 3-node cluster)")
     table.add_column("consumer state")
     table.add_column("ms per device", justify="right")
@@ -245,4 +273,5 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--parallel", type=int, default=50)
+    parser.add_argument("--reload-users", type=int, default=20000)
     asyncio.run(main_async(parser.parse_args()))

@@ -159,14 +159,16 @@ def up_command(
             _hub_entry(root, i, http_port + i - 1 if http_port else free_port(), database, cluster)
             for i in range(1, hubs + 1)
         ]
+        state["processes"] += hub_items
         with console.status(f"starting {hubs} hub node(s)"):
+            # One after another: a hub's first start on an empty database seeds it (the demo catalog), and two
+            # first starts at once would race on the same rows.
             for item in hub_items:
                 procs[item["name"]] = cluster_run.spawn(item)
                 item["pid"] = procs[item["name"]].pid
-            state["processes"] += hub_items
-            cluster_run.write_state(root, state)
-            for item in hub_items:
+                cluster_run.write_state(root, state)
                 cluster_run.wait_ready(item, procs[item["name"]], cluster_run.HUB_START_TIMEOUT)
+        cluster_run.write_state(root, state)
         console.print(_table(state, f"cluster in {root} (table in {cluster_run.cluster_file(root)})"))
         console.print(f"Ctrl-C stops everything; bring a process back with: restock cluster restart NAME --dir {root}")
         _watch(root, stopping)

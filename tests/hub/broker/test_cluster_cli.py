@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner, Result
 
 from hub.store.db import normalise_url
+from restock.cli import app
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,10 +28,9 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def restock(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "restock", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
-    )
+def restock(*args: str) -> Result:
+    """A `restock` command run in this process, as an operator's second shell would run it."""
+    return CliRunner().invoke(app, list(args))
 
 
 def alive(pid: int) -> bool:
@@ -110,11 +111,11 @@ def test_cluster_up_survives_a_killed_node_and_stops_on_ctrl_c(database: str, tm
         assert up.poll() is None, "the supervisor stopped with a node"
         assert all(alive(pids[n]) for n in ("n1", "n3", "hub1"))
         status = restock("cluster", "status", "--dir", str(root))
-        assert status.returncode == 0, status.stdout + status.stderr
-        assert "down" in status.stdout and "meta" in status.stdout
+        assert status.exit_code == 0, status.output
+        assert "down" in status.output and "meta" in status.output
 
         restarted = restock("cluster", "restart", "n2", "--dir", str(root))
-        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert restarted.exit_code == 0, restarted.output
         new_n2 = next(p for p in json.loads(state_file.read_text())["processes"] if p["name"] == "n2")["pid"]
         assert new_n2 != pids["n2"] and alive(new_n2)
 
