@@ -44,6 +44,7 @@ from hub.scheduler.timers import Scheduler
 from hub.services import catalog as catalog_service
 from hub.services.devices import ClaimLimiter
 from hub.services.fulfilment import ShopRequests
+from hub.services.shared_limits import DatabaseLimits
 from hub.settings import Settings
 from hub.store import repos
 from hub.store.db import make_engine, migrate
@@ -68,6 +69,12 @@ class Hub:
         self.credentials = Argon2CredentialStore(self._secret_hash)
         self.signin_guard = signin_guard or guard_from_settings(settings.signin)
         self.claim_limiter = ClaimLimiter()
+        # On PostgreSQL several hub nodes may serve one deployment: what they must agree on lives there.
+        self.clustered = self.engine.dialect.name == "postgresql"
+        if self.clustered:
+            shared = DatabaseLimits(self.engine)
+            self.signin_guard.share(shared)
+            self.claim_limiter.share(shared)
         self.merchants: dict[str, Merchant] = {
             "demo": DemoMerchant(timedelta(seconds=settings.merchant.step_seconds)),
         }
@@ -90,7 +97,9 @@ class Hub:
             SmtpConfig(smtp.host, smtp.port, smtp.user, smtp.password, smtp.sender, smtp.starttls),
             notify.delivery_policy(),
             notify.poll_s, notify.device_check_s, timedelta(hours=notify.offline_after_h), notify.low_battery_mv,
-            links=ActionLinks(settings.data_dir, settings.http.base_url()),
+            links=ActionLinks(
+                settings.data_dir, settings.http.base_url(), shared=self.engine if self.clustered else None
+            ),
         )
         # Built by start(): they need the broker's address, known once an embedded broker listens.
         self.broker: EmbeddedBroker | None = None
