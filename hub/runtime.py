@@ -36,6 +36,7 @@ from hub.merchants.demo import DemoMerchant
 from hub.notify import live
 from hub.notify.actions import ActionLinks
 from hub.notify.channels import SmtpConfig
+from hub.notify.fanout import PgFanout
 from hub.notify.homeassistant import HomeAssistantSync
 from hub.notify.worker import Notifier
 from hub.scheduler.clock import Clock
@@ -110,6 +111,10 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         # The multi-process metrics folder (hub/metrics.py), known once started.
         self.metrics_dir: Path | None = None
+        # Live events to and from the other hub nodes on the same PostgreSQL database.
+        self.fanout: PgFanout | None = None
+        if self.clustered and settings.database.live_fanout:
+            self.fanout = PgFanout(self.engine.url.render_as_string(hide_password=False), self.bus)
 
     async def _secret_hash(self, device_id: str) -> str | None:
         def lookup() -> str | None:
@@ -139,6 +144,9 @@ class Hub:
         self.metrics_dir = metrics.setup(settings.metrics_dir())
         self._loop = asyncio.get_running_loop()
         self.bus.attach(self._loop)
+        if self.fanout is not None:
+            self.bus.relay = self.fanout.offer
+            self._tasks.append(asyncio.create_task(self.fanout.run(), name="live-fanout"))
         if settings.mqtt.url:
             target = BrokerTarget.from_url(settings.mqtt.url)
         else:
@@ -159,7 +167,7 @@ class Hub:
             client_id=settings.mqtt.client_id,
             clock=self.clock.now,
         )
-        self._tasks = [
+        self._tasks += [
             asyncio.create_task(self.ingest.run(), name="ingest"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(
@@ -238,6 +246,7 @@ class Hub:
             await self.broker.stop()
         if self.lookups is not None:
             await asyncio.to_thread(self.lookups.stop)
+        self.bus.relay = None
         self.bus.detach()
         live.unwatch(self.engine)
         self.engine.dispose()

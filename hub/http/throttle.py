@@ -165,8 +165,10 @@ class SignInGuard:
 
         def change(stored: Mapping[Slot, str]) -> Written:
             states = [(limiter, slot, limiter.current(stored[slot], now)) for limiter, slot in slots]
-            reasons = {ADDRESS: "too many sign-in attempts from this address",
-                       ACCOUNT: "too many sign-in attempts for this account"}
+            reasons = {
+                ADDRESS: "too many sign-in attempts from this address",
+                ACCOUNT: "too many sign-in attempts for this account",
+            }
             wait, reason = max((limiter.wait(state, now), reasons[limiter.name]) for limiter, _, state in states)
             if wait > 0:
                 refused.append(Throttled(wait, reason))

@@ -110,4 +110,3 @@ class DatabaseLimits:
         """How many keys the limiter holds (expired ones until the next sweep)."""
         with Session(self.engine) as session:
             return shared_state.limit_count(session, limiter)
-
