@@ -140,6 +140,10 @@ class Hub:
                 "e.g. to a mosquitto); the embedded broker has none"
             )
         self.prepare()
+        if self.clustered:
+            # Agreed now, not at the first notification: a key file this node holds is offered before any other
+            # node can make up a key of its own, so links sent by a single hub keep working after scale-out.
+            await asyncio.to_thread(self.notifier.links.key)
         # Before ingest counts anything and before a worker child starts: they all write to this folder.
         self.metrics_dir = metrics.setup(settings.metrics_dir())
         self._loop = asyncio.get_running_loop()
