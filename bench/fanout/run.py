@@ -98,8 +98,9 @@ async def _receive(kind: str, target: str, events: int, pipe: Connection) -> Non
                     return
 
         pipe.send(("ready", backend))
-        cpu = _cpu_self()
+        cpu, server = _cpu_self(), _cpu_of([backend])
         await asyncio.wait_for(pump(), timeout=120)
+        server_after = _cpu_of([backend])  # before closing: the backend ends with its connection
         await conn.close()
     else:
         nc = await nats.connect(target)
@@ -110,10 +111,11 @@ async def _receive(kind: str, target: str, events: int, pipe: Connection) -> Non
         await nc.subscribe(SUBJECT, cb=on_message)
         await nc.flush()
         pipe.send(("ready", 0))
-        cpu = _cpu_self()
+        cpu, server, server_after = _cpu_self(), 0.0, 0.0
         await asyncio.wait_for(done.wait(), timeout=120)
         await nc.close()
-    pipe.send(("done", latencies, _cpu_self() - cpu))
+    used = None if server is None or server_after is None else server_after - server
+    pipe.send(("done", latencies, _cpu_self() - cpu, used))
 
 
 # --- the sending node ------------------------------------------------------------------------------------------
@@ -131,8 +133,10 @@ async def _send(kind: str, target: str, events: int, rate: float, pipe: Connecti
         async def publish(payload: str) -> None:
             await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
-        async def close() -> None:
+        async def close() -> float | None:
+            after = _cpu_of([backend])  # before closing: the backend ends with its connection
             await conn.close()
+            return after
     else:
         backend = 0
         nc = await nats.connect(target)
@@ -140,21 +144,23 @@ async def _send(kind: str, target: str, events: int, rate: float, pipe: Connecti
         async def publish(payload: str) -> None:
             await nc.publish(SUBJECT, payload.encode())
 
-        async def close() -> None:
+        async def close() -> float | None:
             await nc.flush()
             await nc.close()
+            return 0.0
 
     pipe.send(("ready", backend))
     pipe.recv()  # go
-    cpu = _cpu_self()
+    cpu, server = _cpu_self(), _cpu_of([backend]) if backend else 0.0
     start = time.monotonic()
     for seq in range(events):
         delay = start + seq / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         await publish(_event(seq))
-    await close()
-    pipe.send(("done", _cpu_self() - cpu))
+    server_after = await close()
+    used = None if server is None or server_after is None else server_after - server
+    pipe.send(("done", _cpu_self() - cpu, used))
 
 
 # --- one run -----------------------------------------------------------------------------------------------------
@@ -177,19 +183,20 @@ def one_run(kind: str, target: str, events: int, rate: float, server_pids: list[
     sender = ctx.Process(target=_sender, args=(kind, target, events, rate, send_child))
     receiver.start()
     sender.start()
-    _, recv_backend = recv_end.recv()
-    _, send_backend = send_end.recv()
-    pids = server_pids if kind == "nats" else [recv_backend, send_backend]
-    server_before = _cpu_of(pids)
+    recv_end.recv()
+    send_end.recv()
+    server_before = _cpu_of(server_pids) if kind == "nats" else 0.0
     send_end.send("go")
-    _, send_cpu = send_end.recv()
-    _, latencies, recv_cpu = recv_end.recv()
-    server_after = _cpu_of(pids)
+    _, send_cpu, send_backend_cpu = send_end.recv()
+    _, latencies, recv_cpu, recv_backend_cpu = recv_end.recv()
+    server_after = _cpu_of(server_pids) if kind == "nats" else 0.0
     sender.join()
     receiver.join()
     latencies.sort()
     server = None
-    if server_before is not None and server_after is not None:
+    if kind == "postgres" and send_backend_cpu is not None and recv_backend_cpu is not None:
+        server = (send_backend_cpu + recv_backend_cpu) / events * 1e6
+    elif kind == "nats" and server_before is not None and server_after is not None:
         server = (server_after - server_before) / events * 1e6
     return Run(
         p50_ms=statistics.median(latencies),
