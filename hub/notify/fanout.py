@@ -24,9 +24,9 @@ from collections import deque
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from hub.notify.live import LiveBus
+from hub.store import live_channel
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,10 @@ def pack(node: str, events: list[Event], limit: int = PAYLOAD_BYTES) -> list[str
 
 def unpack(payload: str) -> tuple[str, list[Event]]:
     """(sending node, events) of a payload; ValueError for one that is not ours."""
-    message = json.loads(payload)
+    try:
+        message = json.loads(payload)
+    except RecursionError:  # nested deeper than the parser goes: not ours either
+        raise ValueError("nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("n"), str) or not isinstance(message.get("e"), list):
         raise ValueError("not a live-event payload")
     events: list[Event] = []
@@ -130,7 +133,7 @@ class PgFanout:
         while True:
             try:
                 await self._session()
-            except (psycopg.Error, OSError) as exc:
+            except Exception as exc:  # the database went away, or worse: relaying must not end for good
                 self.listening.clear()
                 pause = RETRY_S[min(failures, len(RETRY_S) - 1)]
                 failures += 1
@@ -139,10 +142,10 @@ class PgFanout:
 
     async def _session(self) -> None:
         async with (
-            await psycopg.AsyncConnection.connect(self.url, autocommit=True) as listener,
-            await psycopg.AsyncConnection.connect(self.url, autocommit=True) as sender,
+            await live_channel.connect(self.url) as listener,
+            await live_channel.connect(self.url) as sender,
         ):
-            await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            await live_channel.listen(listener, self.channel)
             self.listening.set()
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._receive(listener))
@@ -169,5 +172,5 @@ class PgFanout:
             events = list(self._queue)
             self._queue.clear()
             for payload in pack(self.node, events):
-                await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+                await live_channel.notify(conn, self.channel, payload)
             self.sent += len(events)
