@@ -38,6 +38,7 @@ from hub.merchants.demo import DemoMerchant
 from hub.notify import live
 from hub.notify.actions import ActionLinks
 from hub.notify.channels import SmtpConfig
+from hub.notify.fanout import PgFanout
 from hub.notify.homeassistant import HomeAssistantSync
 from hub.notify.worker import Notifier
 from hub.scheduler.clock import Clock
@@ -46,6 +47,7 @@ from hub.scheduler.timers import Scheduler
 from hub.services import catalog as catalog_service
 from hub.services.devices import ClaimLimiter
 from hub.services.fulfilment import ShopRequests
+from hub.services.shared_limits import DatabaseLimits
 from hub.settings import Settings
 from hub.store import repos
 from hub.store.db import make_engine, migrate
@@ -70,6 +72,12 @@ class Hub:
         self.credentials = Argon2CredentialStore(self._secret_hash)
         self.signin_guard = signin_guard or guard_from_settings(settings.signin)
         self.claim_limiter = ClaimLimiter()
+        # On PostgreSQL several hub nodes may serve one deployment: what they must agree on lives there.
+        self.clustered = self.engine.dialect.name == "postgresql"
+        if self.clustered:
+            shared = DatabaseLimits(self.engine)
+            self.signin_guard.share(shared)
+            self.claim_limiter.share(shared)
         self.merchants: dict[str, Merchant] = {
             "demo": DemoMerchant(timedelta(seconds=settings.merchant.step_seconds)),
         }
@@ -92,7 +100,9 @@ class Hub:
             SmtpConfig(smtp.host, smtp.port, smtp.user, smtp.password, smtp.sender, smtp.starttls),
             notify.delivery_policy(),
             notify.poll_s, notify.device_check_s, timedelta(hours=notify.offline_after_h), notify.low_battery_mv,
-            links=ActionLinks(settings.data_dir, settings.http.base_url()),
+            links=ActionLinks(
+                settings.data_dir, settings.http.base_url(), shared=self.engine if self.clustered else None
+            ),
         )
         # Built by start(): they need the broker's address, known once an embedded broker listens.
         self.broker: EmbeddedBroker | None = None
@@ -103,6 +113,10 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         # The multi-process metrics folder (hub/metrics.py), known once started.
         self.metrics_dir: Path | None = None
+        # Live events to and from the other hub nodes on the same PostgreSQL database.
+        self.fanout: PgFanout | None = None
+        if self.clustered and settings.database.live_fanout:
+            self.fanout = PgFanout(self.engine.url.render_as_string(hide_password=False), self.bus)
 
     async def _secret_hash(self, device_id: str) -> str | None:
         def lookup() -> str | None:
@@ -128,10 +142,17 @@ class Hub:
                 "e.g. to a mosquitto); the embedded broker has none"
             )
         self.prepare()
+        if self.clustered:
+            # Agreed now, not at the first notification: a key file this node holds is offered before any other
+            # node can make up a key of its own, so links sent by a single hub keep working after scale-out.
+            await asyncio.to_thread(self.notifier.links.key)
         # Before ingest counts anything and before a worker child starts: they all write to this folder.
         self.metrics_dir = metrics.setup(settings.metrics_dir())
         self._loop = asyncio.get_running_loop()
         self.bus.attach(self._loop)
+        if self.fanout is not None:
+            self.bus.relay = self.fanout.offer
+            self._tasks.append(asyncio.create_task(self.fanout.run(), name="live-fanout"))
         if settings.nats.broker == "nats":
             # A node of a NATS cluster: ingest joins the cluster's durable consumer; no broker runs here.
             self.ingest = jetstream.from_settings(settings, self.processor, settings.mqtt.client_id, self.clock.now)
@@ -157,7 +178,7 @@ class Hub:
                 client_id=settings.mqtt.client_id,
                 clock=self.clock.now,
             )
-        self._tasks = [
+        self._tasks += [
             asyncio.create_task(self.ingest.run(), name="ingest"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(
@@ -237,6 +258,7 @@ class Hub:
             await self.broker.stop()
         if self.lookups is not None:
             await asyncio.to_thread(self.lookups.stop)
+        self.bus.relay = None
         self.bus.detach()
         live.unwatch(self.engine)
         self.engine.dispose()

@@ -49,6 +49,11 @@ class DatabaseSettings(Section):
     env_prefix: ClassVar[str] = "database_"
 
     url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite (WAL) in data_dir/restock.db")
+    live_fanout: bool = Field(
+        default=True,
+        description="On PostgreSQL: relay live dashboard events to the other hub nodes on the same database "
+        "(LISTEN/NOTIFY); a single node may turn it off",
+    )
 
 
 class MqttSettings(Section):

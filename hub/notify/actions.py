@@ -4,8 +4,9 @@ A link is a capability: whoever holds it may do this one thing to this one order
 expires, once. The token carries all of that in the clear plus an HMAC over it with a hub secret, so it is checked
 without a lookup; single use is a stored record of its nonce (`ActionLinkUse`, hub/services/order_links.py).
 
-The secret lives in the data folder (`action_links.key`, created on first use, readable by the hub's user only),
-like the broker's generated files: the hub that sends the notification is the hub that serves the link.
+A single hub keeps the secret in its data folder (`action_links.key`, created on first use, readable by the hub's
+user only). Hub nodes sharing a PostgreSQL database keep it there instead, so a link sent by one node is accepted
+by any other; a node that finds a key file offers that key first, so links sent before keep working.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from hub.services import shared_secrets
+
 CANCEL, APPROVE, REJECT = "cancel", "approve", "reject"
 ACTIONS = (CANCEL, APPROVE, REJECT)
 LABELS = {CANCEL: "Cancel order", APPROVE: "Approve", REJECT: "Reject"}
 # An order awaiting approval waits for the household; its links stay good for a week.
 APPROVAL_TTL = timedelta(days=7)
 KEY_FILE = "action_links.key"
+SECRET_NAME = "action-links"  # its name among the secrets hub nodes share
 VERSION = "a1"
 _TOKEN = re.compile(r"^a1\.(\d{1,12})\.([A-Za-z0-9_-]{1,20})\.(cancel|approve|reject)\.(\d{1,12})\.([0-9a-f]{32})"
                     r"\.([0-9a-f]{32})$")
@@ -50,17 +56,25 @@ class LinkClaim:
 class ActionLinks:
     """Signs and verifies action tokens and builds the links a notification carries."""
 
-    def __init__(self, data_dir: Path | None, base_url: str, key: bytes | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None, base_url: str, key: bytes | None = None, shared: Engine | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.base_url = base_url.rstrip("/")
+        self.shared = shared
         self._key = key
         self._lock = threading.Lock()
 
     def key(self) -> bytes:
-        """The hub's signing secret: read from the data folder, or made there the first time."""
+        """The hub's signing secret: from the `shared` database when given (agreed by every node), else read from
+        the data folder or made there the first time."""
         with self._lock:
             if self._key is None:
-                self._key = _load_or_create(self.data_dir)
+                if self.shared is not None:
+                    offer = _existing(self.data_dir) or secrets.token_bytes(32)
+                    self._key = shared_secrets.agreed(self.shared, SECRET_NAME, offer)
+                else:
+                    self._key = _load_or_create(self.data_dir)
             return self._key
 
     def _mac(self, body: str) -> str:
@@ -100,6 +114,16 @@ class ActionLinks:
             return []
         return [{"action": action, "label": LABELS[action], "expires": expires.isoformat(),
                  "url": self.url(self.token(household_id, order_id, action, expires))} for action, expires in wanted]
+
+
+def _existing(data_dir: Path | None) -> bytes | None:
+    """The key in the data folder, if there is one."""
+    if data_dir is None:
+        return None
+    try:
+        return bytes.fromhex((data_dir / KEY_FILE).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _load_or_create(data_dir: Path | None) -> bytes:

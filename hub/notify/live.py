@@ -30,7 +30,7 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -104,6 +104,8 @@ class LiveBus:
         self.queue_size = queue_size
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: dict[int | None, set[Subscription]] = {}
+        # Other hub nodes' subscribers (hub/notify/fanout.py): every event published here is handed to it too.
+        self.relay: Callable[[list[tuple[int, str, dict[str, Any]]]], None] | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver on this loop (the hub's); until then, and after `detach`, events are discarded."""
@@ -115,11 +117,14 @@ class LiveBus:
 
     @property
     def listening(self) -> bool:
-        """Whether anyone is subscribed; read from any thread (a stale answer only costs a resync)."""
-        return bool(self._subscribers)
+        """Whether anyone is subscribed, here or on another node; read from any thread (a stale answer only costs
+        a resync)."""
+        return bool(self._subscribers) or self.relay is not None
 
     def publish(self, household_id: int, kind: str, data: dict[str, Any]) -> None:
         """Announce a change to the household's subscribers; safe from any thread, never blocks."""
+        if self.relay is not None:
+            self.relay([(household_id, kind, data)])
         loop = self._loop
         # Without subscribers there is nothing to wake the loop for. A subscriber that arrives at this very
         # moment misses the event, which is why consumers re-read their state right after subscribing.
@@ -132,6 +137,12 @@ class LiveBus:
 
     def publish_many(self, events: list[tuple[int, str, dict[str, Any]]]) -> None:
         """`publish` for several changes at once: one wake-up of the loop for all of them."""
+        if self.relay is not None and events:
+            self.relay(events)
+        self.receive(events)
+
+    def receive(self, events: list[tuple[int, str, dict[str, Any]]]) -> None:
+        """Deliver changes to this process's subscribers only (those another hub node relayed here)."""
         loop = self._loop
         if loop is None or not self._subscribers or not events:
             return

@@ -24,7 +24,7 @@ from hub.domain.money import display
 from hub.domain.presence import CHECK_IN, Presence, presence
 from hub.jobs import DeliveryPolicy
 from hub.notify.channels import wants
-from hub.store import repos
+from hub.store import repos, shared_state
 from hub.store.models import (
     Device,
     Notification,
@@ -58,6 +58,7 @@ APPROVAL_REASONS = {
 LOW_SUPPLY = "supply.low"
 DEVICE_OFFLINE = "device.offline"
 LOW_BATTERY = "device.low_battery"
+DEVICE_CHECK_LOCK = "device-checks"  # the cluster-wide lock of the periodic device checks
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,11 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
 
 def device_checks(session: Session, now: datetime, offline_after: timedelta, low_battery_mv: int) -> list[Notification]:
     """Devices that missed their expected check-in and were silent for at least `offline_after`, and batteries
-    below `low_battery_mv`: once each."""
-    created = []
+    below `low_battery_mv`: once each. Once per cluster: while another hub node is checking, nothing (two checks
+    at once would both find a device unreported; one after the other, the second finds it told)."""
+    created: list[Notification] = []
+    if not shared_state.try_cluster_lock(session, DEVICE_CHECK_LOCK):
+        return created
     for device in repos.silent_devices(session, now - offline_after):
         assert device.household_id is not None and device.last_seen is not None
         # A button or wand sleeps until it is used, so its silence says nothing; a sensor is missing only once

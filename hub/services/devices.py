@@ -8,10 +8,10 @@ and leave the commit to the caller, for the CLI's and the demo's set-up that wri
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,8 +22,10 @@ from hub.broker.nats_auth import nats_secret_hash
 from hub.domain.devices import KINDS
 from hub.domain.press import Mode
 from hub.services.replenish import pause_device_slots
+from hub.services.shared_limits import LimitStore, MemoryLimits, Written
 from hub.store import repos
 from hub.store.models import Device, Product
+from hub.store.shared_state import Slot
 from hub.store.types import utcnow
 
 
@@ -225,35 +227,55 @@ def claim_device(
 
 
 class ClaimLimiter:
-    """Failed claim attempts per user in a sliding window (in memory: per hub process, reset on restart)."""
+    """Failed claim attempts per user in a sliding window of `window_s` seconds (wall clock, so that every hub
+    node counts alike); its counts live in `store`: this process's memory, or the database nodes share."""
 
-    def __init__(self, attempts: int = 5, window_s: float = 900.0, clock: Callable[[], float] = time.monotonic) -> None:
+    NAME = "claim"
+
+    def __init__(
+        self, attempts: int = 5, window_s: float = 900.0, clock: Callable[[], float] = time.time,
+        store: LimitStore | None = None,
+    ) -> None:
         self.attempts = attempts
         self.window_s = window_s
         self._clock = clock
-        self._failures: dict[int, list[float]] = {}
-        self._lock = threading.Lock()  # FastAPI runs sync routes in a thread pool
+        self.store: LimitStore = store or MemoryLimits({})
 
-    def _recent(self, user_id: int) -> list[float]:
-        cutoff = self._clock() - self.window_s
-        kept = [t for t in self._failures.get(user_id, []) if t > cutoff]
-        self._failures[user_id] = kept
-        return kept
+    def share(self, store: LimitStore) -> None:
+        """Keep the counts in `store` from now on (the hub's database when several nodes serve claims)."""
+        self.store = store
 
     def blocked(self, user_id: int) -> bool:
         """True when the user used up their failed attempts for now."""
-        with self._lock:
-            return len(self._recent(user_id)) >= self.attempts
+        now, slot = self._clock(), (self.NAME, str(user_id))
+        seen: list[list[float]] = []
+
+        def change(stored: Mapping[Slot, str]) -> Written:
+            seen.append(recent_failures(stored[slot], now, self.window_s))
+            return {}
+
+        self.store.update([slot], now, change)
+        return len(seen[0]) >= self.attempts
 
     def failed(self, user_id: int) -> None:
         """Count one failed attempt."""
-        with self._lock:
-            self._recent(user_id).append(self._clock())
+        now, slot = self._clock(), (self.NAME, str(user_id))
 
-    def reset(self) -> None:
-        """Forget every count (tests start several hubs in one process, with overlapping user ids)."""
-        with self._lock:
-            self._failures.clear()
+        def change(stored: Mapping[Slot, str]) -> Written:
+            # Only the newest `attempts` failures can decide anything, so that is all a key keeps.
+            kept = [*recent_failures(stored[slot], now, self.window_s), now][-self.attempts:]
+            return {slot: (json.dumps(kept), now + self.window_s)}
+
+        self.store.update([slot], now, change)
+
+
+def recent_failures(stored: str, now: float, window_s: float) -> list[float]:
+    """The failure times of a stored claim-limiter key that are still inside the window."""
+    try:
+        times = [float(t) for t in json.loads(stored)] if stored else []
+    except (ValueError, TypeError):
+        times = []
+    return [t for t in times if t > now - window_s]
 
 
 # -- revocation ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from hub.domain.replenish import Evaluation, SlotPolicy, evaluate
 from hub.notify import outbox
 from hub.services import orders as order_service
 from hub.services.transaction import committed
-from hub.store import repos
+from hub.store import repos, shared_state
 from hub.store.batch import Writer, writer_of
 from hub.store.models import Device, Household, Order, Product, Reading, Slot
 
@@ -26,6 +26,7 @@ NOTIFY_EVERY = timedelta(hours=24)
 # With no cap set, the cupboard holds this many days of the target horizon beyond the target.
 DEFAULT_CAP_PACKS = 3
 MODES = ("auto", "notify", "paused")
+SLOT_REVIEW_LOCK = "slot-review"  # the cluster-wide lock of the periodic review
 
 
 class SlotError(ValueError):
@@ -173,9 +174,11 @@ def review(
 
 def review_all(session: Session, now: datetime) -> list[Outcome]:
     """Review every active slot of an active device, and commit: a sensor that went quiet must not mean a
-    stock-out."""
+    stock-out. Once per cluster: while another hub node is reviewing, nothing (that node's review covers it)."""
     outcomes = []
     with committed(session):
+        if not shared_state.try_cluster_lock(session, SLOT_REVIEW_LOCK):
+            return []
         for slot in repos.active_slots(session):
             household = repos.household(session, slot.household_id)
             device = repos.device(session, slot.device_id)

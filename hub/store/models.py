@@ -397,3 +397,22 @@ def table_of(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models; stubs lack it
     assert isinstance(table, Table)
     return table
+
+
+class SharedLimit(SQLModel, table=True):
+    """One key of a rate limiter (sign-in, claim codes) that every hub node reads and updates under a row lock."""
+
+    limiter: str = Field(primary_key=True, max_length=20)
+    key: str = Field(primary_key=True, max_length=320)
+    # The limiter's own JSON state of the key; empty for a row just created and not yet written.
+    state: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # Epoch seconds after which the key starts afresh and the row may be deleted.
+    expires: float = Field(index=True)
+
+
+class SharedSecret(SQLModel, table=True):
+    """A secret every hub node must agree on (the action-link signing key), created once by whichever node is first."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

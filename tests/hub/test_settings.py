@@ -16,6 +16,7 @@ from hub.settings import ENV_NAMES, Settings
 # value other than its default and where it lives now. Kept literal: this list is the compatibility contract.
 OLD_NAMES: dict[str, tuple[str, str, Any]] = {
     "database_url": ("database", "url", "sqlite:////tmp/elsewhere.db"),
+    "database_live_fanout": ("database", "live_fanout", False),
     "mqtt_url": ("mqtt", "url", "mqtt://hub:pw@broker:1884"),
     "embedded_mqtt_host": ("mqtt", "embedded_host", "0.0.0.0"),
     "embedded_mqtt_port": ("mqtt", "embedded_port", 1999),

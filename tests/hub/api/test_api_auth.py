@@ -23,9 +23,10 @@ import pytest
 from sqlmodel import Session
 
 from hub.broker.mosquitto import MosquittoProcess, free_port
-from hub.http.throttle import Policy, SignInGuard, Throttled, account_key, address_key
+from hub.http.throttle import ACCOUNT, Policy, SignInGuard, Throttled, account_key, address_key
 from hub.scheduler.clock import Clock
 from hub.services.accounts import TOKEN_TTL, hash_token
+from hub.services.shared_limits import MemoryLimits
 from hub.store.models import ApiToken
 from tests.hub.api.conftest import (
     BODIES,
@@ -288,7 +289,7 @@ def test_throttle_keys_group_ipv6_by_prefix_and_stay_bounded() -> None:
     )
     for n in range(1000):
         guard.failed(guard.admit(f"user-{n}@example.org", "192.0.2.1", 0.0), 0.0)
-    assert len(guard.accounts) == 100
+    assert isinstance(guard.store, MemoryLimits) and guard.store.size(ACCOUNT) == 100
     with pytest.raises(Throttled) as locked:
         guard.admit("user-999@example.org", "192.0.2.1", 1.0)
     assert locked.value.retry_after_header == "29"

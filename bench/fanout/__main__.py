@@ -1,0 +1,5 @@
+"""`python -m bench.fanout`."""
+
+from bench.fanout.run import main
+
+main()
