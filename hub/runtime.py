@@ -49,11 +49,12 @@ from hub.services.devices import ClaimLimiter
 from hub.services.fulfilment import ShopRequests
 from hub.services.shared_limits import DatabaseLimits
 from hub.settings import Settings
-from hub.store import repos
+from hub.store import repos, shared_state
 from hub.store.db import make_engine, migrate
 from hub.store.models import Device
 
 log = logging.getLogger(__name__)
+STARTUP_LOCK = "restock-startup"
 
 
 class Hub:
@@ -128,10 +129,12 @@ class Hub:
 
     def prepare(self) -> None:
         """Bring the database to the current schema and seed the demo store's catalog when it is missing."""
-        migrate(self.settings.resolved_database_url())
-        if self.settings.merchant.demo_catalog:
-            with Session(self.engine) as session:
-                catalog_service.seed_demo_store(session)
+        # Hub nodes of a cluster start together on one database: one migrates and seeds, the others wait.
+        with shared_state.cluster_wide(self.engine, STARTUP_LOCK):
+            migrate(self.settings.resolved_database_url())
+            if self.settings.merchant.demo_catalog:
+                with Session(self.engine) as session:
+                    catalog_service.seed_demo_store(session)
 
     async def start(self) -> None:
         """Prepare the database, then start broker (when embedded), ingest, scheduler and the rest."""

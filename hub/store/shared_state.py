@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import delete, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from hub.store.models import SharedLimit, SharedSecret
@@ -95,3 +97,23 @@ def try_cluster_lock(session: Session, name: str) -> bool:
         return True
     taken = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key(name)}).scalar_one()
     return bool(taken)
+
+
+@contextmanager
+def cluster_wide(engine: Engine, name: str) -> Iterator[None]:
+    """Hold the cluster-wide lock `name` for the block, waiting for another node that holds it.
+
+    For start-up work that every node runs and only one may run at a time (migrations, seeding): a second node
+    waits, then finds the work done. On SQLite there is one node and nothing to wait for.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(name)})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)})
+            connection.commit()

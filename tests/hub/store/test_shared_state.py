@@ -6,16 +6,21 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from hub.notify import outbox
+from hub.runtime import Hub
 from hub.services import shared_secrets
 from hub.services.replenish import review_all
+from hub.settings import Settings
 from hub.store import shared_state
 from hub.store.db import make_engine, migrate
+from hub.store.models import Product
 from hub.store.types import utcnow
 from tests.hub.conftest import PG_ENV, reset_postgres
 
@@ -66,3 +71,20 @@ def test_lock_keys_are_stable_signed_64_bit_numbers() -> None:
     key = shared_state.lock_key("device-checks")
     assert key == shared_state.lock_key("device-checks") != shared_state.lock_key("slot-review")
     assert -(2**63) <= key < 2**63
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_hub_nodes_starting_together_on_an_empty_database_all_start(tmp_path: Path) -> None:
+    # Both would migrate and seed the demo catalog at once; one of them used to fail on a duplicate key.
+    url = os.environ[PG_ENV]
+    reset_postgres(url)
+    hubs = [Hub(Settings(data_dir=tmp_path / f"node{i}", database_url=url)) for i in range(3)]
+    try:
+        with ThreadPoolExecutor(len(hubs)) as pool:
+            list(pool.map(lambda hub: hub.prepare(), hubs))
+        with Session(hubs[0].engine) as session:
+            assert session.exec(select(func.count()).select_from(Product)).one() > 0
+    finally:
+        for hub in hubs:
+            hub.engine.dispose()
