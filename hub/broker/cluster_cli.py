@@ -89,13 +89,15 @@ def _hub_entry(root: Path, index: int, http_port: int, database: str, cluster: N
     data_dir = (root / f"hub{index}").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     mqtt_urls = cluster.mqtt_urls()
+    first = (index - 1) % len(mqtt_urls)
     env = {
         "RESTOCK_DATA_DIR": str(data_dir),
         "RESTOCK_DATABASE_URL": database,
         "RESTOCK_BROKER": "nats",
         "RESTOCK_NATS_URL": ",".join(cluster.nats_urls()),
-        # Feedback to devices goes out as MQTT QoS1 through one node's listener; hubs spread over the nodes.
-        "RESTOCK_MQTT_URL": mqtt_urls[(index - 1) % len(mqtt_urls)],
+        # Feedback to devices goes out as MQTT QoS1 through one node's listener, the next one when it dies;
+        # each hub starts on a different node.
+        "RESTOCK_MQTT_URL": ",".join(mqtt_urls[first:] + mqtt_urls[:first]),
         "RESTOCK_MQTT_CLIENT_ID": f"restock-hub{index}",
         "RESTOCK_HTTP_HOST": "127.0.0.1",
     }
