@@ -53,6 +53,7 @@ class Metrics:
 
     events: Counter
     dead_letters: Counter
+    shed: Counter
     batch_messages: Histogram
     apply_seconds: Histogram
     fallbacks: Counter
@@ -72,6 +73,11 @@ class Metrics:
             ),
             dead_letters=Counter(
                 "restock_ingest_dead_letters", "Messages refused and kept in the dead-letter table, by reason",
+                ["reason"], registry=None,
+            ),
+            shed=Counter(
+                "restock_ingest_shed", "Messages dropped unanswered before a batch, which their devices replay, by "
+                "reason (device_queue_full: over a device's share of ingest; stopped: queued when ingest stopped)",
                 ["reason"], registry=None,
             ),
             batch_messages=Histogram(
@@ -220,6 +226,7 @@ def exposition(folder: Path, extra: Iterable[Collector] = ()) -> bytes:
 METRIC_NAMES = (
     "restock_ingest_events_total",
     "restock_ingest_dead_letters_total",
+    "restock_ingest_shed_total",
     "restock_ingest_batch_messages",
     "restock_ingest_apply_seconds",
     "restock_ingest_fallbacks_total",

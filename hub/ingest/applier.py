@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hub import metrics
 from hub.domain.events import device_of
 from hub.ingest.messages import Message, Reply, Shed
 from hub.ingest.processor import Processor
@@ -37,6 +39,44 @@ PER_DEVICE_QUEUE = 256
 MAX_UNPUBLISHED = 2
 # After a failed batch (database away) the thread pauses, so a dead database is not hammered.
 FAILURE_PAUSE_S = 1.0
+# An idle apply thread that is handed a message waits this long for more before it applies them: at a few
+# hundred events/s most batches would otherwise hold one event, and a batch's fixed cost (its transaction, the
+# commit, the lookups, the change feed's hand-over) is several times an event's own. Under load the thread
+# finds messages queued when it finishes a batch and never waits. It adds at most this much to a feedback.
+LINGER_S = 0.003
+# ...unless this many messages are queued by then.
+LINGER_ENOUGH = 16
+# Dropped messages are counted at once (metric) and summed up in the log at most this often.
+SHED_LOG_S = 10.0
+
+
+class ShedLog:
+    """Counts messages dropped unanswered (their devices replay them) and logs them once per interval."""
+
+    def __init__(self, interval_s: float = SHED_LOG_S) -> None:
+        self.interval_s = interval_s
+        self.total = 0  # since this object was made
+        self._pending = 0  # not logged yet
+        self._devices: set[str] = set()
+        self._logged_at = -float("inf")
+
+    def count(self, dropped: dict[str, int], why: str) -> None:
+        """Record `dropped` (device -> messages); log the sum once the interval has passed since the last log."""
+        n = sum(dropped.values())
+        if not n:
+            return
+        metrics.current().shed.labels(why).inc(n)
+        self.total += n
+        self._pending += n
+        self._devices.update(dropped)
+        now = time.monotonic()
+        if now - self._logged_at >= self.interval_s:
+            log.warning("ingest dropped messages unanswered; their devices replay them", extra={
+                "messages": self._pending, "devices": len(self._devices), "reason": why,
+                "since_s": None if self._logged_at == -float("inf") else round(now - self._logged_at, 1)})
+            self._logged_at = now
+            self._pending = 0
+            self._devices = set()
 
 
 @dataclass
@@ -50,15 +90,19 @@ class _Dropped:
 class Applier:
     """Applies handed-over messages in batches in its own thread and hands back each batch's feedback."""
 
-    def __init__(self, processor: Processor, deliver: Callable[[list[Reply], int], object]) -> None:
+    def __init__(
+        self, processor: Processor, deliver: Callable[[list[Reply], int], object], linger_s: float = LINGER_S
+    ) -> None:
         # `deliver(replies, size)` is called from the thread once a batch is committed; it must be thread-safe
         # (the caller wraps `loop.call_soon_threadsafe`).
         self.processor = processor
         self.deliver = deliver
+        self.linger_s = linger_s
         self._queues: dict[str, deque[Message]] = {}  # by device, each in arrival order
         self._turns: deque[str] = deque()  # devices with queued messages, next turn first
         self._queued = 0
         self._dropped: dict[str, _Dropped] = {}  # by device, since the last batch was taken
+        self.shed = ShedLog()
         self._wake = threading.Condition()
         self._stopping = False
         self._room = threading.Semaphore(MAX_UNPUBLISHED)
@@ -94,12 +138,16 @@ class Applier:
         their devices have no feedback for them, so they replay them."""
         with self._wake:
             self._stopping = True
+            dropped = {key: len(queue) for key, queue in self._queues.items()}
+            for key, extra in self._dropped.items():
+                dropped[key] = dropped.get(key, 0) + extra.count
             self._queues.clear()
             self._turns.clear()
             self._queued = 0
             self._dropped.clear()
             self._wake.notify()
         self._room.release()  # a thread waiting for room must see the stop
+        self.shed.count(dropped, "stopped")
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the batch being applied, if any, is finished."""
@@ -107,8 +155,12 @@ class Applier:
 
     def _take(self) -> tuple[list[Message], list[Shed]] | None:
         with self._wake:
-            while not self._queued and not self._stopping:
-                self._wake.wait()
+            if not self._queued and not self._stopping:
+                while not self._queued and not self._stopping:
+                    self._wake.wait()
+                # Idle until now: let a few more arrive (`put` wakes this thread only for the first one).
+                if self.linger_s > 0 and self._queued < LINGER_ENOUGH and not self._stopping:
+                    self._wake.wait(self.linger_s)
             if self._stopping:
                 return None
             batch: list[Message] = []
@@ -130,7 +182,9 @@ class Applier:
             self._queued -= len(batch)
             shed = [Shed(key, dropped.count, dropped.first) for key, dropped in self._dropped.items()]
             self._dropped = {}
-            return batch, shed
+        if shed:
+            self.shed.count({s.device_key: s.count for s in shed}, "device_queue_full")
+        return batch, shed
 
     def _run(self) -> None:
         while not self._stopping:

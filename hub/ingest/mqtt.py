@@ -171,9 +171,20 @@ class Ingest:
 
     async def _feed(self, client: aiomqtt.Client, applier: Applier) -> None:
         clock = self.clock
+        replay = self.processor.replay
+        inflight = self._inflight
         async for m in client.messages:
             payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
-            applier.put(Message(m.topic.value, payload, clock()))
+            message = Message(m.topic.value, payload, clock())
+            # A replay of an event committed lately is answered here, without a batch. While the broker is slow
+            # to take feedback it goes the full way instead, whose publishing waits, so memory stays bounded.
+            reply = replay(message) if len(inflight) < MAX_INFLIGHT_FEEDBACK else None
+            if reply is None:
+                applier.put(message)
+                continue
+            self.processed += 1
+            failed = self._hand_over(client, (reply,))
+            metrics.current().feedback.labels("failed" if failed else "published").inc()
 
     async def _publish_ready(
         self, client: aiomqtt.Client, ready: asyncio.Queue[tuple[list[Reply], int, datetime | None]], applier: Applier
@@ -204,15 +215,7 @@ class Ingest:
         # Returns how many were not handed over.
         paho = client._client
         inflight = self._inflight
-        failed = 0
-        for reply in replies:
-            info = paho.publish(reply.topic, reply.payload, qos=1)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                log.info("feedback not delivered; the device will replay",
-                         extra={"topic": reply.topic, "error": mqtt.error_string(info.rc)})
-                failed += 1
-                continue
-            inflight.append(info)
+        failed = self._hand_over(client, replies)
         # Past the bound, wait for PUBACKs, so memory stays bounded when the broker is slow to take feedback.
         while inflight and inflight[0].is_published():
             inflight.popleft()
@@ -223,6 +226,23 @@ class Ingest:
                 if not paho.is_connected():
                     raise aiomqtt.MqttError("disconnected while feedback was in flight")
                 await asyncio.sleep(0.005)
+        return failed
+
+    def _hand_over(self, client: aiomqtt.Client, replies: Sequence[Reply]) -> int:
+        """Hand feedback to paho (see `_publish`); how many were not handed over."""
+        paho = client._client
+        inflight = self._inflight
+        failed = 0
+        for reply in replies:
+            info = paho.publish(reply.topic, reply.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                log.info("feedback not delivered; the device will replay",
+                         extra={"topic": reply.topic, "error": mqtt.error_string(info.rc)})
+                failed += 1
+                continue
+            inflight.append(info)
+        while inflight and inflight[0].is_published():
+            inflight.popleft()
         return failed
 
     async def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> bool:

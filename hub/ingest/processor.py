@@ -41,6 +41,7 @@ from hub.domain.events import (
     scan_seq,
 )
 from hub.domain.feedback import Feedback, rejected
+from hub.ingest.answered import Answered
 from hub.ingest.isolation import (
     HUB_ERROR,
     Suspects,
@@ -86,6 +87,7 @@ class _Applied:
     unknown: list[str]
     events: list[tuple[str, str]]  # (type, outcome) of each message
     dead_letters: list[str]  # the reason of each
+    answers: list[tuple[str, int, str, str]]  # (device, seq, type, feedback) of each event answered
 
 
 class _Mark:
@@ -107,8 +109,11 @@ class Processor:
         self,
         engine: Engine,
         on_unknown: Callable[[str], None] | None = None,
+        answered: Answered | None = None,
     ) -> None:
         self.engine = engine
+        # Feedback of the events this processor's batches committed lately: `replay` answers from it.
+        self.answered = answered if answered is not None else Answered()
         # Name lookup of unknown GTIN-14s (Open Food Facts); None = lookups are off.
         self.on_unknown = on_unknown
         # Rows read once per batch: a dictionary hit is a fraction of the cost of the session's own lookup.
@@ -119,6 +124,9 @@ class Processor:
         self.fallbacks = 0  # batches redone message by message (a key raced another worker, or a message failed)
         self.suspects = Suspects()  # devices whose messages are isolated for now
         self._seen: dict[tuple[str, int], str] = {}
+        self._kinds: dict[tuple[str, int], str] = {}  # the event type of each key in `_seen`
+        # Replays of the batch answered with feedback committed before it: (device, seq, type, feedback).
+        self._replayed: list[tuple[str, int, str, str]] = []
         # Fast path: the stored feedback of every (device, seq) in the batch, read with one query up front;
         # `_looked_up` says which keys that query covered (a key it did not find was never stored).
         self._known: dict[tuple[str, int], str] = {}
@@ -160,7 +168,25 @@ class Processor:
                     self.on_unknown(gtin)
         except Exception:
             log.exception("announcing a committed batch failed")
+        try:
+            self.answered.remember(applied.answers)
+        except Exception:
+            log.exception("remembering a committed batch's feedback failed")
         return applied.replies
+
+    def replay(self, message: Message) -> Reply | None:
+        """The feedback of an event this processor committed lately, answered without a batch; None when the
+        message must go the full way (`handle_batch`), which answers from the database."""
+        try:
+            found = self.answered.replay(message)
+        except Exception:
+            log.exception("looking a replay up failed; applying it in a batch")
+            return None
+        if found is None:
+            return None
+        kind, reply = found
+        metrics.current().events.labels(kind, "replay").inc()
+        return reply
 
     @staticmethod
     def _count(applied: _Applied, size: int, seconds: float) -> None:
@@ -178,6 +204,8 @@ class Processor:
         self._devices, self._households, self._products = {}, {}, {}
         self._unknown = []
         self._seen = {}
+        self._kinds = {}
+        self._replayed = []
         self._known = {}
         self._looked_up = set()
         self._events = []
@@ -222,7 +250,9 @@ class Processor:
                 session.commit()
         finally:
             self._devices, self._households, self._products = {}, {}, {}
-        return _Applied(replies, self._unknown, self._events, dead)
+        answers = [(device_id, seq, self._kinds.get((device_id, seq), "invalid"), payload)
+                   for (device_id, seq), payload in self._seen.items()]
+        return _Applied(replies, self._unknown, self._events, dead, answers + self._replayed)
 
     def _isolated(self, to: Writer, message: Message) -> Reply | None:
         """Apply one message in a savepoint; if it fails, roll it back alone and dead-letter it."""
@@ -358,6 +388,7 @@ class Processor:
                 stored = self._stored(to, device_id, seq)
                 if stored is not None:
                     self._events.append(("invalid", "replay"))
+                    self._replayed.append((device_id, seq, "invalid", stored))
                     return Reply(cmd_topic(device_id), stored)
             dead_letter(session, message, device_id, seq, exc.reason, exc.detail)
             self._events.append(("invalid", "dead_letter" if seq is None else "rejected"))
@@ -369,6 +400,7 @@ class Processor:
         if stored is not None:
             log.info("replay answered", extra={"device": device_id, "seq": event.seq})
             self._events.append((kind, "replay"))
+            self._replayed.append((device_id, event.seq, kind, stored))
             return Reply(cmd_topic(device_id), stored)
         household = self._household(session, device.household_id) if device.household_id else None
         if not device.active:
@@ -406,6 +438,7 @@ class Processor:
             to.add(ProcessedEvent(device_id=device_id, seq=seq, type=kind, feedback=payload, order_id=order_id))
             to.session.flush()  # inside the savepoint, so a duplicate key surfaces here
         self._seen[(device_id, seq)] = payload
+        self._kinds[(device_id, seq)] = kind
         return Reply(cmd_topic(device_id), payload)
 
     def _device(self, session: Session, device_id: str) -> Device | None:

@@ -37,14 +37,21 @@ def record_status(session: Session, device: Device, message: Message) -> None:
 
 
 def dead_letter(
-    session: Session, message: Message, device_id: str | None, seq: int | None, reason: str, detail: str
+    session: Session,
+    message: Message,
+    device_id: str | None,
+    seq: int | None,
+    reason: str,
+    detail: str,
+    logged: bool = True,
 ) -> None:
     """Keep a refused message with its reason. Every text is made storable first (the message's own bytes
     may be what a column refused), so writing the dead letter cannot fail on the data it keeps."""
-    log.warning(
-        "dead letter",
-        extra={"topic": message.topic[:120], "device": device_id, "seq": seq, "reason": reason, "detail": detail},
-    )
+    if logged:
+        log.warning(
+            "dead letter",
+            extra={"topic": message.topic[:120], "device": device_id, "seq": seq, "reason": reason, "detail": detail},
+        )
     if (reasons := session.info.get(DEAD_LETTERS)) is not None:
         reasons.append(reason[:40])
     session.add(
@@ -61,7 +68,8 @@ def dead_letter(
 
 
 def dead_letter_shed(session: Session, shed: Sequence[Shed]) -> None:
-    """One dead letter per device whose messages over its share of ingest were dropped before the batch."""
+    """One dead letter per device whose messages over its share of ingest were dropped before the batch (not
+    logged one by one: under overload that is a line per device and batch; the applier sums them up)."""
     for dropped in shed:
         detail = f"{dropped.count} messages over the device's share of ingest were dropped; events are replayed"
-        dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail)
+        dead_letter(session, dropped.first, dropped.device_key, None, "rate_limited", detail, logged=False)
