@@ -1,6 +1,7 @@
 # The device's end of the wire contract: events through the flash outbox, status with last will,
 # commands in. The end-to-end acknowledgement is the hub's feedback, not the PUBACK (protocol §7).
 import json
+import random
 import time
 from micropython import const
 
@@ -11,10 +12,55 @@ from outbox import Outbox, Seq
 from version import FW_VERSION
 from wifi import Wifi
 
-_REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
+# Protocol §7.4, the replay rule: an event's n-th wait is uniform in [d, 2d) with d = min(10 s * 2^n, 160 s),
+# and after a reconnect within a wake the outbox goes out at random moments over the next 10 s.
+_REPLAY_MS = const(10000)
+_REPLAY_CAP_MS = const(160000)
+_SPREAD_MS = const(10000)
 _LINGER_MS = const(60000)  # an update in progress keeps the device awake this long before it sleeps
 _SYSTEM_CMDS = const(("update", "update_data", "factory_reset"))  # handled here for every app
 _OFFLINE = const(b'{"online": false}')  # retained status (docs/protocol.md §4), also the last will
+
+
+def jitter_ms(lo, span):
+    """lo plus a random share of span, in 1/256 steps: small ints only, so nothing is allocated."""
+    # random is built in on the Unix and ESP32 ports and seeded from the OS or the hardware RNG at boot
+    return lo + (span >> 8) * random.getrandbits(8)
+
+
+def replay_wait_ms(n):
+    """How long an event waits for its feedback after its n-th publish (0 = the first) before the next."""
+    d = _REPLAY_CAP_MS if n >= 5 else min(_REPLAY_CAP_MS, _REPLAY_MS << n)
+    return jitter_ms(d, d)
+
+
+class Replays:
+    """When each outbox event is next due, and how often it went out unanswered (protocol §7.4)."""
+
+    def __init__(self):
+        self.due = {}  # seq -> ticks when it is (re)published; absent = at once
+        self.tries = {}  # seq -> publishes without feedback
+
+    def is_due(self, seq, now):
+        t = self.due.get(seq)
+        return t is None or time.ticks_diff(now, t) >= 0
+
+    def sent(self, seq, now):
+        """seq went out at now: it waits longer than the last time before it goes out again."""
+        n = self.tries.get(seq, 0)
+        self.tries[seq] = n + 1
+        self.due[seq] = time.ticks_add(now, replay_wait_ms(n))
+        return n > 0  # a replay
+
+    def answered(self, seq):
+        """Its feedback came: forget it."""
+        self.due.pop(seq, None)
+        self.tries.pop(seq, None)
+
+    def spread(self, seqs, now):
+        """After a reconnect: each event in seqs goes out at a random moment of the next _SPREAD_MS."""
+        for seq in seqs:
+            self.due[seq] = time.ticks_add(now, jitter_ms(0, _SPREAD_MS))
 
 
 def _tls(path):
@@ -56,7 +102,8 @@ class Link:
         self.mqtt.on_message = self._on_message
         self.answers = {}  # seq -> feedback code received since this wake
         self.on_cmd = None  # app hook for non-feedback commands: fn(msg dict)
-        self._sent = {}  # seq -> ticks of the last publish on this connection
+        self.replays = Replays()
+        self._ups = 0  # connections made in this wake
         self._status_due = False
         self._last_status = None
 
@@ -83,7 +130,9 @@ class Link:
             fwslot.connect_failed(self.board)  # a fresh update that cannot connect gets rolled back
             return False
         fwslot.confirm(self.board)  # a fresh update that connects is kept
-        self._sent = {}  # protocol §7.4: after a reconnect, replay everything
+        if self._ups:  # a reconnect: a fleet that lost its broker together must not come back in step
+            self.replays.spread(self.outbox.seqs, time.ticks_ms())
+        self._ups += 1
         self._status_due = True
         self.board.note("connected", "")
         return True
@@ -93,16 +142,18 @@ class Link:
 
     def _flush(self):
         now = time.ticks_ms()
+        r = self.replays
         for seq in self.outbox.seqs[:]:
-            t = self._sent.get(seq)
-            if t is not None and time.ticks_diff(now, t) < _REPLAY_MS:
+            if not r.is_due(seq, now):
                 continue
             data = self.outbox.get(seq)
             if data is None:
                 self.outbox.remove(seq)
+                r.answered(seq)
                 continue
             self.mqtt.publish(self.t_event, data, 1)
-            self._sent[seq] = time.ticks_ms()
+            if r.sent(seq, time.ticks_ms()):
+                self.board.note("replay", seq)
             debug("sent", seq)
 
     def publish_status(self):
@@ -203,6 +254,6 @@ class Link:
             warn("cmd ignored: feedback without int seq / str code")
             return
         self.outbox.remove(seq)
-        self._sent.pop(seq, None)
+        self.replays.answered(seq)
         self.answers[seq] = code
         self.board.note("feedback", "%d %s" % (seq, code[:32]))
