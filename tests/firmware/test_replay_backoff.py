@@ -1,4 +1,4 @@
-"""The firmware's replay rule (docs/protocol.md §7.4) on the MicroPython Unix port: waits that grow, jitter and reset."""
+"""The firmware replay rule (docs/protocol.md §7.4) on the MicroPython Unix port: waits grow, jitter and reset."""
 
 from __future__ import annotations
 
