@@ -22,45 +22,12 @@ _SYSTEM_CMDS = const(("update", "update_data", "factory_reset"))  # handled here
 _OFFLINE = const(b'{"online": false}')  # retained status (docs/protocol.md §4), also the last will
 
 
-def jitter_ms(lo, span):
-    """lo plus a random share of span, in 1/256 steps: small ints only, so nothing is allocated."""
-    # random is built in on the Unix and ESP32 ports and seeded from the OS or the hardware RNG at boot
-    return lo + (span >> 8) * random.getrandbits(8)
-
-
 def replay_wait_ms(n):
     """How long an event waits for its feedback after its n-th publish (0 = the first) before the next."""
     d = _REPLAY_CAP_MS if n >= 5 else min(_REPLAY_CAP_MS, _REPLAY_MS << n)
-    return jitter_ms(d, d)
-
-
-class Replays:
-    """When each outbox event is next due, and how often it went out unanswered (protocol §7.4)."""
-
-    def __init__(self):
-        self.due = {}  # seq -> ticks when it is (re)published; absent = at once
-        self.tries = {}  # seq -> publishes without feedback
-
-    def is_due(self, seq, now):
-        t = self.due.get(seq)
-        return t is None or time.ticks_diff(now, t) >= 0
-
-    def sent(self, seq, now):
-        """seq went out at now: it waits longer than the last time before it goes out again."""
-        n = self.tries.get(seq, 0)
-        self.tries[seq] = n + 1
-        self.due[seq] = time.ticks_add(now, replay_wait_ms(n))
-        return n > 0  # a replay
-
-    def answered(self, seq):
-        """Its feedback came: forget it."""
-        self.due.pop(seq, None)
-        self.tries.pop(seq, None)
-
-    def spread(self, seqs, now):
-        """After a reconnect: each event in seqs goes out at a random moment of the next _SPREAD_MS."""
-        for seq in seqs:
-            self.due[seq] = time.ticks_add(now, jitter_ms(0, _SPREAD_MS))
+    # d plus a random share of d in 1/256 steps: small ints only, nothing allocated. random is built in on
+    # the Unix and ESP32 ports and seeded from the OS or the hardware RNG at boot, unlike the clock.
+    return d + (d >> 8) * random.getrandbits(8)
 
 
 def _tls(path):
@@ -102,8 +69,8 @@ class Link:
         self.mqtt.on_message = self._on_message
         self.answers = {}  # seq -> feedback code received since this wake
         self.on_cmd = None  # app hook for non-feedback commands: fn(msg dict)
-        self.replays = Replays()
-        self._ups = 0  # connections made in this wake
+        # seq -> [ticks when it goes out again, publishes so far]; few names, each one costs heap (bench.firmware)
+        self._sent = {}
         self._status_due = False
         self._last_status = None
 
@@ -130,9 +97,14 @@ class Link:
             fwslot.connect_failed(self.board)  # a fresh update that cannot connect gets rolled back
             return False
         fwslot.confirm(self.board)  # a fresh update that connects is kept
-        if self._ups:  # a reconnect: a fleet that lost its broker together must not come back in step
-            self.replays.spread(self.outbox.seqs, time.ticks_ms())
-        self._ups += 1
+        if self._last_status is not None:
+            # A status went out on an earlier connection of this wake, so this is a reconnect: the outbox goes
+            # out at random moments of the next _SPREAD_MS, so a fleet that lost its broker together does not
+            # come back in step.
+            now = time.ticks_ms()
+            for seq in self.outbox.seqs:
+                s = self._sent.get(seq)
+                self._sent[seq] = [time.ticks_add(now, (_SPREAD_MS >> 8) * random.getrandbits(8)), s[1] if s else 0]
         self._status_due = True
         self.board.note("connected", "")
         return True
@@ -142,18 +114,18 @@ class Link:
 
     def _flush(self):
         now = time.ticks_ms()
-        r = self.replays
         for seq in self.outbox.seqs[:]:
-            if not r.is_due(seq, now):
+            s = self._sent.get(seq)
+            if s is not None and time.ticks_diff(now, s[0]) < 0:
                 continue
             data = self.outbox.get(seq)
             if data is None:
                 self.outbox.remove(seq)
-                r.answered(seq)
+                self._sent.pop(seq, None)
                 continue
             self.mqtt.publish(self.t_event, data, 1)
-            if r.sent(seq, time.ticks_ms()):
-                self.board.note("replay", seq)
+            n = s[1] if s else 0  # unanswered publishes so far: each one doubles the next wait
+            self._sent[seq] = [time.ticks_add(time.ticks_ms(), replay_wait_ms(n)), n + 1]
             debug("sent", seq)
 
     def publish_status(self):
@@ -254,6 +226,6 @@ class Link:
             warn("cmd ignored: feedback without int seq / str code")
             return
         self.outbox.remove(seq)
-        self.replays.answered(seq)
+        self._sent.pop(seq, None)  # the backoff ends with the feedback
         self.answers[seq] = code
         self.board.note("feedback", "%d %s" % (seq, code[:32]))
