@@ -35,20 +35,24 @@ class Storm:
     held: FleetStats  # the load before the restart, on a steady fleet
     held_lost: int
     storm: FleetStats  # from the restart on, with the load going on
+    down_s: float  # from the stop until the broker listened again
     reconnected_s: float  # broker back → every device connected again (nan if not all did)
     drained_s: float  # broker back → every outbox empty (nan if not within SETTLE_S)
     lost: int
 
 
-async def _restart(fleet: Fleet, consumer: Consumer, at: float, console: Console) -> float:
-    """Stop the broker `at` s into the load, start it DOWN_S later; when it was back (perf_counter)."""
+async def _restart(fleet: Fleet, consumer: Consumer, at: float, console: Console) -> tuple[float, float]:
+    """Stop the broker `at` s into the load, start it DOWN_S later; when it was back, and for how long it
+    was away (stopping and starting a broker with thousands of clients takes seconds of its own)."""
     await asyncio.sleep(at)
+    stopping = time.perf_counter()
     await asyncio.to_thread(consumer.broker.stop)
     console.log(f"mosquitto stopped with {len(fleet.waiting)} devices waiting for feedback")
     await asyncio.sleep(DOWN_S)
     await asyncio.to_thread(consumer.broker.start)
-    console.log("mosquitto started again: every device reconnects")
-    return time.perf_counter()
+    back = time.perf_counter()
+    console.log(f"mosquitto back after {back - stopping:.1f} s: every device reconnects")
+    return back, back - stopping
 
 
 async def storm(args: argparse.Namespace, console: Console) -> Storm:
@@ -83,7 +87,7 @@ async def storm(args: argparse.Namespace, console: Console) -> Storm:
         with console.status(f"storm: {args.storm_rate:.0f} events/s for {3 * args.duration:.0f} s, broker restart"):
             restart = asyncio.create_task(_restart(fleet, hub, args.duration, console))
             await fleet.offer(args.storm_rate, 3 * args.duration)
-            back = await restart
+            back, down_s = await restart
             reconnected_s = float("nan")
             deadline = back + SETTLE_S
             while time.perf_counter() < deadline:
@@ -105,6 +109,7 @@ async def storm(args: argparse.Namespace, console: Console) -> Storm:
         held,
         held_lost,
         after,
+        down_s,
         reconnected_s,
         drained_s,
         after.sent - after.feedback,
@@ -122,8 +127,8 @@ def report(s: Storm, console: Console) -> None:
     a = s.storm
     peak = max(a.replays_per_s.values(), default=0)
     console.print(
-        f"reconnect storm (mosquitto down {DOWN_S:.0f} s under load): {a.disconnects} connections dropped, "
-        f"{a.reconnects} reconnects, every device back after {s.reconnected_s:.1f} s, every outbox drained "
+        f"reconnect storm (mosquitto restarted under load, away {s.down_s:.1f} s): {a.disconnects} connections "
+        f"dropped, {a.reconnects} reconnects, every device back after {s.reconnected_s:.1f} s, every outbox drained "
         f"{s.drained_s:.1f} s after the broker was back; peak replay rate {peak}/s, replays {a.replays} = "
         f"{100 * a.replays / a.sent if a.sent else 0:.1f} % of {a.sent} sent; lost {s.lost} (target 0)"
     )
