@@ -111,7 +111,7 @@ async def measure(
         await fleet.connect()
         meter = consumer.meter()
         meter.start()
-        await fleet.offer(rate, duration)
+        await fleet.offer(rate, duration, on_time=True)
         status.update(label + ": waiting for the last feedback")
         drain_s = await fleet.drain(SETTLE_S)
         cpu = meter.stop()

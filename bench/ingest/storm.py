@@ -74,7 +74,7 @@ async def storm(args: argparse.Namespace, console: Console) -> Storm:
         connect_s = time.perf_counter() - started
         console.log(f"{fleet.stats.connected} of {args.devices} devices connected in {connect_s:.1f} s")
         with console.status(f"held: {args.storm_rate:.0f} events/s for {args.duration:.0f} s"):
-            await fleet.offer(args.storm_rate, args.duration)
+            await fleet.offer(args.storm_rate, args.duration, on_time=True)
             await fleet.drain(SETTLE_S)
         held = fleet.stats
         held_lost = held.sent - held.feedback
@@ -86,7 +86,7 @@ async def storm(args: argparse.Namespace, console: Console) -> Storm:
         fleet.started = after.first_sent_at = time.perf_counter()
         with console.status(f"storm: {args.storm_rate:.0f} events/s for {3 * args.duration:.0f} s, broker restart"):
             restart = asyncio.create_task(_restart(fleet, hub, args.duration, console))
-            await fleet.offer(args.storm_rate, 3 * args.duration)
+            await fleet.offer(args.storm_rate, 3 * args.duration, on_time=True)
             back, down_s = await restart
             reconnected_s = float("nan")
             deadline = back + SETTLE_S
