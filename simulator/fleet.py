@@ -1,7 +1,8 @@
 """Fleet emulator: thousands of protocol-level devices in one asyncio process, for load tests.
 
 Each device has its own TCP connection and credentials and speaks MQTT 3.1.1 through the firmware's codec.
-Like the firmware it keeps every event until the hub's feedback for its seq arrives, and replays it.
+Like the firmware it keeps every event until the hub's feedback for its seq arrives, and replays it by the
+rule of docs/protocol.md §7.4 (backoff with jitter; after a reconnect, the outbox spread over a window).
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 
 from hub.domain.events import MAX_SEQ
 from simulator.codec import CONNACK, DISCONNECT, PUBACK, PUBLISH, codec
 
-REPLAY_AFTER_S = 10.0
+# docs/protocol.md §7.4, the same numbers as firmware/lib/link.py.
+REPLAY_AFTER_S = 10.0  # the first wait; each unanswered publish doubles it
+REPLAY_CAP_S = 160.0  # where the doubling stops (waits are in [d, 2d): at most 320 s)
+RECONNECT_SPREAD_S = 10.0  # after a reconnect the outbox goes out at random moments of this window
+RECONNECT_BASE_S = 1.0  # reconnect attempts wait in [d, 2d), d doubling from here...
+RECONNECT_CAP_S = 30.0  # ...up to here
 # CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3) in words.
 CONNACK_REASONS = {
     1: "unacceptable protocol version",
@@ -57,6 +63,8 @@ def refusal_reason(exc: BaseException) -> str:
     if isinstance(exc, (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError)):
         return CLOSED
     return str(exc) or type(exc).__name__
+
+
 FIRST_SEQ_ROOM = 2**24  # seqs a device may use in one run above a random first one
 READ_SIZE = 65536
 
@@ -67,6 +75,8 @@ class FleetStats:
 
     connected: int = 0
     connect_failures: int = 0
+    disconnects: int = 0  # connections the broker dropped during the run
+    reconnects: int = 0
     sent: int = 0
     replays: int = 0
     feedback: int = 0
@@ -74,6 +84,7 @@ class FleetStats:
     first_sent_at: float = 0.0
     last_feedback_at: float = 0.0
     codes: dict[str, int] = field(default_factory=dict)
+    replays_per_s: dict[int, int] = field(default_factory=dict)  # whole second of the run → replays in it
     refusals: dict[str, int] = field(default_factory=dict)  # why connections failed → how many
 
     def refused_text(self, host: str, port: int) -> str:
@@ -103,6 +114,17 @@ class FleetStats:
         return ordered[k]
 
 
+def backoff_s(n: int, first: float, cap: float, rng: random.Random) -> float:
+    """The wait after the n-th try (0 = the first): uniform in [d, 2d), d = min(first * 2^n, cap)."""
+    d = min(first * (1 << min(n, 30)), cap)
+    return d + rng.random() * d
+
+
+def replay_wait_s(n: int, rng: random.Random) -> float:
+    """How long an event waits for its feedback after its n-th publish before it goes out again."""
+    return backoff_s(n, REPLAY_AFTER_S, REPLAY_CAP_S, rng)
+
+
 def next_packet(buffer: bytearray, pos: int) -> tuple[int, bytes, int] | None:
     """The MQTT packet starting at `pos`: (first byte, body, where the next one starts); None if incomplete."""
     length, multiplier, at = 0, 1, pos + 1
@@ -123,24 +145,56 @@ def next_packet(buffer: bytearray, pos: int) -> tuple[int, bytes, int] | None:
     return buffer[pos], bytes(buffer[at:end]), end
 
 
-class FleetDevice:
-    """One emulated device connection."""
+class Pending:
+    """An event kept until its feedback: when it is next due and how often it went out unanswered."""
 
-    def __init__(self, device_id: str, secret: str | None, stats: FleetStats, first_seq: int = 1) -> None:
+    __slots__ = ("due", "first", "payload", "tries")
+
+    def __init__(self, payload: bytes, first: float, due: float) -> None:
+        self.payload = payload
+        self.first = first
+        self.due = due
+        self.tries = 0
+
+
+class FleetDevice:
+    """One emulated device connection, reconnecting (with jittered backoff) when the broker drops it."""
+
+    def __init__(
+        self,
+        device_id: str,
+        secret: str | None,
+        stats: FleetStats,
+        first_seq: int = 1,
+        waiting: set[FleetDevice] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.device_id = device_id
         self.secret = secret
         self.stats = stats
         self.seq = first_seq - 1
         self.pid = 0
-        self.pending: dict[int, tuple[bytes, float, float]] = {}  # seq → (payload, first sent, last sent)
+        self.pending: dict[int, Pending] = {}
         self.done = asyncio.Event()
+        self.waiting = waiting if waiting is not None else set()  # the fleet's devices with something pending
+        self.rng = rng or random.Random()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._address = ("", 0)
+        # Other brokers of a cluster to move to when the connection drops, tried in turn; empty: the same one.
+        self.addresses: list[tuple[str, int]] = []
         self.topic_event = f"restock/v1/{device_id}/event"
+
+    @property
+    def online(self) -> bool:
+        """Whether the device has a connection it can publish on."""
+        return self._writer is not None and not self._writer.is_closing()
 
     async def connect(self, host: str, port: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Open the connection, CONNECT with credentials and last will, SUBSCRIBE to cmd."""
+        self._address = (host, port)
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         writer.write(
             codec.connect(
@@ -159,7 +213,11 @@ class FleetDevice:
         writer.write(codec.subscribe(self.pid, f"restock/v1/{self.device_id}/cmd", 1))
         await writer.drain()
         self._reader = reader
-        first, body = await asyncio.wait_for(self._read_packet(), timeout)
+        try:
+            first, body = await asyncio.wait_for(self._read_packet(), timeout)
+        except BaseException:
+            writer.close()
+            raise
         if first & 0xF0 != CONNACK:
             writer.close()
             raise Refused(self.device_id, "the broker answered CONNECT with something else than CONNACK")
@@ -169,11 +227,6 @@ class FleetDevice:
             raise Refused(self.device_id, CONNACK_REASONS.get(code, f"CONNACK return code {code}"))
         self._writer = writer
         self._task = asyncio.create_task(self._read_loop())
-
-    @property
-    def closed(self) -> bool:
-        """The connection was opened and has ended (the broker went away): connect again to go on."""
-        return self._task is not None and self._task.done()
 
     async def _read_packet(self) -> tuple[int, bytes]:
         assert self._reader is not None
@@ -206,6 +259,30 @@ class FleetDevice:
                         self._on_cmd(payload)
                 del buffer[:pos]
         except (ConnectionError, OSError):
+            pass
+        if not self._closing:
+            self._writer.close()
+            self._writer = None
+            self.stats.disconnects += 1
+            await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        """Connect again after jittered, growing waits; then spread the outbox over RECONNECT_SPREAD_S."""
+        tries = 0
+        while not self._closing:
+            await asyncio.sleep(backoff_s(tries, RECONNECT_BASE_S, RECONNECT_CAP_S, self.rng))
+            tries += 1
+            if self.addresses:
+                here = self.addresses.index(self._address) if self._address in self.addresses else -1
+                self._address = self.addresses[(here + 1) % len(self.addresses)]
+            try:
+                await self.connect(*self._address)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, Refused):
+                continue
+            self.stats.reconnects += 1
+            now = time.perf_counter()
+            for entry in self.pending.values():
+                entry.due = now + self.rng.random() * RECONNECT_SPREAD_S
             return
 
     def _on_cmd(self, payload: bytes) -> None:
@@ -218,49 +295,58 @@ class FleetDevice:
         entry = self.pending.pop(msg.get("seq"), None)  # type: ignore[arg-type]
         if entry is None:
             return  # feedback for a replay that was already answered
+        now = time.perf_counter()
         self.stats.feedback += 1
-        self.stats.last_feedback_at = time.perf_counter()
-        self.stats.latencies_ms.append((time.perf_counter() - entry[1]) * 1000)
+        self.stats.last_feedback_at = now
+        self.stats.latencies_ms.append((now - entry.first) * 1000)
         code = str(msg.get("code"))
         self.stats.codes[code] = self.stats.codes.get(code, 0) + 1
         if not self.pending:
+            self.waiting.discard(self)
             self.done.set()
 
     def send(self, event: dict[str, object]) -> None:
-        """Publish the next event (QoS 1) and keep it until its feedback arrives."""
-        assert self._writer is not None
+        """Publish the next event (QoS 1) and keep it until its feedback arrives; offline, only keep it."""
         self.seq += 1
         payload = json.dumps({"seq": self.seq, **event}, separators=(",", ":")).encode()
         now = time.perf_counter()
-        self.pending[self.seq] = (payload, now, now)
+        entry = Pending(payload, now, now)
+        self.pending[self.seq] = entry
+        self.waiting.add(self)
         self.done.clear()
-        self._publish(payload)
         self.stats.sent += 1
+        if self.online:
+            self._publish(entry, now)
 
-    def _publish(self, payload: bytes) -> None:
+    def _publish(self, entry: Pending, now: float) -> None:
         assert self._writer is not None
         self.pid = self.pid % 65535 + 1
-        self._writer.write(codec.publish(self.topic_event, payload, qos=1, pid=self.pid))
+        self._writer.write(codec.publish(self.topic_event, entry.payload, qos=1, pid=self.pid))
+        entry.due = now + replay_wait_s(entry.tries, self.rng)
+        entry.tries += 1
 
     def replay(self, seq: int) -> None:
         """Publish a kept event again at once, as the firmware does after a reconnect."""
         entry = self.pending.get(seq)
-        if entry is not None and self._writer is not None:
-            self._publish(entry[0])
+        if entry is not None and self.online:
+            self._publish(entry, time.perf_counter())
             self.stats.replays += 1
 
-    def replay_late(self, now: float, after: float) -> None:
-        """Republish events whose feedback is overdue (the firmware's outbox behaviour)."""
-        if not self.pending:
+    def replay_due(self, now: float, started: float = 0.0) -> None:
+        """Republish the events whose wait for feedback is over (the firmware's outbox behaviour)."""
+        if not self.online:
             return
-        for seq, (payload, first, last) in list(self.pending.items()):
-            if now - last > after:
-                self.pending[seq] = (payload, first, now)
-                self._publish(payload)
-                self.stats.replays += 1
+        for entry in list(self.pending.values()):
+            if entry.due <= now:
+                if entry.tries:
+                    self.stats.replays += 1
+                    second = int(now - started)
+                    self.stats.replays_per_s[second] = self.stats.replays_per_s.get(second, 0) + 1
+                self._publish(entry, now)
 
     async def close(self) -> None:
-        """DISCONNECT cleanly."""
+        """DISCONNECT cleanly and stop reconnecting."""
+        self._closing = True
         if self._writer is not None:
             try:
                 self._writer.write(DISCONNECT)
@@ -272,6 +358,105 @@ class FleetDevice:
             self._task.cancel()
 
 
+class Fleet:
+    """Devices that connect, are offered load, and are drained: the steps of `run_fleet`, for a bench to
+    put something between (a broker restart)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        credentials: Sequence[tuple[str, str | None]],
+        seed: int = 1,
+        first_seq: int | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.stats = FleetStats()
+        self.rng = random.Random(seed)
+        if first_seq is None:
+            first_seq = random.SystemRandom().randrange(1, MAX_SEQ - FIRST_SEQ_ROOM)
+        self.waiting: set[FleetDevice] = set()
+        self.devices = [
+            FleetDevice(device_id, secret, self.stats, first_seq, self.waiting, random.Random(f"{seed}-{device_id}"))
+            for device_id, secret in credentials
+        ]
+        self.live: list[FleetDevice] = []
+        self.started = 0.0
+
+    async def connect(self, batch: int = 100) -> None:
+        """Connect every device, `batch` at a time; count and explain the ones refused."""
+        stats = self.stats
+        for batch_start in range(0, len(self.devices), batch):
+            group = self.devices[batch_start : batch_start + batch]
+            results = await asyncio.gather(*(d.connect(self.host, self.port) for d in group), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    stats.connect_failures += 1
+                    reason = refusal_reason(result)
+                    stats.refusals[reason] = stats.refusals.get(reason, 0) + 1
+                else:
+                    stats.connected += 1
+        self.live = [d for d in self.devices if d._writer is not None]
+
+    def replay_due(self) -> None:
+        """Let every device with something pending republish what is due."""
+        now = time.perf_counter()
+        for device in list(self.waiting):
+            device.replay_due(now, self.started)
+
+    async def offer(
+        self,
+        rate: float,
+        duration: float,
+        event: Callable[[random.Random], dict[str, object]] | None = None,
+        progress: Callable[[FleetStats, float], None] | None = None,
+        on_time: bool = False,
+    ) -> None:
+        """Offer `rate` events/s spread over random devices for `duration` s: `rate` × `duration` events, late
+        if the generator cannot keep up; with `on_time`, fewer instead (the load stops after `duration`, and
+        `stats.sent` says what went out): a bench offering more than one process can send wants that."""
+        if not self.live:
+            return
+        make_event = event or (lambda _r: {"type": "press", "click": "single"})
+        rng, live, stats = self.rng, self.live, self.stats
+        started = time.perf_counter()
+        if not self.started:
+            self.started = stats.first_sent_at = started
+        total = round(rate * duration)
+        end = started + duration
+        checked = started
+        for n in range(total):
+            due = started + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif on_time and time.perf_counter() >= end:  # behind and out of time
+                break
+            rng.choice(live).send(make_event(rng))
+            now = time.perf_counter()
+            if now - checked >= 0.1:
+                checked = now
+                self.replay_due()
+                if progress is not None:
+                    progress(stats, (now - started) / duration)
+                await asyncio.sleep(0)  # a saturated generator still lets the sockets be read
+
+    async def drain(self, settle: float, progress: Callable[[FleetStats, float], None] | None = None) -> float:
+        """Replay until every event has its feedback or `settle` s passed; the seconds it took."""
+        start = time.perf_counter()
+        deadline = start + settle
+        while self.waiting and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+            self.replay_due()
+        if progress is not None:
+            progress(self.stats, 1.0)
+        return time.perf_counter() - start
+
+    async def close(self) -> None:
+        """Disconnect every device."""
+        await asyncio.gather(*(d.close() for d in self.devices))
+
+
 async def run_fleet(
     host: str,
     port: int,
@@ -280,58 +465,26 @@ async def run_fleet(
     duration: float,
     event: Callable[[random.Random], dict[str, object]] | None = None,
     settle: float = 30.0,
-    replay_after: float = REPLAY_AFTER_S,
     progress: Callable[[FleetStats, float], None] | None = None,
     seed: int = 1,
     first_seq: int | None = None,
+    during: Callable[[Fleet], Coroutine[object, object, None]] | None = None,
 ) -> FleetStats:
     """Connect every device, offer `rate` events/s spread over random devices for `duration` s, then wait.
 
     A device's seqs start at `first_seq`; by default at a random point, so a second run with the same
     device ids sends new events and not replays of the first run's (which the hub answers from its
-    store, far faster). A real device persists its counter; an emulated fleet does not.
+    store, far faster). A real device persists its counter; an emulated fleet does not. `during`, when
+    given, runs alongside the offered load (a bench restarts the broker in it).
     """
-    stats = FleetStats()
-    rng = random.Random(seed)
-    make_event = event or (lambda _r: {"type": "press", "click": "single"})
-    if first_seq is None:
-        first_seq = random.SystemRandom().randrange(1, MAX_SEQ - FIRST_SEQ_ROOM)
-    fleet = [FleetDevice(device_id, secret, stats, first_seq) for device_id, secret in credentials]
-    for batch_start in range(0, len(fleet), 100):
-        batch = fleet[batch_start : batch_start + 100]
-        results = await asyncio.gather(*(d.connect(host, port) for d in batch), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                stats.connect_failures += 1
-                reason = refusal_reason(result)
-                stats.refusals[reason] = stats.refusals.get(reason, 0) + 1
-            else:
-                stats.connected += 1
-    live = [d for d in fleet if d._writer is not None]
-    if not live:
-        return stats
-    started = time.perf_counter()
-    stats.first_sent_at = started
-    total = int(rate * duration)
-    for n in range(total):
-        due = started + n / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        rng.choice(live).send(make_event(rng))
-        if n % 200 == 0:
-            now = time.perf_counter()
-            for device in live:
-                device.replay_late(now, replay_after)
-            if progress is not None:
-                progress(stats, (now - started) / duration)
-    deadline = time.perf_counter() + settle
-    while stats.feedback < stats.sent and time.perf_counter() < deadline:
-        await asyncio.sleep(0.1)
-        now = time.perf_counter()
-        for device in live:
-            device.replay_late(now, replay_after)
-    if progress is not None:
-        progress(stats, 1.0)
-    await asyncio.gather(*(d.close() for d in live))
-    return stats
+    fleet = Fleet(host, port, credentials, seed, first_seq)
+    await fleet.connect()
+    if not fleet.live:
+        return fleet.stats
+    side = asyncio.create_task(during(fleet)) if during is not None else None
+    await fleet.offer(rate, duration, event, progress)
+    if side is not None:
+        await side
+    await fleet.drain(settle, progress)
+    await fleet.close()
+    return fleet.stats

@@ -1,5 +1,5 @@
 """Fleet load spread over a cluster's MQTT listeners, surviving the death of a node: a device whose node went
-away connects to the next one and replays what it kept, as the firmware does.
+away connects to the next one and replays what it kept, by the protocol's replay rule (simulator/fleet.py).
 
 Feedback arrivals are sampled while the load runs, so the longest silence after a kill (the stall) can be read.
 """
@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hub.domain.events import MAX_SEQ
-from simulator.fleet import FIRST_SEQ_ROOM, REPLAY_AFTER_S, FleetDevice, FleetStats
+from simulator.fleet import FIRST_SEQ_ROOM, FleetDevice, FleetStats
 
 SAMPLE_S = 0.02  # resolution of the stall figure
-TICK_S = 0.2  # how often dropped devices reconnect and overdue events are replayed
+TICK_S = 0.2  # how often overdue events are replayed
 
 
 @dataclass
@@ -56,7 +56,6 @@ async def drive(
     replay_share: float = 0.0,
     actions: Sequence[tuple[float, str, Callable[[], object]]] = (),
     settle: float = 60.0,
-    replay_after: float = REPLAY_AFTER_S,
     host: str = "127.0.0.1",
     seed: int = 1,
 ) -> LoadResult:
@@ -66,14 +65,16 @@ async def drive(
     rng = random.Random(seed)
     first_seq = random.SystemRandom().randrange(1, MAX_SEQ - FIRST_SEQ_ROOM)
     fleet = [FleetDevice(device_id, secret, stats, first_seq) for device_id, secret in credentials]
-    home = {id(d): i % len(ports) for i, d in enumerate(fleet)}
+    for i, device in enumerate(fleet):
+        # Device i starts on node i mod n; when its node dies it moves on to the next.
+        device.addresses = [(host, ports[(i + k) % len(ports)]) for k in range(len(ports))]
     for start in range(0, len(fleet), 100):
         batch = fleet[start : start + 100]
-        await asyncio.gather(*(d.connect(host, ports[home[id(d)]]) for d in batch))
+        await asyncio.gather(*(d.connect(*d.addresses[0]) for d in batch))
         stats.connected += len(batch)
     result = LoadResult(stats, 0, 0)
     sampler = asyncio.create_task(_sample(stats, result.feedback_times))
-    keeper = asyncio.create_task(_keep_connected(fleet, ports, home, host, replay_after, result))
+    keeper = asyncio.create_task(_replay_due(fleet))
     runs = [asyncio.create_task(_act(offset, name, call, result)) for offset, name, call in actions]
     try:
         started = time.perf_counter()
@@ -83,8 +84,6 @@ async def drive(
             if delay > 0:
                 await asyncio.sleep(delay)
             device = rng.choice(fleet)
-            if device.closed:
-                continue  # its node is gone: the press waits until the device is connected again
             device.send({"type": "press", "click": "single"})
             if rng.random() < replay_share:
                 device.replay(device.seq)
@@ -98,6 +97,7 @@ async def drive(
             task.cancel()
         await asyncio.gather(*(d.close() for d in fleet), return_exceptions=True)
     result.lost = sum(len(d.pending) for d in fleet)
+    result.reconnects = stats.reconnects
     result.sent = {(d.device_id, seq) for d in fleet for seq in range(first_seq, d.seq + 1)}
     return result
 
@@ -114,28 +114,9 @@ async def _sample(stats: FleetStats, times: list[tuple[float, int]]) -> None:
         await asyncio.sleep(SAMPLE_S)
 
 
-async def _keep_connected(
-    fleet: list[FleetDevice],
-    ports: Sequence[int],
-    home: dict[int, int],
-    host: str,
-    replay_after: float,
-    result: LoadResult,
-) -> None:
+async def _replay_due(fleet: list[FleetDevice]) -> None:
     while True:
         await asyncio.sleep(TICK_S)
         now = time.perf_counter()
-        dropped = [d for d in fleet if d.closed]
-        for device in dropped:
-            home[id(device)] = (home[id(device)] + 1) % len(ports)
-        outcomes = await asyncio.gather(
-            *(d.connect(host, ports[home[id(d)]], timeout=3.0) for d in dropped), return_exceptions=True
-        )
-        for device, outcome in zip(dropped, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                continue  # tried again at the next tick, on the next node
-            result.reconnects += 1
-            device.replay_late(now, -1.0)  # everything kept, as after a reconnect
         for device in fleet:
-            if not device.closed:
-                device.replay_late(now, replay_after)
+            device.replay_due(now)

@@ -1,17 +1,24 @@
-"""Ingest benchmark: the hub against a bare echo consumer on the same mosquitto, in one run.
+"""Ingest benchmark: the hub against a bare echo consumer, runs alternated, figures as ratios to the echo.
 
-    python -m bench.ingest [--duration 10] [--rate 3000] [--devices 100 1000] [--latency-rate 500] [--warmup 3]
-                           [--repeat 3] [--hub-workers 2]
+    python -m bench.ingest [--duration 10] [--devices 1000] [--latency-rate 500] [--repeat 3] [--hub-workers 2]
+    python -m bench.ingest --storm [--devices 10000]
 
-Figures, never assertions: completed events per second (feedback received by the device), publish→feedback
-latency p50/p99, and hub ÷ echo, the echo consumer being the transport ceiling (receive an event, publish
-its feedback, nothing else), measured at the latency run's rate too. The hub and the echo consumer each run
-in a process of their own, apart from the load generator. The hub runs as deployed on a machine of this
-size: `--hub-workers` ingest processes (RESTOCK_INGEST_WORKERS, by default one per core).
+The echo consumer is the transport ceiling: it receives an event and publishes its feedback, nothing else.
+Each consumer has a mosquitto of its own and both run for the whole bench, so the runs alternate (echo, hub,
+echo, hub...) and both see the same machine state. Per repetition:
 
-Three processes share the machine, so each run also shows the CPU each used: the consumer's per completed
-event (the hub's with its worker processes) and, as a share of one core, the consumer's, the broker's and
-the load generator's.
+- at `--latency-rate` (500/s): CPU per event and latency p50/p99 of each;
+- at saturation: both offered the same load, twice the echo's ceiling (measured first), CPU per event and
+  completed events/s.
+
+The headline is the hub's CPU per event divided by the echo's, since it depends least on the machine; then
+hub ÷ echo throughput, the p99 difference at the fixed rate and replays as a share of events sent. Then the
+overload run: twice the hub's measured capacity for `--duration` s, then nothing; replays, lost, drain time.
+
+`--storm` instead holds `--devices` (default 10,000) connections to mosquitto with the hub consuming, then
+restarts mosquitto under load: every device reconnects by the protocol's jittered rule; it reports the time
+until every outbox is drained and the peak replay rate. CPU is read from /proc (psutil) for the consumer with
+its children (the hub's ingest workers), the broker and the load generator.
 """
 
 from __future__ import annotations
@@ -22,299 +29,204 @@ import logging
 import os
 import secrets
 import signal
+import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import psutil
 from rich.console import Console
-from rich.table import Table
-from sqlmodel import Session
 
-from bench.ingest.echo import PASSWORD_ENV
-from hub.broker.credentials import HUB_USERNAME, hash_secret
-from hub.broker.mosquitto import MosquittoConfig, MosquittoProcess, free_port
+from bench.ingest.procs import Cpu, CpuMeter, prepare_database, raise_open_files, start_broker, start_echo, start_hub
+from hub.broker.credentials import HUB_USERNAME
+from hub.broker.mosquitto import MosquittoProcess
 from hub.broker.mosquitto_auth import write_acl_file, write_password_file
-from hub.merchants.catalog import seed_demo_catalog
-from hub.store import repos
-from hub.store.db import make_engine, migrate
-from hub.store.models import Device, Household
-from simulator.fleet import FleetStats, run_fleet
+from simulator.fleet import Fleet, FleetStats
 
-console = Console(width=220)
+console = Console(width=200)
+CALIBRATE_RATE = 20_000.0  # events/s offered to find the echo's ceiling: more than one generator can send
+SETTLE_S = 180.0  # how long a run waits for the last feedback once the offered load stops
 
 
 @dataclass(frozen=True)
-class Result:
-    """One measured configuration."""
+class Run:
+    """One measured run of one consumer."""
 
     consumer: str
+    mode: str  # "fixed", "saturation", "overload"
     devices: int
     offered: float
-    stats: FleetStats  # of the median run
+    stats: FleetStats
     cpu: Cpu
-    spread: tuple[float, float] | None = None  # slowest and fastest run, completed/s, when repeated
+    drain_s: float
+
+    @property
+    def lost(self) -> int:
+        """Events never answered, after the drain."""
+        return self.stats.sent - self.stats.feedback
+
+    @property
+    def cpu_us(self) -> float:
+        """Consumer CPU per answered event, µs."""
+        return self.cpu.consumer / self.stats.feedback * 1e6 if self.stats.feedback else float("nan")
+
+    @property
+    def sent_per_s(self) -> float:
+        """What the generator managed to send, per second of offered load."""
+        return self.stats.sent / self.offer_s if self.offer_s else 0.0
+
+    @property
+    def offer_s(self) -> float:
+        """Seconds of offered load."""
+        return max(1e-9, self.cpu.wall - self.drain_s)
+
+    @property
+    def replay_share(self) -> float:
+        """Replays as a share of events sent."""
+        return self.stats.replays / self.stats.sent if self.stats.sent else 0.0
 
 
-@dataclass(frozen=True)
-class Cpu:
-    """CPU seconds each process used during one run: what explains a figure on a machine the three share."""
+@dataclass
+class Consumer:
+    """A consumer process with its own broker."""
 
-    consumer: float
-    broker: float
-    fleet: float
-    wall: float
+    name: str
+    broker: MosquittoProcess
+    proc: subprocess.Popen[str] | subprocess.Popen[bytes]
 
-    def share(self, seconds: float) -> str:
-        """Cores used on average, as a percentage of one core."""
-        return f"{seconds / self.wall:.0%}" if self.wall > 0 else "–"
-
-
-class CpuMeter:
-    """Reads the consumer's, the broker's and this process's CPU time around a run."""
-
-    def __init__(self, consumer: int, broker: int) -> None:
-        root = psutil.Process(consumer)
-        # The hub's ingest workers are its children: the consumer's figure is theirs and its own together.
-        self.consumer = [root, *root.children(recursive=True)]
-        self.procs = [psutil.Process(broker), psutil.Process()]
-
-    def _now(self) -> list[float]:
-        consumer = sum(sum(p.cpu_times()[:2]) for p in self.consumer)
-        return [consumer] + [sum(p.cpu_times()[:2]) for p in self.procs] + [time.perf_counter()]
-
-    def start(self) -> None:
-        """Mark the start of a run."""
-        self._start = self._now()
-
-    def stop(self) -> Cpu:
-        """CPU seconds used since `start`."""
-        used = [b - a for a, b in zip(self._start, self._now(), strict=True)]
-        return Cpu(*used)
-
-
-def start_echo(port: int, hub_password: str) -> subprocess.Popen[str]:
-    """The echo consumer (bench/ingest/echo.py) in its own process, once it is subscribed."""
-    env = {**os.environ, PASSWORD_ENV: hub_password}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.ingest.echo", str(port)], env=env, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != "ready":
-        proc.kill()
-        raise RuntimeError(f"the echo consumer did not start (exit {proc.wait()})")
-    return proc
-
-
-def prepare_database(url: str, device_ids: list[str]) -> None:
-    """A household with every bench device bound to a product (order mode, no protection)."""
-    engine = make_engine(url)
-    migrate(url)
-    # mosquitto authenticates the devices in this bench; the hub only needs rows, so one hash serves all.
-    shared_hash = hash_secret(secrets.token_urlsafe(16))
-    with Session(engine) as session:
-        seed_demo_catalog(session)
-        household = Household(name="bench", allow_multiple_orders=True, cancel_window_s=3600)
-        session.add(household)
-        session.flush()
-        product = repos.product_by_sku(session, "demo", "COF-1KG")
-        assert product is not None and product.id is not None
-        for device_id in device_ids:
-            session.add(
-                Device(
-                    id=device_id, kind="dash_button", household_id=household.id, secret_hash=shared_hash,
-                    binding_product_id=product.id, binding_mode="order", binding_unit_price=product.price,
-                )
-            )
-        session.commit()
-    engine.dispose()
-
-
-def start_hub(
-    data: Path, db_url: str, mqtt_port: int, hub_password: str, workers: int
-) -> tuple[subprocess.Popen[bytes], str]:
-    """The real hub as a separate process, as it runs in production, with `workers` ingest processes."""
-    http_port = free_port()
-    env = {
-        **os.environ,
-        "RESTOCK_DATA_DIR": str(data),
-        "RESTOCK_DATABASE_URL": db_url,
-        "RESTOCK_MQTT_URL": f"mqtt://{HUB_USERNAME}:{hub_password}@127.0.0.1:{mqtt_port}",
-        "RESTOCK_MQTT_CLIENT_ID": f"bench-hub-{http_port}",
-        "RESTOCK_HTTP_PORT": str(http_port),
-        "RESTOCK_LOG_LEVEL": "WARNING",
-        "RESTOCK_DEMO_CATALOG": "false",
-        "RESTOCK_INGEST_WORKERS": str(workers),
-    }
-    log = open(data / "hub.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([sys.executable, "-m", "restock", "hub"], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{http_port}/healthz"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with suppress(httpx.HTTPError):
-            health = httpx.get(url, timeout=1).json()
-            if health.get("mqtt_connected") and health.get("ingest_workers") == workers:
-                return proc, url
-        if proc.poll() is not None:
-            raise RuntimeError((data / "hub.log").read_text()[-3000:])
-        time.sleep(0.2)
-    raise TimeoutError("hub did not start")
+    def meter(self) -> CpuMeter:
+        """A CPU meter on this consumer and its broker."""
+        assert self.broker.pid is not None
+        return CpuMeter(self.proc.pid, self.broker.pid)
 
 
 async def measure(
-    consumer: str, port: int, creds: list[tuple[str, str | None]], rate: float, duration: float, meter: CpuMeter
-) -> Result:
-    """Offer `rate` events/s from the devices for `duration` s and wait for the feedback."""
-    with console.status(f"{consumer}: {len(creds)} devices, {rate:.0f} events/s offered for {duration:.0f} s"):
+    consumer: Consumer, mode: str, creds: list[tuple[str, str | None]], rate: float, duration: float
+) -> Run:
+    """Offer `rate` events/s from the devices for `duration` s and wait for every feedback."""
+    label = f"{consumer.name} {mode}: {len(creds)} devices, {rate:.0f} events/s offered for {duration:.0f} s"
+    with console.status(label) as status:
+        fleet = Fleet("127.0.0.1", consumer.broker.port, creds)
+        await fleet.connect()
+        meter = consumer.meter()
         meter.start()
-        stats = await run_fleet("127.0.0.1", port, creds, rate, duration, settle=60)
+        await fleet.offer(rate, duration, on_time=True)
+        status.update(label + ": waiting for the last feedback")
+        drain_s = await fleet.drain(SETTLE_S)
         cpu = meter.stop()
-    return Result(consumer, len(creds), rate, stats, cpu)
-
-
-async def measure_median(
-    consumer: str,
-    port: int,
-    creds: list[tuple[str, str | None]],
-    rate: float,
-    duration: float,
-    repeat: int,
-    meter: CpuMeter,
-) -> Result:
-    """`measure` repeat times; the median run, with the spread. On two shared cores one run varies by ±10 %."""
-    runs = [await measure(consumer, port, creds, rate, duration, meter) for _ in range(repeat)]
-    runs.sort(key=lambda r: r.stats.completed_per_s)
-    median = runs[len(runs) // 2]
-    if repeat == 1:
-        return median
-    return Result(consumer, median.devices, rate, median.stats, median.cpu,
-                  (runs[0].stats.completed_per_s, runs[-1].stats.completed_per_s))
-
-
-async def measure_runs(
-    consumer: str, port: int, creds: list[tuple[str, str | None]], args: argparse.Namespace, meter: CpuMeter,
-    latency: bool,
-) -> list[Result]:
-    """The latency run (when `latency` and a latency rate is set), then the throughput runs.
-
-    The latency run goes first, on a consumer with nothing queued: after an overload run the hub is still
-    answering that run's replays, which would be measured instead.
-    """
-    results = []
-    if latency and args.latency_rate:
-        results.append(await measure(consumer, port, creds, args.latency_rate, args.duration, meter))
-    results.append(await measure_median(consumer, port, creds, args.rate, args.duration, args.repeat, meter))
-    return results
-
-
-async def main_async(args: argparse.Namespace) -> list[Result]:
-    """Run every configuration on one broker."""
-    work = Path(tempfile.mkdtemp(prefix="restock-bench-"))
-    hub_password = secrets.token_urlsafe(16)
-    most = max(args.devices)
-    creds: list[tuple[str, str | None]] = [(f"fleet-{n:05d}", secrets.token_urlsafe(12)) for n in range(most)]
-    passwords = {HUB_USERNAME: hub_password, **{d: s for d, s in creds if s}}
-    with console.status("writing broker credentials"):
-        write_password_file(work / "passwd", passwords)
-        write_acl_file(work / "acl", HUB_USERNAME)
-    broker = MosquittoProcess(
-        MosquittoConfig(
-            port=free_port(), data_dir=work / "mosquitto", password_file=work / "passwd", acl_file=work / "acl",
-            persistence=False,
-            extra=("max_connections -1",),
-        )
+        await fleet.close()
+    run = Run(consumer.name, mode, len(creds), rate, fleet.stats, cpu, drain_s)
+    s = run.stats
+    console.log(
+        f"{label}: sent {run.sent_per_s:.0f}/s, completed {s.completed_per_s:.0f}/s, CPU {run.cpu_us:.0f} µs/event, "
+        f"p99 {s.percentile(99):.1f} ms, replays {s.replays}, lost {run.lost}"
     )
-    broker.start()
-    assert broker.pid is not None
-    results: list[Result] = []
+    return run
+
+
+def start_consumers(work: Path, hub_password: str, devices: list[str], workers: int) -> tuple[Consumer, Consumer]:
+    """The echo and the hub, each on a mosquitto of its own, both running."""
+    echo_broker = start_broker(work, "mosquitto-echo")
+    echo = Consumer("echo", echo_broker, start_echo(echo_broker.port, hub_password))
+    hub_broker = start_broker(work, "mosquitto-hub")
+    data = work / "hub"
+    data.mkdir()
+    db_url = f"sqlite:///{data / 'restock.db'}"
+    with console.status("hub: database, migrations, start"):
+        prepare_database(db_url, devices)
+        hub = Consumer("hub", hub_broker, start_hub(data, db_url, hub_broker.port, hub_password, workers))
+    return echo, hub
+
+
+def stop(consumer: Consumer) -> None:
+    """Stop a consumer and its broker."""
+    consumer.proc.send_signal(signal.SIGTERM)
     try:
-        for devices in args.devices:
-            echo = start_echo(broker.port, hub_password)
-            meter = CpuMeter(echo.pid, broker.pid)
-            try:
-                # With the transport's own latency at the latency run's rate, for the hub's to be read against.
-                results += await measure_runs("echo", broker.port, creds[:devices], args, meter,
-                                              latency=devices == args.devices[0])
-            finally:
-                echo.terminate()
-                echo.wait(30)
+        consumer.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        consumer.proc.kill()
+    consumer.broker.stop()
 
-            data = work / f"hub-{devices}"
-            data.mkdir()
-            db_url = f"sqlite:///{data / 'restock.db'}"
-            prepare_database(db_url, [d for d, _ in creds[:devices]])
-            proc, _ = start_hub(data, db_url, broker.port, hub_password, args.hub_workers)
-            meter = CpuMeter(proc.pid, broker.pid)
-            try:
-                if args.warmup:
-                    # A fresh hub's first batches build SQL statements, caches and connections: a few seconds
-                    # of load first, not counted, so the figures are those of a hub that has been running.
-                    await measure(
-                        "hub", broker.port, creds[:devices], args.latency_rate or args.rate, args.warmup, meter
-                    )
-                results += await measure_runs("hub", broker.port, creds[:devices], args, meter,
-                                              latency=devices == args.devices[0])
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(30)
+
+def write_credentials(work: Path, n: int) -> tuple[str, list[tuple[str, str | None]]]:
+    """The hub's password and n devices' credentials, in a password file and an ACL both brokers read."""
+    hub_password = secrets.token_urlsafe(16)
+    creds: list[tuple[str, str | None]] = [(f"fleet-{k:05d}", secrets.token_urlsafe(12)) for k in range(n)]
+    with console.status(f"writing broker credentials for {n} devices"):
+        write_password_file(work / "passwd", {HUB_USERNAME: hub_password, **{d: s for d, s in creds if s}})
+        write_acl_file(work / "acl", HUB_USERNAME)
+    return hub_password, creds
+
+
+async def main_async(args: argparse.Namespace) -> list[Run]:
+    """Calibrate, then the alternated repetitions, then the overload run."""
+    work = Path(tempfile.mkdtemp(prefix="restock-bench-"))
+    hub_password, creds = write_credentials(work, args.devices)
+    echo, hub = start_consumers(work, hub_password, [d for d, _ in creds], args.hub_workers)
+    runs: list[Run] = []
+    try:
+        if args.warmup:
+            # A fresh hub's first batches build SQL statements, caches and connections: uncounted load first.
+            await measure(hub, "warm-up", creds, args.latency_rate or 500.0, args.warmup)
+        ceiling = await measure(echo, "calibrate", creds, CALIBRATE_RATE, min(args.duration, 2.0))
+        saturation = 2 * ceiling.stats.completed_per_s
+        console.log(f"echo ceiling {ceiling.stats.completed_per_s:.0f}/s: saturation runs offer {saturation:.0f}/s")
+        for _ in range(args.repeat):
+            for consumer in (echo, hub):
+                if args.latency_rate:
+                    runs.append(await measure(consumer, "fixed", creds, args.latency_rate, args.duration))
+            for consumer in (echo, hub):
+                runs.append(await measure(consumer, "saturation", creds, saturation, args.duration))
+        hub_sat = [r.stats.completed_per_s for r in runs if r.consumer == "hub" and r.mode == "saturation"]
+        if hub_sat and args.overload:
+            runs.append(await measure(hub, "overload", creds, 2 * statistics.median(hub_sat), args.overload))
     finally:
-        broker.stop()
-    return results
-
-
-def report(results: list[Result], hub_workers: int) -> None:
-    """Print the table and the hub ÷ echo ratios."""
-    table = Table(title=f"restock ingest (mosquitto, SQLite, this machine; hub with {hub_workers} ingest processes)")
-    for col in ("consumer", "devices", "offered/s", "sent", "feedback", "lost", "replays", "completed/s", "p50 ms",
-                "p99 ms", "connect failures", "runs: slowest – fastest/s", "consumer CPU µs/event", "CPU: consumer",
-                "broker", "load generator"):
-        table.add_column(col, justify="right")
-    for r in results:
-        s = r.stats
-        table.add_row(
-            r.consumer, str(r.devices), f"{r.offered:.0f}", str(s.sent), str(s.feedback), str(s.sent - s.feedback),
-            str(s.replays), f"{s.completed_per_s:.0f}", f"{s.percentile(50):.1f}", f"{s.percentile(99):.1f}",
-            str(s.connect_failures), f"{r.spread[0]:.0f} – {r.spread[1]:.0f}" if r.spread else "",
-            f"{r.cpu.consumer / s.feedback * 1e6:.0f}" if s.feedback else "–",
-            r.cpu.share(r.cpu.consumer), r.cpu.share(r.cpu.broker), r.cpu.share(r.cpu.fleet),
-        )
-    console.print(table)
-    for devices in sorted({r.devices for r in results}):
-        # The throughput runs (the highest offered load), not the latency runs; like with like: the hub run
-        # offered the same load as the echo run.
-        echo = max((r for r in results if r.consumer == "echo" and r.devices == devices),
-                   key=lambda r: r.offered, default=None)
-        hub = next(
-            (r for r in results if r.consumer == "hub" and r.devices == devices and echo and r.offered == echo.offered),
-            None,
-        )
-        if echo and hub and echo.stats.completed_per_s:
-            ratio = hub.stats.completed_per_s / echo.stats.completed_per_s
-            console.print(f"{devices} devices: hub ÷ echo = {ratio:.0%} (target >= 70%)")
+        stop(echo)
+        stop(hub)
+    return runs
 
 
 def main() -> None:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of offered load per run")
-    parser.add_argument("--rate", type=float, default=3000.0, help="events/s offered for the throughput runs")
-    parser.add_argument("--devices", type=int, nargs="+", default=[100, 1000], help="fleet sizes")
-    parser.add_argument("--latency-rate", type=float, default=500.0, help="events/s for the latency run (0 = skip)")
-    parser.add_argument("--repeat", type=int, default=3, help="throughput runs per configuration (the median is shown)")
+    parser.add_argument("--devices", type=int, default=None, help="fleet size (default 1000; 10000 with --storm)")
+    parser.add_argument("--latency-rate", type=float, default=500.0, help="events/s of the fixed-rate runs (0 = skip)")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of each run (median and spread shown)")
     parser.add_argument(
-        "--hub-workers", type=int, default=os.cpu_count() or 1,
+        "--overload", type=float, default=10.0, help="seconds of 2x the hub's capacity in the overload run (0 = skip)"
+    )
+    parser.add_argument(
+        "--hub-workers",
+        type=int,
+        default=os.cpu_count() or 1,
         help="the hub's ingest processes (RESTOCK_INGEST_WORKERS); default one per core",
     )
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of uncounted load on each fresh hub")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of uncounted load on the fresh hub")
+    parser.add_argument(
+        "--storm",
+        action="store_true",
+        help="instead: hold --devices connections, restart mosquitto under load, time the drain",
+    )
+    parser.add_argument("--storm-rate", type=float, default=500.0, help="events/s offered during the storm run")
     args = parser.parse_args()
-    # aiomqtt warns once per publish past its queue threshold: at a 3000/s offered load that is the point
+    if args.repeat < 1 or args.duration <= 0:
+        parser.error("--repeat must be at least 1 and --duration above 0")
+    args.devices = args.devices or (10_000 if args.storm else 1000)
+    # aiomqtt warns once per publish past its queue threshold: under saturation that is the point
     logging.getLogger("mqtt").setLevel(logging.ERROR)
-    report(asyncio.run(main_async(args)), args.hub_workers)
+    limit = raise_open_files()
+    if limit < args.devices + 1000:
+        raise SystemExit(f"open-files limit {limit} is below {args.devices} devices: raise it (ulimit -n)")
+    started = time.perf_counter()
+    from bench.ingest import report, storm  # they import this module: here, not at the top
+
+    if args.storm:
+        storm.report(asyncio.run(storm.storm(args, console)), console)
+    else:
+        report.report(asyncio.run(main_async(args)), args, console)
+    console.print(f"bench took {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

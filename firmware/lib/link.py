@@ -1,6 +1,7 @@
 # The device's end of the wire contract: events through the flash outbox, status with last will,
 # commands in. The end-to-end acknowledgement is the hub's feedback, not the PUBACK (protocol §7).
 import json
+import random
 import time
 from micropython import const
 
@@ -11,10 +12,22 @@ from outbox import Outbox, Seq
 from version import FW_VERSION
 from wifi import Wifi
 
-_REPLAY_MS = const(10000)  # protocol §7.4: republish when no feedback within 10 s
+# Protocol §7.4, the replay rule: an event's n-th wait is uniform in [d, 2d) with d = min(10 s * 2^n, 160 s),
+# and after a reconnect within a wake the outbox goes out at random moments over the next 10 s.
+_REPLAY_MS = const(10000)
+_REPLAY_CAP_MS = const(160000)
+_SPREAD_MS = const(10000)
 _LINGER_MS = const(60000)  # an update in progress keeps the device awake this long before it sleeps
 _SYSTEM_CMDS = const(("update", "update_data", "factory_reset"))  # handled here for every app
 _OFFLINE = const(b'{"online": false}')  # retained status (docs/protocol.md §4), also the last will
+
+
+def replay_wait_ms(n):
+    """How long an event waits for its feedback after its n-th publish (0 = the first) before the next."""
+    d = _REPLAY_CAP_MS if n >= 5 else min(_REPLAY_CAP_MS, _REPLAY_MS << n)
+    # d plus a random share of d in 1/256 steps: small ints only, nothing allocated. random is built in on
+    # the Unix and ESP32 ports and seeded from the OS or the hardware RNG at boot, unlike the clock.
+    return d + (d >> 8) * random.getrandbits(8)
 
 
 def _tls(path):
@@ -56,7 +69,8 @@ class Link:
         self.mqtt.on_message = self._on_message
         self.answers = {}  # seq -> feedback code received since this wake
         self.on_cmd = None  # app hook for non-feedback commands: fn(msg dict)
-        self._sent = {}  # seq -> ticks of the last publish on this connection
+        # seq -> [ticks when it goes out again, publishes so far]; few names, each one costs heap (bench.firmware)
+        self._sent = {}
         self._status_due = False
         self._last_status = None
 
@@ -83,7 +97,14 @@ class Link:
             fwslot.connect_failed(self.board)  # a fresh update that cannot connect gets rolled back
             return False
         fwslot.confirm(self.board)  # a fresh update that connects is kept
-        self._sent = {}  # protocol §7.4: after a reconnect, replay everything
+        if self._last_status is not None:
+            # A status went out on an earlier connection of this wake, so this is a reconnect: the outbox goes
+            # out at random moments of the next _SPREAD_MS, so a fleet that lost its broker together does not
+            # come back in step.
+            now = time.ticks_ms()
+            for seq in self.outbox.seqs:
+                s = self._sent.get(seq)
+                self._sent[seq] = [time.ticks_add(now, (_SPREAD_MS >> 8) * random.getrandbits(8)), s[1] if s else 0]
         self._status_due = True
         self.board.note("connected", "")
         return True
@@ -94,15 +115,17 @@ class Link:
     def _flush(self):
         now = time.ticks_ms()
         for seq in self.outbox.seqs[:]:
-            t = self._sent.get(seq)
-            if t is not None and time.ticks_diff(now, t) < _REPLAY_MS:
+            s = self._sent.get(seq)
+            if s is not None and time.ticks_diff(now, s[0]) < 0:
                 continue
             data = self.outbox.get(seq)
             if data is None:
                 self.outbox.remove(seq)
+                self._sent.pop(seq, None)
                 continue
             self.mqtt.publish(self.t_event, data, 1)
-            self._sent[seq] = time.ticks_ms()
+            n = s[1] if s else 0  # unanswered publishes so far: each one doubles the next wait
+            self._sent[seq] = [time.ticks_add(time.ticks_ms(), replay_wait_ms(n)), n + 1]
             debug("sent", seq)
 
     def publish_status(self):
@@ -203,6 +226,6 @@ class Link:
             warn("cmd ignored: feedback without int seq / str code")
             return
         self.outbox.remove(seq)
-        self._sent.pop(seq, None)
+        self._sent.pop(seq, None)  # the backoff ends with the feedback
         self.answers[seq] = code
         self.board.note("feedback", "%d %s" % (seq, code[:32]))

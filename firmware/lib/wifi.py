@@ -1,13 +1,14 @@
 # Station Wi-Fi: remembers the access point (BSSID, channel) in RTC memory so a wake from deep
 # sleep skips the scan, and backs off between attempts so a dead AP does not drain the battery.
 import json
+import random
 import time
 
 from log import debug, warn
 
 
 class Backoff:
-    """Exponential delays base, 2*base, ... capped at top, with a little jitter against herds."""
+    """Exponential delays base, 2*base, ... capped at top, each plus up to 1/8 at random against herds."""
 
     def __init__(self, base_ms, top_ms, n=0):
         self.base = base_ms
@@ -17,7 +18,8 @@ class Backoff:
     def next_ms(self):
         d = min(self.top, self.base * (1 << min(self.n, 16)))
         self.n += 1
-        return d + (time.ticks_ms() * 7919) % (d // 8 + 1)
+        # random, not the clock: devices that woke together read the same ticks (protocol §7.4)
+        return d + (d >> 11) * random.getrandbits(8)
 
 
 class Wifi:
