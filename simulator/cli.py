@@ -190,7 +190,14 @@ def fleet_command(
     rate: Annotated[float, typer.Option(help="Events per second, over all devices", min=0.1)] = 50.0,
     duration: Annotated[float, typer.Option(help="Seconds of load", min=1)] = 30.0,
     host: Annotated[str, typer.Option(help="Broker host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Broker port")] = 1883,
+    port: Annotated[
+        list[int] | None,
+        typer.Option(
+            metavar="PORT",
+            help="Broker port (1883 by default); give it once per node of a cluster to spread the devices over the "
+            "nodes, each moving on to the next node when its own dies"
+        ),
+    ] = None,
     credentials: Annotated[
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="CSV of device_id,secret (one per line); default: anonymous"),
@@ -199,6 +206,7 @@ def fleet_command(
 ) -> None:
     """Thousands of protocol-level devices in one process: press events at a rate, feedback awaited."""
     creds = _credentials(credentials, devices, prefix)
+    ports = port or [1883]
     with Progress(
         TextColumn("[bold]fleet[/]"), BarColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
         console=console,
@@ -209,7 +217,7 @@ def fleet_command(
             info = f"connected {stats.connected} sent {stats.sent} feedback {stats.feedback}"
             bar.update(task, completed=min(done, 1.0), info=info)
 
-        stats = asyncio.run(run_fleet(host, port, creds, rate, duration, progress=progress))
+        stats = asyncio.run(run_fleet(host, ports[0], creds, rate, duration, progress=progress, more_ports=ports[1:]))
     table = Table(title="fleet run")
     for col in ("connected", "refused", "sent", "feedback", "lost", "replays", "completed/s", "p50 ms", "p99 ms"):
         table.add_column(col, justify="right")
@@ -220,6 +228,6 @@ def fleet_command(
     )
     console.print(table)
     if stats.refusals:
-        console.print(f"[red]{stats.refused_text(host, port)}[/]", soft_wrap=True)
+        console.print(f"[red]{stats.refused_text(host, ports[0])}[/]", soft_wrap=True)
     if stats.connect_failures or stats.feedback < stats.sent:
         raise typer.Exit(1)

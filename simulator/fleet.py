@@ -369,6 +369,7 @@ class Fleet:
         credentials: Sequence[tuple[str, str | None]],
         seed: int = 1,
         first_seq: int | None = None,
+        more_ports: Sequence[int] = (),
     ) -> None:
         self.host, self.port = host, port
         self.stats = FleetStats()
@@ -380,6 +381,12 @@ class Fleet:
             FleetDevice(device_id, secret, self.stats, first_seq, self.waiting, random.Random(f"{seed}-{device_id}"))
             for device_id, secret in credentials
         ]
+        # With the MQTT ports of a cluster's other nodes, device i starts on port i mod n and, when its node
+        # dies, moves on to the next one.
+        ports = [port, *more_ports]
+        if len(ports) > 1:
+            for i, device in enumerate(self.devices):
+                device.addresses = [(host, ports[(i + k) % len(ports)]) for k in range(len(ports))]
         self.live: list[FleetDevice] = []
         self.started = 0.0
 
@@ -388,7 +395,10 @@ class Fleet:
         stats = self.stats
         for batch_start in range(0, len(self.devices), batch):
             group = self.devices[batch_start : batch_start + batch]
-            results = await asyncio.gather(*(d.connect(self.host, self.port) for d in group), return_exceptions=True)
+            results = await asyncio.gather(
+                *(d.connect(*(d.addresses[0] if d.addresses else (self.host, self.port))) for d in group),
+                return_exceptions=True,
+            )
             for result in results:
                 if isinstance(result, BaseException):
                     stats.connect_failures += 1
@@ -469,15 +479,17 @@ async def run_fleet(
     seed: int = 1,
     first_seq: int | None = None,
     during: Callable[[Fleet], Coroutine[object, object, None]] | None = None,
+    more_ports: Sequence[int] = (),
 ) -> FleetStats:
     """Connect every device, offer `rate` events/s spread over random devices for `duration` s, then wait.
 
     A device's seqs start at `first_seq`; by default at a random point, so a second run with the same
     device ids sends new events and not replays of the first run's (which the hub answers from its
     store, far faster). A real device persists its counter; an emulated fleet does not. `during`, when
-    given, runs alongside the offered load (a bench restarts the broker in it).
+    given, runs alongside the offered load (a bench restarts the broker in it). `more_ports`: the MQTT ports
+    of a cluster's other nodes, which devices are spread over and move to when their node dies.
     """
-    fleet = Fleet(host, port, credentials, seed, first_seq)
+    fleet = Fleet(host, port, credentials, seed, first_seq, more_ports)
     await fleet.connect()
     if not fleet.live:
         return fleet.stats
