@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import aiomqtt
 
 from hub.ingest.messages import Reply
-from hub.ingest.mqtt import NO_DELAY, BrokerTarget
+from hub.ingest.mqtt import NO_DELAY, BrokerTarget, publish_on
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,4 @@ class FeedbackLink:
 
     async def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> bool:
         """Publish one message (Home Assistant discovery); False when no node is connected."""
-        client = self._client
-        if client is None:
-            return False
-        try:
-            await client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError:
-            return False
-        return True
+        return await publish_on(self._client, topic, payload, qos, retain)

@@ -51,6 +51,17 @@ _client_log = logging.getLogger("hub.ingest.mqtt.client")
 _client_log.addFilter(_DropPendingPublishNotice())
 
 
+async def publish_on(client: aiomqtt.Client | None, topic: str, payload: str, qos: int, retain: bool) -> bool:
+    """Publish through a live connection; False when there is none or it failed (the caller retries later)."""
+    if client is None:
+        return False
+    try:
+        await client.publish(topic, payload, qos=qos, retain=retain)
+    except aiomqtt.MqttError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class BrokerTarget:
     """Where and as whom the hub connects."""
@@ -247,11 +258,4 @@ class Ingest:
 
     async def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> bool:
         """Publish through the live connection; False when disconnected (the caller retries later)."""
-        client = self._client
-        if client is None:
-            return False
-        try:
-            await client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError:
-            return False
-        return True
+        return await publish_on(self._client, topic, payload, qos, retain)
