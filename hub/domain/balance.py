@@ -11,6 +11,7 @@ shelf without a visible jump, so their credit can be dropped before the containe
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -63,12 +64,13 @@ def unseen_packs(readings: Sequence[Reading], start: datetime, seen: Iterable[Re
         return 0
     rate = max(sum(a.value - b.value for a, b in closed) / closed_days, 0.0)
     seen = sorted(seen, key=lambda r: r.at)
+    times = [load.at for load in seen]
     matched: set[int] = set()
     unseen = 0.0
     for (a, b), flag in zip(pairs, flags, strict=True):
         if a.at < start:
             continue
-        hits = [i for i, load in enumerate(seen) if a.at < load.at <= b.at]
+        hits = range(bisect_right(times, a.at), bisect_right(times, b.at))
         if hits:
             matched.update(hits)
         elif flag:
