@@ -80,6 +80,22 @@ def shelf_stock(
     rate_high: float | None = None,
 ) -> float:
     """Delivered stock not yet seen on the sensor: deliveries since `since` minus the refills they explain."""
+    return sum(
+        left
+        for _, left in credited(deliveries, refills, pack_size=pack_size, since=since, now=now, rate_high=rate_high)
+    )
+
+
+def credited(
+    deliveries: Iterable[Delivery],
+    refills: Iterable[Refill],
+    *,
+    pack_size: float,
+    since: datetime,
+    now: datetime,
+    rate_high: float | None = None,
+) -> list[tuple[Delivery, float]]:
+    """Each delivery since `since`, oldest first, with the units of it the refills leave on the shelf."""
     # Deliveries older than the readings we were given are taken as loaded: we could not see their refills.
     kept = [d for d in sorted(deliveries, key=lambda d: d.at) if since <= d.at <= now]
     left = [d.quantity for d in kept]
@@ -94,7 +110,7 @@ def shelf_stock(
                 used = min(left[i], take)
                 left[i] -= used
                 take -= used
-    return sum(left)
+    return list(zip(kept, left, strict=True))
 
 
 def hidden_refills(

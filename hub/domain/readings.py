@@ -179,12 +179,19 @@ def clean(readings: Iterable[Reading], *, min_jump: float = 0.0, max_jump: float
     spikes = _spikes(values, jump, step)
     accepted: list[Reading] = []
     suspects: list[Refill] = []
+    dip: Reading | None = None
     for i, reading in enumerate(kept):
         if i in spikes:
             rejected.append(Rejected(reading, "spike"))
             if accepted and reading.value > accepted[-1].value:
                 suspects.append(Refill(reading.at, accepted[-1].value, reading.value, accepted[-1].at))
+            dip = reading if accepted and reading.value < accepted[-1].value else None
         else:
+            if dip is not None and reading.value > dip.value:
+                # A dip and a rise back: a glitch, or a very busy day and then a pack loaded. Seen from the
+                # dip it is a rise like any refill; whoever credits stock judges whether the dip was use.
+                suspects.append(Refill(reading.at, dip.value, reading.value, dip.at))
+            dip = None
             accepted.append(reading)
 
     gaps = _gaps(accepted)

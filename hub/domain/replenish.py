@@ -19,7 +19,16 @@ from typing import Literal
 
 from hub.domain import lead as leads
 from hub.domain import order_size
-from hub.domain.credit import BURST, HIDDEN_PACKS, Delivery, hidden_refills, looks_empty, shelf_stock
+from hub.domain.balance import unseen_packs
+from hub.domain.credit import (
+    BURST,
+    HIDDEN_PACKS,
+    Delivery,
+    credited,
+    hidden_refills,
+    looks_empty,
+    shelf_stock,
+)
 from hub.domain.forecast import LONG_DAYS, Forecast, forecast
 from hub.domain.readings import CleanSeries, Reading, Refill, clean
 
@@ -127,9 +136,7 @@ def _learning(say: _Say, stock: float | None, policy: SlotPolicy) -> Decision:
     return say.none("learning how fast it is used: a forecast needs readings over at least a day")
 
 
-def decide(
-    fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0, lead: leads.LeadTime | None = None
-) -> Decision:
+def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0, lead: leads.LeadTime | None = None) -> Decision:
     """Decide at `fc.at` whether to order (and how many packs) given the forecast and stock on order."""
     lead = lead or leads.promised_only(policy.lead_time_days)
     say = _Say(policy, lead)
@@ -208,6 +215,7 @@ def evaluate(
         hidden = hidden_refills(series, usual.rate_low, pack, window)
         if hidden:
             shelf = shelf_stock(deliveries, loads + hidden, pack_size=pack, since=since, now=now, rate_high=rate_high)
+        shelf = _balanced(shelf, accepted, deliveries, loads + hidden, pack, since, now, rate_high)
     arrived = max((d.at for d in deliveries if d.at <= now), default=None)
     if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, usual.rate_long, since=arrived):
         # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
@@ -217,6 +225,32 @@ def evaluate(
     fc = forecast(series, now, shelf=shelf) if shelf > 0 else bare
     lead = leads.learn(deliveries, policy.lead_time_days, shop)
     return Evaluation(series, fc, decide(fc, policy, on_order=on_order, lead=lead))
+
+
+def _balanced(
+    shelf: float,
+    accepted: Sequence[Reading],
+    deliveries: Sequence[Delivery],
+    loads: tuple[Refill, ...],
+    pack: float,
+    since: datetime,
+    now: datetime,
+    rate_high: float | None,
+) -> float:
+    """The shelf credit less the packs the level's mass balance saw loaded since the oldest credited delivery
+    arrived, beyond the loads the jumps explain."""
+    held = [
+        d
+        for d, left in credited(deliveries, loads, pack_size=pack, since=since, now=now, rate_high=rate_high)
+        if left > 0
+    ]
+    if not held:
+        return shelf
+    start = next((r for r in reversed(accepted) if r.at <= held[0].at), None)
+    if start is None:
+        return shelf
+    gone = unseen_packs(accepted, start.at, loads, pack)
+    return max(shelf - gone * pack, 0.0)
 
 
 def _before_empty(series: CleanSeries, level: float, bare: Forecast) -> Forecast:
@@ -240,12 +274,18 @@ def _before_empty(series: CleanSeries, level: float, bare: Forecast) -> Forecast
 
 
 def _busy_day(suspect: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:
-    """A rejected rise that a pack loaded just before a burst of use explains: big enough, and the drop to the
-    next reading no more than a burst of use."""
+    """A rejected reading that a pack loaded next to a burst of use explains: a rise of over half a pack, and
+    the drop after it (a pack loaded, then a busy day) or before it (a busy day, then a pack loaded: the dip
+    the rise starts from) no more than a burst of use."""
     if suspect.amount <= HIDDEN_PACKS * pack:
         return False
     if rate_high is None:
         return True
+    before = next((r for r in reversed(accepted) if suspect.since is not None and r.at < suspect.since), None)
+    if before is not None and suspect.at in {r.at for r in accepted}:
+        # A dip before the rise: the drop into it must be use the household can have had in that time.
+        days = (suspect.since - before.at).total_seconds() / 86400.0 if suspect.since is not None else 1.0
+        return before.value - suspect.before <= BURST * rate_high * days
     after = next((r for r in accepted if r.at > suspect.at), None)
     if after is None:
         return True
