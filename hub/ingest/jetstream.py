@@ -50,6 +50,8 @@ RETAINED_TOPIC_HEADER = "Nmqtt-RTopic"
 # Fetched batches not yet settled (applied, answered, acked) per process: one applied while the next is fetched.
 BATCHES_IN_FLIGHT = 2
 FETCH_WAIT_S = 1.0  # a fetch returns after this long with what it has (or nothing)
+BOOTSTRAP_TRIES = 20  # "no responders" answers a new consumer may give before the statuses are read
+BOOTSTRAP_WAIT_S = 0.5
 NAK_DELAY_S = 2.0  # a batch the database refused comes back after this long
 # Messages handed out and not acked, across all hub processes: bounds redelivery after a crash.
 MAX_ACK_PENDING = 4096
@@ -261,12 +263,22 @@ class JetStreamIngest:
         except nats.js.errors.NotFoundError:
             return  # no retained message yet
         messages: list[Message] = []
+        unavailable = 0
         try:
             while True:
                 try:
                     batch = await sub.fetch(self.fetch_batch, timeout=FETCH_WAIT_S)
                 except (nats.errors.TimeoutError, TimeoutError):
                     break
+                except nats.js.errors.ServiceUnavailableError:
+                    # A consumer just created may have no leader yet (busy cluster, an election): it answers
+                    # "no responders" for a moment. This read runs once per consumer, so it waits rather than
+                    # skipping the statuses.
+                    unavailable += 1
+                    if unavailable > BOOTSTRAP_TRIES:
+                        raise
+                    await asyncio.sleep(BOOTSTRAP_WAIT_S)
+                    continue
                 for m in batch:
                     topic = (m.headers or {}).get(RETAINED_TOPIC_HEADER) or topic_of(m.subject)
                     messages.append(Message(topic, m.data, m.metadata.timestamp or self.clock()))

@@ -8,6 +8,7 @@ atomically for a few keys at once: in memory under a lock, in the database with 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -78,6 +79,10 @@ class MemoryLimits:
             keys.popitem(last=False)
 
 
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class DatabaseLimits:
     """Keys in the database every hub node uses: one short transaction per update, rows locked meanwhile."""
 
@@ -88,12 +93,15 @@ class DatabaseLimits:
 
     def update(self, slots: Sequence[Slot], now: float, change: Change) -> None:
         """See LimitStore.update."""
+        # Keys are what a client typed (an e-mail address): stored by digest, so any length and any character
+        # (a NUL byte, which PostgreSQL text refuses) costs one fixed-size row.
+        stored = {slot: (slot[0], _digest(slot[1])) for slot in slots}
         with Session(self.engine) as session:
-            found = shared_state.lock_limits(session, slots, now + PLACEHOLDER_S)
+            found = shared_state.lock_limits(session, list(stored.values()), now + PLACEHOLDER_S)
             # An expired row that no sweep removed yet is a key seen long ago: it starts afresh.
-            current = {slot: found[slot][0] if found[slot][1] >= now else "" for slot in slots}
+            current = {slot: found[stored[slot]][0] if found[stored[slot]][1] >= now else "" for slot in slots}
             for slot, (state, expires) in change(current).items():
-                shared_state.write_limit(session, slot, state, expires)
+                shared_state.write_limit(session, stored[slot], state, expires)
             session.commit()
         if time.monotonic() - self._swept >= self.sweep_s:
             self._swept = time.monotonic()

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import shoot, sign_in
 from tests.hub.conftest import HubServer, add_button, sign_up
 from tests.hub.notify.test_channel_test import Receiver
+from tests.hub.receiver import serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
@@ -21,9 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 def receiver() -> Iterator[Receiver]:
     """A webhook receiver on a free port (/ok answers 204, /gone 404)."""
     made = Receiver()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+    with serving(made.answer) as made.url:
+        yield made
 
 
 def test_email_without_smtp_is_refused_and_every_channel_can_be_tested(

@@ -15,6 +15,7 @@ from simulator.protocol_device import ProtocolDevice
 from tests.e2e.conftest import PHONE, shoot, sign_in
 from tests.hub.conftest import HubServer, add_button, sign_up
 from tests.hub.notify.test_push import LINK, PUBLIC, PushService
+from tests.hub.receiver import serving
 from tests.hub.shops import FAST, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
@@ -24,9 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 def push() -> Iterator[PushService]:
     """The ntfy and json:// stand-in on a free port."""
     made = PushService()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+    with serving(made.answer) as url:
+        made.host = url.removeprefix("http://")
+        yield made
 
 
 def test_a_push_channel_is_added_on_the_phone_and_its_cancel_link_cancels_the_order(
