@@ -63,13 +63,18 @@ def savepoints_in_transaction(session: Session) -> None:
 
     Python's sqlite3 begins a transaction only before a write, so a SAVEPOINT issued first would start one of
     its own, and releasing it would commit: the batch would no longer be one transaction.
+
+    The transaction takes the write lock at once (IMMEDIATE): messages applied one by one read before they
+    write, and in WAL mode a transaction whose first read came before another writer's commit can never write
+    (SQLite answers "database is locked" at once, without waiting). Two ingest processes redoing batches
+    message by message met like that under load, and each such batch was lost to its devices' replays.
     """
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         return
     raw: Any = connection.connection.dbapi_connection  # a sqlite3.Connection
     if not raw.in_transaction:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,15 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-# Statements that make a connection a writer, by their first keyword.
+# Statements that make a connection a writer, by their first keyword; and the BEGINs that take SQLite's write
+# lock at once (a transaction that reads before it writes must, see `hub.ingest.isolation`).
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+_WRITE_BEGINS = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 
 
 def _writes(sql: str) -> bool:
-    return sql.lstrip()[:7].upper().startswith(_WRITES)
+    head = sql.lstrip()[:16].upper()
+    return head.startswith(_WRITES) or head.startswith(_WRITE_BEGINS)
 
 
 class WriterCursor(sqlite3.Cursor):
