@@ -186,6 +186,8 @@ class FleetDevice:
         # Other brokers of a cluster to move to when the connection drops, tried in turn; empty: the same one.
         self.addresses: list[tuple[str, int]] = []
         self.topic_event = f"restock/v1/{device_id}/event"
+        # Called after each answered event (a closed-loop load sends the device's next one from here).
+        self.on_answer: Callable[[FleetDevice], None] | None = None
 
     @property
     def online(self) -> bool:
@@ -304,6 +306,8 @@ class FleetDevice:
         if not self.pending:
             self.waiting.discard(self)
             self.done.set()
+        if self.on_answer is not None:
+            self.on_answer(self)
 
     def send(self, event: dict[str, object]) -> None:
         """Publish the next event (QoS 1) and keep it until its feedback arrives; offline, only keep it."""
@@ -450,6 +454,38 @@ class Fleet:
                 if progress is not None:
                     progress(stats, (now - started) / duration)
                 await asyncio.sleep(0)  # a saturated generator still lets the sockets be read
+
+    async def saturate(
+        self, duration: float, window: int = 2, event: Callable[[random.Random], dict[str, object]] | None = None
+    ) -> None:
+        """Closed loop for `duration` s: every device keeps `window` events waiting for feedback, sending the next
+        one as soon as one is answered. The consumer always has `window` × devices events to work on, so it runs
+        at its capacity whatever that is, and no event waits long enough to be replayed: what is measured is
+        the consumer, not the replay rule (an open-loop load above capacity measures that instead)."""
+        if not self.live:
+            return
+        make_event = event or (lambda _r: {"type": "press", "click": "single"})
+        rng = self.rng
+        end = time.perf_counter() + duration
+        if not self.started:
+            self.started = self.stats.first_sent_at = time.perf_counter()
+
+        def refill(device: FleetDevice) -> None:
+            if device.online and time.perf_counter() < end:
+                while len(device.pending) < window:
+                    device.send(make_event(rng))
+
+        for device in self.live:
+            device.on_answer = refill
+        try:
+            for device in self.live:
+                refill(device)
+            while time.perf_counter() < end:
+                await asyncio.sleep(0.1)
+                self.replay_due()
+        finally:
+            for device in self.live:
+                device.on_answer = None
 
     async def drain(self, settle: float, progress: Callable[[FleetStats, float], None] | None = None) -> float:
         """Replay until every event has its feedback or `settle` s passed; the seconds it took."""

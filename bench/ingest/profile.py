@@ -2,7 +2,7 @@
 
     python -m bench.ingest.profile [--rate 500] [--duration 20] [--devices 1000] [--hub-workers 1] [--top 25]
 
-`--rate 0` offers more than the hub can take (saturation). Prints the functions with the most samples of
+`--rate 0` saturates the hub (a closed loop: every device keeps two events waiting for feedback). Prints the functions with the most samples of
 their own ("self") and the most samples under them ("total"), as shares of all samples of the hub's
 processes, and keeps py-spy's collapsed stacks (`--out`, for a flame graph). Idle waits (the event loop's
 select, the apply thread waiting for messages) are left out of the shares: what is left is CPU.
@@ -29,7 +29,6 @@ from bench.ingest.run import Consumer, stop, write_credentials
 from simulator.fleet import Fleet
 
 console = Console(width=160)
-SATURATION_RATE = 20_000.0
 # Frames that are waiting, not working: a sample whose leaf is one of these is idle time.
 IDLE = ("select (selectors.py", "wait (threading.py", "poll (selectors.py", "_recv_bytes", "recv (", "accept (",
         "_worker (concurrent/futures/thread.py", "get (queue.py", "sleep (")
@@ -90,7 +89,10 @@ async def load(port: int, creds: list[tuple[str, str | None]], rate: float, dura
     """The fleet's offered load, then the drain."""
     fleet = Fleet("127.0.0.1", port, creds)
     await fleet.connect()
-    await fleet.offer(rate, duration, on_time=True)
+    if rate:
+        await fleet.offer(rate, duration, on_time=True)
+    else:
+        await fleet.saturate(duration)
     await fleet.drain(120.0)
     s = fleet.stats
     console.log(f"sent {s.sent}, answered {s.feedback}, replays {s.replays}, p50 {s.percentile(50):.1f} ms, "
@@ -106,6 +108,10 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--hub-workers", type=int, default=1, help="the hub's ingest processes")
     parser.add_argument("--top", type=int, default=25, help="rows per table")
+    parser.add_argument(
+        "--gil", action="store_true",
+        help="sample only the thread holding the interpreter lock (a thread waiting for it is not working)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="keep py-spy's collapsed stacks here")
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -126,11 +132,11 @@ def main() -> None:
         asyncio.run(load(broker.port, creds, 500.0, 3.0))  # warm-up, not sampled
         sampler = subprocess.Popen(
             [spy, "record", "--pid", str(hub.proc.pid), "--subprocesses", "--format", "raw", "--rate", "200",
-             "--output", str(out), "--nonblocking"],
+             "--output", str(out), "--nonblocking", *(["--gil"] if args.gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         time.sleep(1.0)
-        asyncio.run(load(broker.port, creds, args.rate or SATURATION_RATE, args.duration))
+        asyncio.run(load(broker.port, creds, args.rate, args.duration))
         sampler.send_signal(2)
         _, err = sampler.communicate(timeout=60)
         if not out.exists():

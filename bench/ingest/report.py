@@ -64,7 +64,7 @@ def table(runs: Sequence[Run], args: argparse.Namespace) -> Table:
         t.add_row(
             r.consumer,
             r.mode,
-            f"{r.offered:.0f}",
+            "closed loop" if r.mode == "saturation" else f"{r.offered:.0f}",
             f"{r.sent_per_s:.0f}",
             str(s.sent),
             str(s.feedback),

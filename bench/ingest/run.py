@@ -1,6 +1,6 @@
 """Ingest benchmark: the hub against a bare echo consumer, runs alternated, figures as ratios to the echo.
 
-    python -m bench.ingest [--duration 10] [--devices 1000] [--latency-rate 500] [--repeat 3] [--hub-workers 2]
+    python -m bench.ingest [--duration 10] [--devices 1000] [--latency-rate 500] [--repeat 3] [--window 2]
     python -m bench.ingest --storm [--devices 10000]
 
 The echo consumer is the transport ceiling: it receives an event and publishes its feedback, nothing else.
@@ -8,8 +8,12 @@ Each consumer has a mosquitto of its own and both run for the whole bench, so th
 echo, hub...) and both see the same machine state. Per repetition:
 
 - at `--latency-rate` (500/s): CPU per event and latency p50/p99 of each;
-- at saturation: both offered the same load, twice the echo's ceiling (measured first), CPU per event and
-  completed events/s.
+- at saturation: a closed loop, every device keeping `--window` events waiting for feedback and sending the
+  next one as soon as one is answered; CPU per event and completed events/s. Each consumer then works at its
+  own capacity, whatever the machine, with no event waiting long enough to be replayed. (Offering both the
+  same open-loop load above the echo's ceiling instead, as this bench once did, buried the hub under a
+  backlog of a minute: its figures measured the replay rule, and the ceiling, calibrated in 2 s, moved by
+  half from run to run. The overload run is the open-loop test.)
 
 The headline is the hub's CPU per event divided by the echo's, since it depends least on the machine; then
 hub ÷ echo throughput, the p99 difference at the fixed rate and replays as a share of events sent. Then the
@@ -45,7 +49,6 @@ from hub.broker.mosquitto_auth import write_acl_file, write_password_file
 from simulator.fleet import Fleet, FleetStats
 
 console = Console(width=200)
-CALIBRATE_RATE = 20_000.0  # events/s offered to find the echo's ceiling: more than one generator can send
 SETTLE_S = 180.0  # how long a run waits for the last feedback once the offered load stops
 
 
@@ -102,21 +105,26 @@ class Consumer:
 
 
 async def measure(
-    consumer: Consumer, mode: str, creds: list[tuple[str, str | None]], rate: float, duration: float
+    consumer: Consumer, mode: str, creds: list[tuple[str, str | None]], rate: float, duration: float, window: int = 0
 ) -> Run:
-    """Offer `rate` events/s from the devices for `duration` s and wait for every feedback."""
-    label = f"{consumer.name} {mode}: {len(creds)} devices, {rate:.0f} events/s offered for {duration:.0f} s"
+    """Offer `rate` events/s from the devices for `duration` s (with `window`, a closed loop of that many events
+    per device instead) and wait for every feedback."""
+    offered = f"{window} events in flight per device" if window else f"{rate:.0f} events/s offered"
+    label = f"{consumer.name} {mode}: {len(creds)} devices, {offered} for {duration:.0f} s"
     with console.status(label) as status:
         fleet = Fleet("127.0.0.1", consumer.broker.port, creds)
         await fleet.connect()
         meter = consumer.meter()
         meter.start()
-        await fleet.offer(rate, duration, on_time=True)
+        if window:
+            await fleet.saturate(duration, window)
+        else:
+            await fleet.offer(rate, duration, on_time=True)
         status.update(label + ": waiting for the last feedback")
         drain_s = await fleet.drain(SETTLE_S)
         cpu = meter.stop()
         await fleet.close()
-    run = Run(consumer.name, mode, len(creds), rate, fleet.stats, cpu, drain_s)
+    run = Run(consumer.name, mode, len(creds), rate if not window else float("nan"), fleet.stats, cpu, drain_s)
     s = run.stats
     console.log(
         f"{label}: sent {run.sent_per_s:.0f}/s, completed {s.completed_per_s:.0f}/s, CPU {run.cpu_us:.0f} µs/event, "
@@ -169,15 +177,12 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
         if args.warmup:
             # A fresh hub's first batches build SQL statements, caches and connections: uncounted load first.
             await measure(hub, "warm-up", creds, args.latency_rate or 500.0, args.warmup)
-        ceiling = await measure(echo, "calibrate", creds, CALIBRATE_RATE, min(args.duration, 2.0))
-        saturation = 2 * ceiling.stats.completed_per_s
-        console.log(f"echo ceiling {ceiling.stats.completed_per_s:.0f}/s: saturation runs offer {saturation:.0f}/s")
         for _ in range(args.repeat):
             for consumer in (echo, hub):
                 if args.latency_rate:
                     runs.append(await measure(consumer, "fixed", creds, args.latency_rate, args.duration))
             for consumer in (echo, hub):
-                runs.append(await measure(consumer, "saturation", creds, saturation, args.duration))
+                runs.append(await measure(consumer, "saturation", creds, 0.0, args.duration, args.window))
         hub_sat = [r.stats.completed_per_s for r in runs if r.consumer == "hub" and r.mode == "saturation"]
         if hub_sat and args.overload:
             runs.append(await measure(hub, "overload", creds, 2 * statistics.median(hub_sat), args.overload))
@@ -203,6 +208,9 @@ def main() -> None:
         default=os.cpu_count() or 1,
         help="the hub's ingest processes (RESTOCK_INGEST_WORKERS); default one per core",
     )
+    parser.add_argument(
+        "--window", type=int, default=2, help="events each device keeps in flight in the saturation runs"
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of uncounted load on the fresh hub")
     parser.add_argument(
         "--storm",
@@ -211,8 +219,8 @@ def main() -> None:
     )
     parser.add_argument("--storm-rate", type=float, default=500.0, help="events/s offered during the storm run")
     args = parser.parse_args()
-    if args.repeat < 1 or args.duration <= 0:
-        parser.error("--repeat must be at least 1 and --duration above 0")
+    if args.repeat < 1 or args.duration <= 0 or args.window < 1:
+        parser.error("--repeat and --window must be at least 1 and --duration above 0")
     args.devices = args.devices or (10_000 if args.storm else 1000)
     # aiomqtt warns once per publish past its queue threshold: under saturation that is the point
     logging.getLogger("mqtt").setLevel(logging.ERROR)
