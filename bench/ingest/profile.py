@@ -132,7 +132,7 @@ def main() -> None:
         asyncio.run(load(broker.port, creds, 500.0, 3.0))  # warm-up, not sampled
         sampler = subprocess.Popen(
             [spy, "record", "--pid", str(hub.proc.pid), "--subprocesses", "--format", "raw", "--rate", "200",
-             "--output", str(out), "--nonblocking", *(["--gil"] if args.gil else [])],
+             "--output", str(out), "--nonblocking", "--idle", "--threads", *(["--gil"] if args.gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         time.sleep(1.0)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from hub.services import shared_secrets
+from hub.services import random_ids, shared_secrets
 
 CANCEL, APPROVE, REJECT = "cancel", "approve", "reject"
 ACTIONS = (CANCEL, APPROVE, REJECT)
@@ -84,7 +84,7 @@ class ActionLinks:
         """A fresh single-use token for one action on one order."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action}")
-        body = f"{VERSION}.{household_id}.{order_id}.{action}.{int(expires.timestamp())}.{secrets.token_hex(16)}"
+        body = f"{VERSION}.{household_id}.{order_id}.{action}.{int(expires.timestamp())}.{random_ids.token_hex(16)}"
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str) -> LinkClaim:

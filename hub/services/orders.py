@@ -4,7 +4,6 @@ commit."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from sqlmodel import Session
 from hub.domain import lifecycle
 from hub.domain.lifecycle import APPROVABLE_STATUSES, Actor, OrderStatus, actor_of
 from hub.domain.press import Limits, Mode, check_order
+from hub.services import random_ids
 from hub.store import repos
 from hub.store.batch import Writer, writer_of
 from hub.store.models import Household, Order, OrderEvent, OrderLine, Product
@@ -42,7 +42,7 @@ class LineRequest:
 
 def new_order_id() -> str:
     """A short random order id, unguessable so ids leak nothing across households."""
-    return "o-" + secrets.token_hex(5)
+    return "o-" + random_ids.token_hex(5)
 
 
 def month_start(now: datetime) -> datetime:
