@@ -396,9 +396,15 @@ def _skip_locked(session: Session, query: SelectOfScalar[T]) -> SelectOfScalar[T
     return query
 
 
+# Written as the partial index's condition (`NOT notified`): a database uses a partial index only for a WHERE
+# term it can match to the index's, and what SQLAlchemy renders for a false boolean on SQLite (`notified IS 0`,
+# `notified = 0`) is not matched, so every turn of the notifier scanned the whole order history.
+_UNNOTIFIED = text("NOT orderevent.notified")
+
+
 def unnotified_order_events(session: Session, limit: int = 200) -> Sequence[OrderEvent]:
     """Order timeline steps the outbox has not handled yet, oldest first."""
-    query = select(OrderEvent).where(col(OrderEvent.notified).is_(False)).order_by(col(OrderEvent.id)).limit(limit)
+    query = select(OrderEvent).where(_UNNOTIFIED).order_by(col(OrderEvent.id)).limit(limit)
     return session.exec(_skip_locked(session, query)).all()
 
 
@@ -408,7 +414,7 @@ def unnotified_order_steps(session: Session, limit: int = 200) -> Sequence[Row[A
                                 OrderEvent.actor, OrderEvent.note)]
     query = (
         select(*columns)
-        .where(col(OrderEvent.notified).is_(False))
+        .where(_UNNOTIFIED)
         .order_by(col(OrderEvent.id))
         .limit(limit)
     )
