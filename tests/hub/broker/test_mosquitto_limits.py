@@ -24,7 +24,7 @@ def test_config_sets_every_limit(tmp_path: Path) -> None:
         f"max_packet_size {MAX_PACKET_BYTES}",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         f"max_queued_bytes {MAX_QUEUED_BYTES}",
-        "max_inflight_messages 100",
+        "max_inflight_messages 1000",
     } <= lines
 
 
