@@ -8,12 +8,14 @@ import secrets
 import subprocess
 import sys
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psutil
+from sqlalchemy import create_engine, make_url, text
 from sqlmodel import Session
 
 from bench.ingest.echo import PASSWORD_ENV
@@ -21,7 +23,7 @@ from hub.broker.credentials import HUB_USERNAME, hash_secret
 from hub.broker.mosquitto import MosquittoConfig, MosquittoProcess, free_port
 from hub.merchants.catalog import seed_demo_catalog
 from hub.store import repos
-from hub.store.db import make_engine, migrate
+from hub.store.db import make_engine, migrate, normalise_url
 from hub.store.models import Device, Household
 
 
@@ -33,6 +35,7 @@ class Cpu:
     broker: float
     fleet: float
     wall: float
+    database: float = 0.0  # the PostgreSQL server's processes (0 on SQLite, whose work is the consumer's own)
 
     def share(self, seconds: float) -> str:
         """Cores used on average, as a percentage of one core."""
@@ -40,11 +43,15 @@ class Cpu:
 
 
 class CpuMeter:
-    """Reads the consumer's (with its children), the broker's and this process's CPU time around a run."""
+    """Reads the consumer's (with its children), the broker's and this process's CPU time around a run, and with
+    `database` the PostgreSQL server's (every `postgres` process of the machine: the bench's hub is meant to be
+    the server's only busy client)."""
 
-    def __init__(self, consumer: int, broker: int) -> None:
+    def __init__(self, consumer: int, broker: int, database: bool = False) -> None:
         self.root = psutil.Process(consumer)
         self.procs = [psutil.Process(broker), psutil.Process()]
+        self.database = database
+        self._server: dict[int, float] = {}
 
     def _now(self) -> list[float]:
         # The hub's ingest workers are its children: the consumer's figure is theirs and its own together.
@@ -52,14 +59,27 @@ class CpuMeter:
         consumer = sum(sum(p.cpu_times()[:2]) for p in [self.root, *self.root.children(recursive=True)])
         return [consumer] + [sum(p.cpu_times()[:2]) for p in self.procs] + [time.perf_counter()]
 
+    def _server_now(self) -> dict[int, float]:
+        if not self.database:
+            return {}
+        found = {}
+        for p in psutil.process_iter(["name"]):
+            if p.info["name"] == "postgres":
+                with suppress(psutil.Error):
+                    found[p.pid] = sum(p.cpu_times()[:2])
+        return found
+
     def start(self) -> None:
         """Mark the start of a run."""
         self._start = self._now()
+        self._server = self._server_now()
 
     def stop(self) -> Cpu:
         """CPU seconds used since `start`."""
         used = [b - a for a, b in zip(self._start, self._now(), strict=True)]
-        return Cpu(*used)
+        # A backend that started during the run counts whole; one that ended is lost (the pool keeps them open).
+        server = sum(t - self._server.get(pid, 0.0) for pid, t in self._server_now().items())
+        return Cpu(*used, database=server)
 
 
 def raise_open_files() -> int:
@@ -97,6 +117,30 @@ def start_echo(port: int, hub_password: str) -> subprocess.Popen[str]:
         proc.kill()
         raise RuntimeError(f"the echo consumer did not start (exit {proc.wait()})")
     return proc
+
+
+@contextmanager
+def bench_database(data: Path, postgres: str | None) -> Iterator[str]:
+    """The hub's database for one bench: SQLite in `data`, or with `postgres` (a server URL whose user may
+    create databases) a fresh PostgreSQL database, dropped afterwards."""
+    if not postgres:
+        yield f"sqlite:///{data / 'restock.db'}"
+        return
+    name = f"restock_bench_{secrets.token_hex(4)}"
+    admin = create_engine(normalise_url(postgres), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(normalise_url(postgres)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def backend(url: str) -> str:
+    """The database's kind, for titles."""
+    return "PostgreSQL" if url.startswith("postgres") else "SQLite"
 
 
 def prepare_database(url: str, device_ids: list[str]) -> None:

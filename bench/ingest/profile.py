@@ -2,10 +2,11 @@
 
     python -m bench.ingest.profile [--rate 500] [--duration 20] [--devices 1000] [--hub-workers 1] [--top 25]
 
-`--rate 0` saturates the hub (a closed loop: every device keeps two events waiting for feedback). Prints the functions with the most samples of
-their own ("self") and the most samples under them ("total"), as shares of all samples of the hub's
-processes, and keeps py-spy's collapsed stacks (`--out`, for a flame graph). Idle waits (the event loop's
-select, the apply thread waiting for messages) are left out of the shares: what is left is CPU.
+`--rate 0` saturates the hub (a closed loop: every device keeps two events waiting for feedback). Prints the
+functions with the most samples of their own ("self") and the most samples under them ("total"), as shares of
+the busy samples of the hub's processes, and keeps py-spy's collapsed stacks (`--out`, for a flame graph, with
+each thread's waits too). Idle waits (the event loop's select, the apply thread waiting for messages) are left
+out of the shares; with `--gil` only the thread holding the interpreter lock is sampled, which is Python's CPU.
 """
 
 from __future__ import annotations

@@ -38,7 +38,9 @@ def ratios(runs: Sequence[Run], mode: str, of: Callable[[Run], float]) -> list[f
 
 def table(runs: Sequence[Run], args: argparse.Namespace) -> Table:
     """Every run, one row each."""
-    title = f"restock ingest: mosquitto, SQLite, {args.devices} devices, hub with {args.hub_workers} ingest processes"
+    database = "PostgreSQL" if args.postgres else "SQLite"
+    title = (f"restock ingest: mosquitto, {database}, {args.devices} devices, "
+             f"hub with {args.hub_workers} ingest processes")
     t = Table(title=title)
     for col in (
         "consumer",
@@ -55,6 +57,7 @@ def table(runs: Sequence[Run], args: argparse.Namespace) -> Table:
         "drain s",
         "CPU µs/event",
         "CPU: consumer",
+        *(["database"] if args.postgres else []),
         "broker",
         "load generator",
     ):
@@ -76,6 +79,7 @@ def table(runs: Sequence[Run], args: argparse.Namespace) -> Table:
             f"{r.drain_s:.1f}",
             f"{r.cpu_us:.0f}",
             r.cpu.share(r.cpu.consumer),
+            *([r.cpu.share(r.cpu.database)] if args.postgres else []),
             r.cpu.share(r.cpu.broker),
             r.cpu.share(r.cpu.fleet),
         )

@@ -15,6 +15,9 @@ echo, hub...) and both see the same machine state. Per repetition:
   backlog of a minute: its figures measured the replay rule, and the ceiling, calibrated in 2 s, moved by
   half from run to run. The overload run is the open-loop test.)
 
+`--postgres URL` runs the hub on a fresh PostgreSQL database (dropped afterwards) instead of SQLite; the hub's
+CPU per event then includes the PostgreSQL server's processes.
+
 The headline is the hub's CPU per event divided by the echo's, since it depends least on the machine; then
 hub ÷ echo throughput, the p99 difference at the fixed rate and replays as a share of events sent. Then the
 overload run: twice the hub's measured capacity for `--duration` s, then nothing; replays, lost, drain time.
@@ -42,7 +45,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.ingest.procs import Cpu, CpuMeter, prepare_database, raise_open_files, start_broker, start_echo, start_hub
+from bench.ingest.procs import (
+    Cpu,
+    CpuMeter,
+    bench_database,
+    prepare_database,
+    raise_open_files,
+    start_broker,
+    start_echo,
+    start_hub,
+)
 from hub.broker.credentials import HUB_USERNAME
 from hub.broker.mosquitto import MosquittoProcess
 from hub.broker.mosquitto_auth import write_acl_file, write_password_file
@@ -71,8 +83,9 @@ class Run:
 
     @property
     def cpu_us(self) -> float:
-        """Consumer CPU per answered event, µs."""
-        return self.cpu.consumer / self.stats.feedback * 1e6 if self.stats.feedback else float("nan")
+        """Consumer CPU per answered event, µs, with its database server's when it has one."""
+        used = self.cpu.consumer + self.cpu.database
+        return used / self.stats.feedback * 1e6 if self.stats.feedback else float("nan")
 
     @property
     def sent_per_s(self) -> float:
@@ -97,11 +110,12 @@ class Consumer:
     name: str
     broker: MosquittoProcess
     proc: subprocess.Popen[str] | subprocess.Popen[bytes]
+    on_postgres: bool = False
 
     def meter(self) -> CpuMeter:
-        """A CPU meter on this consumer and its broker."""
+        """A CPU meter on this consumer, its broker and its database server."""
         assert self.broker.pid is not None
-        return CpuMeter(self.proc.pid, self.broker.pid)
+        return CpuMeter(self.proc.pid, self.broker.pid, self.on_postgres)
 
 
 async def measure(
@@ -133,17 +147,18 @@ async def measure(
     return run
 
 
-def start_consumers(work: Path, hub_password: str, devices: list[str], workers: int) -> tuple[Consumer, Consumer]:
+def start_consumers(
+    work: Path, db_url: str, hub_password: str, devices: list[str], workers: int
+) -> tuple[Consumer, Consumer]:
     """The echo and the hub, each on a mosquitto of its own, both running."""
     echo_broker = start_broker(work, "mosquitto-echo")
     echo = Consumer("echo", echo_broker, start_echo(echo_broker.port, hub_password))
     hub_broker = start_broker(work, "mosquitto-hub")
     data = work / "hub"
-    data.mkdir()
-    db_url = f"sqlite:///{data / 'restock.db'}"
     with console.status("hub: database, migrations, start"):
         prepare_database(db_url, devices)
-        hub = Consumer("hub", hub_broker, start_hub(data, db_url, hub_broker.port, hub_password, workers))
+        hub = Consumer("hub", hub_broker, start_hub(data, db_url, hub_broker.port, hub_password, workers),
+                       on_postgres=db_url.startswith("postgres"))
     return echo, hub
 
 
@@ -171,7 +186,15 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
     """Calibrate, then the alternated repetitions, then the overload run."""
     work = Path(tempfile.mkdtemp(prefix="restock-bench-"))
     hub_password, creds = write_credentials(work, args.devices)
-    echo, hub = start_consumers(work, hub_password, [d for d, _ in creds], args.hub_workers)
+    (work / "hub").mkdir()
+    with bench_database(work / "hub", args.postgres) as db_url:
+        return await _alternate(args, work, db_url, hub_password, creds)
+
+
+async def _alternate(
+    args: argparse.Namespace, work: Path, db_url: str, hub_password: str, creds: list[tuple[str, str | None]]
+) -> list[Run]:
+    echo, hub = start_consumers(work, db_url, hub_password, [d for d, _ in creds], args.hub_workers)
     runs: list[Run] = []
     try:
         if args.warmup:
@@ -216,6 +239,13 @@ def main() -> None:
         "--storm",
         action="store_true",
         help="instead: hold --devices connections, restart mosquitto under load, time the drain",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        metavar="URL",
+        help="run the hub on PostgreSQL: a server URL (postgresql://user@host:5432/db) whose user may create "
+        "databases; the bench creates a fresh one and drops it afterwards (default: SQLite)",
     )
     parser.add_argument("--storm-rate", type=float, default=500.0, help="events/s offered during the storm run")
     args = parser.parse_args()

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.ingest.procs import prepare_database, start_broker, start_hub
+from bench.ingest.procs import bench_database, prepare_database, start_broker, start_hub
 from bench.ingest.run import Consumer, stop, write_credentials
+from hub.broker.mosquitto import MosquittoProcess
 from simulator.fleet import Fleet, FleetStats
 
 DOWN_S = 2.0  # how long the broker stays down
@@ -62,7 +63,19 @@ async def storm(args: argparse.Namespace, console: Console) -> Storm:
     broker = start_broker(work, "mosquitto")
     data = work / "hub"
     data.mkdir()
-    db_url = f"sqlite:///{data / 'restock.db'}"
+    with bench_database(data, args.postgres) as db_url:
+        return await _storm(args, console, creds, broker, data, db_url, hub_password)
+
+
+async def _storm(
+    args: argparse.Namespace,
+    console: Console,
+    creds: list[tuple[str, str | None]],
+    broker: MosquittoProcess,
+    data: Path,
+    db_url: str,
+    hub_password: str,
+) -> Storm:
     with console.status("hub: database, migrations, start"):
         prepare_database(db_url, [d for d, _ in creds])
         hub = Consumer("hub", broker, start_hub(data, db_url, broker.port, hub_password, args.hub_workers))
