@@ -33,8 +33,9 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from hub import metrics
+from hub.ingest.applier import PER_DEVICE_BATCH, ShedLog
 from hub.ingest.feedback import FeedbackLink, targets_from
-from hub.ingest.messages import Message, Reply
+from hub.ingest.messages import Message, Reply, within_share
 from hub.ingest.processor import Processor
 from hub.settings import Settings
 
@@ -99,6 +100,7 @@ class JetStreamIngest:
         self.connected = asyncio.Event()  # consuming, and a node takes feedback
         self.processed = 0
         self.redelivered = 0
+        self.shed = ShedLog()  # messages over a device's share of a batch, counted and logged
         # One thread applies batches in order (the processor is not thread-safe; one process, one writer).
         self._apply = ThreadPoolExecutor(1, thread_name_prefix="ingest-apply")
 
@@ -223,14 +225,19 @@ class JetStreamIngest:
     async def _settle(self, batch: list[Msg], room: asyncio.Semaphore) -> None:
         try:
             now = self.clock()
-            messages = [Message(topic_of(m.subject), m.data, now) for m in batch]
+            # A device's messages over its share of the batch are dead-lettered (rate_limited) and acked
+            # unanswered: the device replays them later, and a flood from one device never holds up the others.
+            messages, shed = within_share([Message(topic_of(m.subject), m.data, now) for m in batch],
+                                          PER_DEVICE_BATCH)
+            if shed:
+                self.shed.count({s.device_key: s.count for s in shed}, "device_queue_full")
             redelivered = sum(1 for m in batch if m.metadata.num_delivered and m.metadata.num_delivered > 1)
             if redelivered:
                 self.redelivered += redelivered
                 log.info("redelivered messages", extra={"count": redelivered})
             loop = asyncio.get_running_loop()
             try:
-                replies = await loop.run_in_executor(self._apply, self.processor.handle_batch, messages)
+                replies = await loop.run_in_executor(self._apply, self.processor.handle_batch, messages, shed)
             except Exception:
                 # The database failed; nothing was committed. The batch comes back after the delay, to this
                 # process or another.

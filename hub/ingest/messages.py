@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hub.domain.events import MAX_PAYLOAD, ProtocolError, load_json, parse_topic, readable_seq
+from hub.domain.events import MAX_PAYLOAD, ProtocolError, device_of, load_json, parse_topic, readable_seq
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,21 @@ def event_keys(messages: Sequence[Message]) -> dict[str, set[int]]:
         if seq is not None:
             seqs.add(seq)
     return wanted
+
+
+def within_share(messages: Sequence[Message], per_device: int) -> tuple[list[Message], list[Shed]]:
+    """The messages of a batch taken in arrival order up to `per_device` per device, and the rest of each device's
+    as one Shed record: for ingest that receives ready-made batches (JetStream) what the applier's per-device
+    turns do for MQTT, so one flooding device fills no more than its share of a batch."""
+    counts: dict[str, int] = {}
+    kept: list[Message] = []
+    shed: dict[str, Shed] = {}
+    for message in messages:
+        key = device_of(message.topic)
+        n = counts[key] = counts.get(key, 0) + 1
+        if n <= per_device:
+            kept.append(message)
+            continue
+        before = shed.get(key)
+        shed[key] = Shed(key, before.count + 1, before.first) if before else Shed(key, 1, message)
+    return kept, list(shed.values())

@@ -178,6 +178,48 @@ def test_a_poison_message_costs_only_itself(world: World) -> None:
     assert wait_for(lambda: asyncio.run(_consumer_idle(world)), "nothing stuck in the consumer", timeout=15)
 
 
+def test_a_flooding_device_gets_its_share_and_every_flooded_event_is_answered_or_counted(world: World) -> None:
+    flooder_id, flooder_secret = world.creds[1]
+    others = [c for i, c in enumerate(world.creds) if i != 1]
+    node = world.cluster.nodes[2]
+    answered: set[int] = set()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{flooder_id}-flood", clean_session=True)
+    client.username_pw_set(flooder_id, flooder_secret)
+    client.max_inflight_messages_set(0)
+    client.on_message = lambda _c, _u, m: answered.add(json.loads(m.payload)["seq"])
+    client.connect(node.host, node.mqtt_port)
+    client.subscribe(f"restock/v1/{flooder_id}/cmd", qos=1)
+    client.loop_start()
+    flood = range(10**8, 10**8 + 2000)
+    try:
+        infos = [client.publish(f"restock/v1/{flooder_id}/event", json.dumps({"seq": seq, "type": "press"}), qos=1)
+                 for seq in flood]
+        result = asyncio.run(drive(world.mqtt_ports(), others, rate=50, duration=4, settle=30))
+        for info in infos:
+            info.wait_for_publish(30)
+        engine = make_engine(world.url)
+        try:
+            with Session(engine) as session:
+
+                def dropped() -> int:
+                    letters = session.exec(select(DeadLetter).where(DeadLetter.device_id == flooder_id,
+                                                                    DeadLetter.reason == "rate_limited")).all()
+                    return sum(int(letter.detail.split()[0]) for letter in letters)
+
+                # The others are not held up: every one of their events is answered, none lost.
+                assert result.lost == 0 and result.stats.feedback == result.stats.sent
+                # Every flooded event was applied and answered, or dropped and counted (the device replays it).
+                assert wait_for(lambda: len(answered) + dropped() == len(flood),
+                                "each flooded event answered or counted", timeout=60)
+                assert answered <= set(flood)
+        finally:
+            engine.dispose()
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert wait_for(lambda: asyncio.run(_consumer_idle(world)), "nothing stuck in the consumer", timeout=15)
+
+
 def test_a_new_consumer_learns_each_device_s_last_status_from_the_retained_messages(world: World) -> None:
     device_id, secret = world.creds[5]
     status = {"online": True, "kind": "dash_button", "fw": "0.1.0", "battery_mv": 2777, "rssi": -61, "outbox": 0}
