@@ -66,7 +66,7 @@ def mpy_cross_binary() -> str:
 
 def sources(firmware_dir: Path = FIRMWARE_DIR) -> list[Path]:
     """Every firmware source file, shipped or not: the shared lib, then each app (manifests aside)."""
-    files = sorted((firmware_dir / "lib").glob("*.py"))
+    files = sorted(p for p in (firmware_dir / "lib").glob("*.py") if p.name != MANIFEST)
     for app in APPS:
         files += sorted(p for p in (firmware_dir / app).glob("*.py") if p.name != MANIFEST)
     return files
@@ -75,10 +75,15 @@ def sources(firmware_dir: Path = FIRMWARE_DIR) -> list[Path]:
 def manifest(app: str, firmware_dir: Path = FIRMWARE_DIR) -> list[Path]:
     """The source files an app's manifest.py names, in its order.
 
-    micropython-lib's form, read rather than run: one `module("x.py")` or `module("x.py", base_path="../lib")`
-    call per line, string literals only, so building never executes code from the firmware tree.
+    micropython-lib's form, read rather than run: one call per line, string literals only, so building never
+    executes code from the firmware tree. `module("x.py")` or `module("x.py", base_path="dir")` names a file
+    relative to the manifest's folder; `include("dir/manifest.py")` reads another manifest in its own folder
+    (the apps include the shared lib's).
     """
-    path = firmware_dir / app / MANIFEST
+    return _read_manifest(firmware_dir / app / MANIFEST, ())
+
+
+def _read_manifest(path: Path, including: tuple[Path, ...]) -> list[Path]:
     try:
         tree = ast.parse(path.read_text(), str(path))
     except (OSError, SyntaxError) as e:
@@ -86,10 +91,21 @@ def manifest(app: str, firmware_dir: Path = FIRMWARE_DIR) -> list[Path]:
     files: list[Path] = []
     for node in tree.body:
         call = node.value if isinstance(node, ast.Expr) else None
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "module"):
-            raise ManifestError(path, f"line {node.lineno}: only module(...) calls belong in a manifest")
+        kind = call.func.id if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else None
+        if call is None or kind not in ("module", "include"):
+            raise ManifestError(path, f"line {node.lineno}: only module(...) and include(...) belong in a manifest")
         name = _text(call.args[0]) if len(call.args) == 1 else None
         kw = {k.arg: _text(k.value) for k in call.keywords}
+        if kind == "include":
+            target = (path.parent / name).resolve() if name is not None and not kw else None
+            if target is None:
+                raise ManifestError(path, f'line {node.lineno}: write include("dir/manifest.py")')
+            if target in (*including, path.resolve()):
+                raise ManifestError(path, f"line {node.lineno}: {name} includes itself")
+            if not target.is_file():
+                raise ManifestError(path, f"line {node.lineno}: {name} does not exist")
+            files += _read_manifest(target, (*including, path.resolve()))
+            continue
         base = kw.pop("base_path", ".")
         if name is None or base is None or kw:
             raise ManifestError(path, f'line {node.lineno}: write module("x.py") or module("x.py", base_path="dir")')

@@ -73,7 +73,10 @@ def copy_firmware(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(("line", "error"), [
     ('module("nothere.py", base_path="../lib")', "../lib/nothere.py does not exist"),
-    ('import os', "only module(...) calls"),
+    ('import os', "only module(...) and include(...)"),
+    ('include("../nowhere/manifest.py")', "../nowhere/manifest.py does not exist"),
+    ('include("manifest.py")', "manifest.py includes itself"),
+    ('include(path)', 'write include("dir/manifest.py")'),
     ('module(name)', 'write module("x.py")'),
     ('module("log.py", base_path="../lib", opt=3)', 'write module("x.py")'),
 ])
@@ -90,7 +93,20 @@ def test_a_bad_manifest_fails_the_build_naming_it(tmp_path: Path, line: str, err
 def test_a_module_left_out_of_the_manifest_is_not_shipped(tmp_path: Path) -> None:
     src = copy_firmware(tmp_path)
     manifest = src / "dash_button" / "manifest.py"
-    manifest.write_text(manifest.read_text().replace('module("setup.py", base_path="../lib")\n', ""))
+    shared = 'include("../lib/manifest.py")'
+    lines = (src / "lib" / "manifest.py").read_text().splitlines()
+    lib = [line.replace('module("', 'module("../lib/') for line in lines
+           if line.startswith("module(") and "setup.py" not in line]
+    manifest.write_text(manifest.read_text().split(shared)[0] + "\n".join(lib) + "\n")
     bundles = fwbuild.build(tmp_path / "out", src, march=None)
     assert "lib/setup.mpy" not in bundles["dash_button"].files
+    assert "lib/link.mpy" in bundles["dash_button"].files
     assert "lib/setup.mpy" in bundles["barcode_wand"].files
+
+
+def test_every_app_ships_the_shared_lib_through_one_manifest() -> None:
+    shared = fwbuild.manifest("dash_button")
+    for app in fwbuild.APPS:
+        lib = [p for p in fwbuild.manifest(app) if p.parent.name == "lib"]
+        assert lib == [p for p in shared if p.parent.name == "lib"]
+        assert lib and not any(p.name == "manifest.py" for p in fwbuild.manifest(app))
