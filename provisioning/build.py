@@ -90,8 +90,8 @@ def _read_manifest(path: Path, including: tuple[Path, ...]) -> list[Path]:
         raise ManifestError(path, str(e)) from e
     files: list[Path] = []
     for node in tree.body:
-        call = node.value if isinstance(node, ast.Expr) else None
-        kind = call.func.id if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) else None
+        call = node.value if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) else None
+        kind = call.func.id if call is not None and isinstance(call.func, ast.Name) else None
         if call is None or kind not in ("module", "include"):
             raise ManifestError(path, f"line {node.lineno}: only module(...) and include(...) belong in a manifest")
         name = _text(call.args[0]) if len(call.args) == 1 else None

@@ -11,13 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from hub.broker.mosquitto import MosquittoProcess, free_port
+from restock.cli import app
 from tests.hub.conftest import PG_ENV, hub_env, hub_process, reset_postgres, wait_healthy
 
 needs_postgres = pytest.mark.skipif(
     not os.environ.get(PG_ENV), reason=f"hub nodes share state through PostgreSQL: set {PG_ENV}"
 )
+# The marks of a module whose cluster runs real processes on PostgreSQL.
+CLUSTER_MARKS = [pytest.mark.slow, pytest.mark.postgres, needs_postgres]
+
+
+def restock(*args: str) -> Result:
+    """A `restock` command run in this process, as an operator's second shell would run it."""
+    return CliRunner().invoke(app, list(args))
+
+
+def fresh_postgres() -> str:
+    """The test PostgreSQL database, emptied."""
+    url = os.environ[PG_ENV]
+    reset_postgres(url)
+    return url
 
 
 @dataclass

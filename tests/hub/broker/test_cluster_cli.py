@@ -8,29 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from typer.testing import CliRunner, Result
 
-from hub.store.db import normalise_url
-from restock.cli import app
+from tests.conftest import wait_for
+from tests.hub.cluster import CLUSTER_MARKS, fresh_postgres, restock
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.postgres,
-    pytest.mark.skipif(not os.environ.get("RESTOCK_TEST_DATABASE_URL"), reason="RESTOCK_TEST_DATABASE_URL not set"),
-]
+pytestmark = CLUSTER_MARKS
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def restock(*args: str) -> Result:
-    """A `restock` command run in this process, as an operator's second shell would run it."""
-    return CliRunner().invoke(app, list(args))
 
 
 def alive(pid: int) -> bool:
@@ -41,25 +31,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait(check: Any, what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def database() -> str:
-    url = os.environ["RESTOCK_TEST_DATABASE_URL"]
-    engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    return fresh_postgres()
 
 
 def test_cluster_up_survives_a_killed_node_and_stops_on_ctrl_c(database: str, tmp_path: Path) -> None:
@@ -100,7 +74,7 @@ def test_cluster_up_survives_a_killed_node_and_stops_on_ctrl_c(database: str, tm
             except httpx.HTTPError:
                 return None
 
-        state = wait(ready, "the cluster and its hub", 120)
+        state = wait_for(ready, "the cluster and its hub", 120)
         names = [p["name"] for p in state["processes"]]
         assert names == ["n1", "n2", "n3", "hub1"]
         pids = {p["name"]: p["pid"] for p in state["processes"]}
@@ -125,7 +99,7 @@ def test_cluster_up_survives_a_killed_node_and_stops_on_ctrl_c(database: str, tm
         assert "n2 (pid" in output and "is down" in output
         assert "cluster stopped" in output
         for pid in [*pids.values(), new_n2]:
-            wait(lambda p=pid: not alive(p), f"process {pid} to end", 10)
+            wait_for(partial(lambda p: not alive(p), pid), f"process {pid} to end", 10)
     finally:
         if up.poll() is None:
             up.kill()

@@ -7,41 +7,22 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
-from sqlalchemy import create_engine, text
 from sqlmodel import Session
-from typer.testing import CliRunner, Result
 
 from hub.broker.mosquitto import free_port
 from hub.broker.probe import login_result
 from hub.services import devices as device_service
 from hub.store import repos
-from hub.store.db import make_engine, migrate, normalise_url
-from restock.cli import app
+from hub.store.db import make_engine, migrate
+from tests.conftest import wait_for
+from tests.hub.cluster import CLUSTER_MARKS, fresh_postgres, restock
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.postgres,
-    pytest.mark.skipif(not os.environ.get("RESTOCK_TEST_DATABASE_URL"), reason="RESTOCK_TEST_DATABASE_URL not set"),
-]
+pytestmark = CLUSTER_MARKS
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def restock(*args: str) -> Result:
-    """A `restock` command in this process (the node runner itself runs as its own process below)."""
-    return CliRunner().invoke(app, list(args))
-
-
-def wait(check: object, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def meta_leader(monitor_port: int) -> str | None:
@@ -52,12 +33,7 @@ def meta_leader(monitor_port: int) -> str | None:
 
 
 def test_three_machines_form_a_cluster_and_each_node_syncs_its_own_logins(tmp_path: Path) -> None:
-    database = os.environ["RESTOCK_TEST_DATABASE_URL"]
-    engine = create_engine(normalise_url(database), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    database = fresh_postgres()
     migrate(database)
     env = {"RESTOCK_DATABASE_URL": database}
     (tmp_path / "route.secret").write_text("route-password-shared-by-the-nodes\n")
@@ -112,14 +88,14 @@ def test_three_machines_form_a_cluster_and_each_node_syncs_its_own_logins(tmp_pa
         for name in ports
     ]
     try:
-        wait(lambda: all(meta_leader(p["monitor"]) for p in ports.values()), "a JetStream meta leader", 90)
+        wait_for(lambda: all(meta_leader(p["monitor"]) for p in ports.values()), "a JetStream meta leader", 90)
         assert login_result("127.0.0.1", ports["n1"]["mqtt"], "_hub", "hub-password-shared-by-the-nodes") == 0
 
         engine = make_engine(database)
         with Session(engine) as session:
             secret = device_service.add_device(session, "dash_button", "", None, "dash-node").secret
         mqtt_ports = [p["mqtt"] for p in ports.values()]
-        wait(
+        wait_for(
             lambda: all(login_result("127.0.0.1", p, "dash-node", secret) == 0 for p in mqtt_ports),
             "the new device admitted by every node",
             10,
@@ -129,7 +105,7 @@ def test_three_machines_form_a_cluster_and_each_node_syncs_its_own_logins(tmp_pa
             assert device is not None
             device_service.revoke(session, device)
         engine.dispose()
-        wait(
+        wait_for(
             lambda: all(login_result("127.0.0.1", p, "dash-node", secret) == 5 for p in mqtt_ports),
             "the revoked device refused by every node",
             10,

@@ -6,7 +6,6 @@ services writing to PostgreSQL; the auth sync is the one `restock cluster` runs 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from hub.broker.credentials import HUB_USERNAME
@@ -25,13 +23,10 @@ from hub.broker.nats_cluster import NatsCluster, NatsNode
 from hub.broker.nats_sync import AuthSync, LocalNode
 from hub.services import devices as device_service
 from hub.store import repos
-from hub.store.db import make_engine, migrate, normalise_url
+from hub.store.db import make_engine, migrate
+from tests.hub.cluster import CLUSTER_MARKS, fresh_postgres
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.postgres,
-    pytest.mark.skipif(not os.environ.get("RESTOCK_TEST_DATABASE_URL"), reason="RESTOCK_TEST_DATABASE_URL not set"),
-]
+pytestmark = CLUSTER_MARKS
 
 HUB_PASSWORD = "hub-password-for-tests"
 WAIT = 10.0
@@ -103,12 +98,7 @@ def login_refused(node: NatsNode, user: str, password: str) -> bool:
 
 @pytest.fixture(scope="module")
 def database() -> str:
-    url = os.environ["RESTOCK_TEST_DATABASE_URL"]
-    engine = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    url = fresh_postgres()
     migrate(url)
     return url
 
