@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.domain.credit import DELIVERY_GRACE, Delivery, quiet_days
+from hub.domain.credit import BURST, DELIVERY_GRACE, Delivery, quiet_days
 from hub.domain.readings import Reading
 
 # A rise of more than this share of a pack is a load whatever the usual use says: a sensor's noise and glitches
@@ -32,6 +32,10 @@ WINDOW_DAYS = 28.0  # the rate: whole weekly cycles, as the level-based one
 RECENT_DAYS = 7.0  # and the last week, so a rise in use moves the order forward at once
 # The container is empty at or below this share of a pack (as in hub.domain.replenish).
 EMPTY_PACKS = 0.03
+# A pack is opened into a container holding at most this share of a pack, plus up to BUSY times the usual use
+# between the readings (as hub.domain.credit.LOAD_LOW; a busy day can empty it faster than usual).
+LOAD_LOW = 0.35
+BUSY = 3.0
 ROUNDS = 12  # repetitions of "loads from the rate, rate from the loads"; it settles in a few
 _DAY = timedelta(days=1)
 
@@ -44,26 +48,34 @@ class PackCount:
     recent: float  # units a day over the last week
     wobble: float  # irregularity of use, units per sqrt(day)
     shelf: float  # delivered units not loaded yet
-    loads: int  # packs loaded over the readings
+    loads: int  # packs loaded over the last four weeks
+    days: float  # days the readings of the last four weeks span
 
     def pack_days(self, pack_size: float) -> float:
         """Days one pack lasts at the four-week rate (infinite without use)."""
         return pack_size / self.rate if self.rate > 0 else math.inf
 
 
-def _loads(changes: Sequence[tuple[float, float]], pack: float, rate: float) -> list[int]:
-    """Whole packs loaded in each (level change, days) interval at the usual use `rate`."""
+def _loads(changes: Sequence[tuple[float, float, float]], pack: float, rate: float) -> list[int]:
+    """Whole packs loaded in each (level before, level change, days) interval at the usual use `rate`.
+
+    A household opens the next pack when the container runs low, so an interval can only hold a load if the
+    level it starts from can have been used up in it, with room for a busy day (LOAD_LOW of a pack and
+    BUSY times the usual use): a rise from a container far from empty is a glitch or a pack bought elsewhere.
+    """
     found = []
-    for change, days in changes:
+    for before, change, days in changes:
         packs = max(0, math.floor((change + rate * days) / pack + 0.5))
         if change > RISE_PACKS * pack:
             packs = max(packs, 1)
+        if before > LOAD_LOW * pack + BUSY * rate * days:
+            packs = 0
         found.append(packs)
     return found
 
 
 def _rate(
-    changes: Sequence[tuple[float, float]], loads: Sequence[int], pack: float, since: int, empty: Sequence[bool]
+    changes: Sequence[tuple[float, float, float]], loads: Sequence[int], pack: float, since: int, empty: Sequence[bool]
 ) -> float:
     """Mean use a day over the intervals from index `since`: the packs loaded less the change in level.
 
@@ -71,7 +83,7 @@ def _rate(
     shows no use, and the household was out of stock (or away), not using nothing by choice.
     """
     days = used = 0.0
-    for (change, span), n, dry in zip(changes[since:], loads[since:], empty[since:], strict=True):
+    for (_, change, span), n, dry in zip(changes[since:], loads[since:], empty[since:], strict=True):
         if dry and n == 0:
             continue
         days += span
@@ -85,37 +97,79 @@ def count(
     """The whole-pack balance of `readings` (accepted, oldest first); None with fewer than a day of them."""
     if len(readings) < 3 or (readings[-1].at - readings[0].at) / _DAY < 1.0:
         return None
-    pairs = list(zip(readings, readings[1:], strict=False))
-    changes = [(b.value - a.value, (b.at - a.at) / _DAY) for a, b in pairs]
     low = EMPTY_PACKS * pack_size
-    empty = [a.value <= low and b.value <= low for a, b in pairs]
     end = readings[-1].at
-    since = next((i for i, (a, _) in enumerate(pairs) if a.at >= end - timedelta(days=WINDOW_DAYS)), 0)
     rate = max(start_rate, 0.0)
-    loads = _loads(changes, pack_size, rate)
+    kept: list[Reading] = list(readings)
+    loads: list[int] = []
     for _ in range(ROUNDS):
-        rate = _rate(changes, loads, pack_size, since, empty)
-        again = _loads(changes, pack_size, rate)
+        kept = _plain(readings, pack_size, rate)
+        balance = _Balance(kept, pack_size, end)
+        again = _loads(balance.changes, pack_size, rate)
         if again == loads:
             break
         loads = again
+        rate = _rate(balance.changes, loads, pack_size, balance.since, balance.empty)
     # Packs used faster than the sensor reads them hide their loads; a delivery that ran out shows the real use.
-    rate = max(rate, _cycle_rate(readings, deliveries, EMPTY_PACKS * pack_size))
-    recent_since = next((i for i, (a, _) in enumerate(pairs) if a.at >= end - timedelta(days=RECENT_DAYS)), since)
+    rate = max(rate, _cycle_rate(kept, deliveries, low))
+    since, changes, empty = balance.since, balance.changes, balance.empty
+    recent_since = next(
+        (i for i, (a, _) in enumerate(balance.pairs) if a.at >= end - timedelta(days=RECENT_DAYS)), since
+    )
     recent = _rate(changes, loads, pack_size, recent_since, empty)
     steps = [
         (max(n * pack_size - c, 0.0) - rate * d) / math.sqrt(d)
-        for (c, d), n in zip(changes[since:], loads[since:], strict=True)
+        for (_, c, d), n in zip(changes[since:], loads[since:], strict=True)
         if d > 0
     ]
     wobble = math.sqrt(sum(s * s for s in steps) / len(steps)) if steps else 0.0
-    shelf = _shelf(pairs, loads, deliveries, pack_size)
+    shelf = _shelf(balance.pairs, loads, deliveries, pack_size)
     newest = max((d.at for d in deliveries), default=None)
-    if shelf > 0 and _ran_out([r for r in readings if newest is None or r.at >= newest], readings, low):
+    if shelf > 0 and _ran_out([r for r in kept if newest is None or r.at >= newest], kept, low):
         # Empty for longer than the household ever goes without using it, with a pack credited: nobody
         # leaves it so with a pack in the cupboard, so the credit is loads the balance missed.
         shelf = 0.0
-    return PackCount(rate, recent, wobble, shelf, sum(loads))
+    span = (end - balance.pairs[since][0].at) / _DAY if balance.pairs else 0.0
+    return PackCount(rate, recent, wobble, shelf, sum(loads[since:]), span)
+
+
+class _Balance:
+    """The intervals between consecutive readings: (level before, change, days), which start and end empty,
+    and the first of the last four weeks."""
+
+    def __init__(self, readings: Sequence[Reading], pack: float, end: datetime) -> None:
+        self.pairs = list(zip(readings, readings[1:], strict=False))
+        self.changes = [(a.value, b.value - a.value, (b.at - a.at) / _DAY) for a, b in self.pairs]
+        low = EMPTY_PACKS * pack
+        self.empty = [a.value <= low and b.value <= low for a, b in self.pairs]
+        start = end - timedelta(days=WINDOW_DAYS)
+        self.since = next((i for i, (a, _) in enumerate(self.pairs) if a.at >= start), 0)
+
+
+def _interval(a: Reading, b: Reading, pack: float, rate: float) -> tuple[int, float]:
+    """Packs loaded between two readings at the usual use `rate`, and the use that makes, a day."""
+    days = (b.at - a.at) / _DAY
+    packs = _loads([(a.value, b.value - a.value, days)], pack, rate)[0]
+    return packs, (packs * pack - (b.value - a.value)) / max(days, 1e-9)
+
+
+def _plain(readings: Sequence[Reading], pack: float, rate: float) -> list[Reading]:
+    """`readings` without the lone ones that only add loads: a reading above or below both neighbours whose
+    intervals hold more packs than the one from its left neighbour to its right, and a day's use more than a
+    burst (BURST times the usual). A glitch to zero and back reads as a pack emptied and one loaded; a pack
+    loaded just before a party that used it all is kept."""
+    kept = [readings[0]]
+    for i in range(1, len(readings) - 1):
+        a, x, b = kept[-1], readings[i], readings[i + 1]
+        if min(a.value, b.value) <= x.value <= max(a.value, b.value) or rate <= 0:
+            kept.append(x)
+            continue
+        (left, used_left), (right, used_right) = _interval(a, x, pack, rate), _interval(x, b, pack, rate)
+        if left + right > _interval(a, b, pack, rate)[0] and max(used_left, used_right) > BURST * rate:
+            continue
+        kept.append(x)
+    kept.append(readings[-1])
+    return kept
 
 
 def _ran_out(window: Sequence[Reading], readings: Sequence[Reading], low: float) -> datetime | None:
@@ -136,7 +190,7 @@ def _ran_out(window: Sequence[Reading], readings: Sequence[Reading], low: float)
 
 
 def _cycle_rate(readings: Sequence[Reading], deliveries: Sequence[Delivery], low: float) -> float:
-    """Use a day over the newest delivery that ran out: its quantity and the level before it arrived, used
+    """Use a day over the newest delivery that ran out lately: its quantity and the level before it arrived, used
     between its arrival and the first two empty readings in a row before the next delivery (0 if none ran out).
 
     A lower bound: the shelf may have held more when it arrived. It stands when the balance cannot see the
@@ -148,8 +202,14 @@ def _cycle_rate(readings: Sequence[Reading], deliveries: Sequence[Delivery], low
         until = arrivals[k + 1].at if k + 1 < len(arrivals) else readings[-1].at + _DAY
         before = [r for r in readings if r.at <= arrival.at]
         after = [r for r in readings if arrival.at < r.at < until]
-        out = _ran_out(after, readings, low)
-        if out is not None:
+        # Only a delivery seen opened (the container above empty after it arrived) and run out within the rate's
+        # window: one that arrived at an empty container not used for days was not used up, and an old cycle
+        # says little about today's use.
+        opened = next((i for i, r in enumerate(after) if r.value > low), None)
+        if opened is None:
+            continue
+        out = _ran_out(after[opened:], readings, low)
+        if out is not None and out >= readings[-1].at - timedelta(days=WINDOW_DAYS):
             days = (out - arrival.at) / _DAY
             held = arrival.quantity + (before[-1].value if before else 0.0)
             return held / max(days, 1.0)
@@ -166,7 +226,8 @@ def _shelf(
     """
     first = pairs[0][0].at if pairs else None
     arrivals = sorted((d for d in deliveries if first is not None and d.at >= first), key=lambda d: d.at)
-    shelf, waiting, i = 0.0, [], 0
+    waiting: list[tuple[datetime, int]] = []
+    shelf, i = 0.0, 0
     for (_, b), packs in zip(pairs, loads, strict=True):
         while i < len(arrivals) and arrivals[i].at <= b.at:
             shelf += arrivals[i].quantity

@@ -30,7 +30,7 @@ from hub.domain.credit import (
     looks_empty,
     shelf_stock,
 )
-from hub.domain.forecast import LONG_DAYS, Forecast, forecast, from_balance
+from hub.domain.forecast import LONG_DAYS, RECENT_DAYS, Forecast, forecast, from_balance
 from hub.domain.readings import CleanSeries, Reading, Refill, clean
 
 Mode = Literal["auto", "notify", "paused"]
@@ -243,14 +243,19 @@ def _short_packs(
     safety margin; None for longer packs, whose jumps and slopes the level-based forecast reads well."""
     start = usual.rate_long or 0.0
     counted = whole_packs.count(series.readings, deliveries, policy.pack_size, start)
-    if counted is None or counted.pack_days(policy.pack_size) >= lead.plan + policy.safety_days:
+    horizon = lead.plan + policy.safety_days
+    # Short packs show as several packs loaded over at least a week of readings; a glitch or two on a sensor
+    # read for a few days must not switch a slot whose pack lasts weeks to counting packs.
+    if counted is None or counted.days < RECENT_DAYS or counted.pack_days(policy.pack_size) >= horizon:
         return None
     # Once the accepted readings say packs are short, readings the cleaning took for spikes count too: a pack
     # loaded and mostly used by the next reading reads as a spike up, and it is a load. (Deciding with them
     # would let one glitch up and back down make a pack lasting weeks look like one lasting days.)
     spikes = [r.reading for r in series.rejected if r.reason in ("spike", "transient")]
     readings = sorted((*series.readings, *spikes), key=lambda r: r.at)
-    counted = whole_packs.count(readings, deliveries, policy.pack_size, start) or counted
+    recount = whole_packs.count(readings, deliveries, policy.pack_size, start)
+    if recount is not None:
+        counted = recount
     # Several packs go between two orders: the level says little, the packs loaded say how much is left.
     return from_balance(now, readings[-1], counted.shelf, counted.rate, counted.recent, counted.wobble)
 
