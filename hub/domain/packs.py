@@ -92,9 +92,17 @@ def _rate(
 
 
 def count(
-    readings: Sequence[Reading], deliveries: Sequence[Delivery], pack_size: float, start_rate: float
+    readings: Sequence[Reading],
+    deliveries: Sequence[Delivery],
+    pack_size: float,
+    start_rate: float,
+    *,
+    burst: float = BURST,
 ) -> PackCount | None:
-    """The whole-pack balance of `readings` (accepted, oldest first); None with fewer than a day of them."""
+    """The whole-pack balance of `readings` (accepted, oldest first); None with fewer than a day of them.
+
+    A lone reading whose loads need a day of more than `burst` times the usual use is left out.
+    """
     if len(readings) < 3 or (readings[-1].at - readings[0].at) / _DAY < 1.0:
         return None
     low = EMPTY_PACKS * pack_size
@@ -103,7 +111,7 @@ def count(
     kept: list[Reading] = list(readings)
     loads: list[int] = []
     for _ in range(ROUNDS):
-        kept = _plain(readings, pack_size, rate)
+        kept = _plain(readings, pack_size, rate, burst)
         balance = _Balance(kept, pack_size, end)
         again = _loads(balance.changes, pack_size, rate)
         if again == loads:
@@ -153,10 +161,10 @@ def _interval(a: Reading, b: Reading, pack: float, rate: float) -> tuple[int, fl
     return packs, (packs * pack - (b.value - a.value)) / max(days, 1e-9)
 
 
-def _plain(readings: Sequence[Reading], pack: float, rate: float) -> list[Reading]:
+def _plain(readings: Sequence[Reading], pack: float, rate: float, burst: float) -> list[Reading]:
     """`readings` without the lone ones that only add loads: a reading above or below both neighbours whose
-    intervals hold more packs than the one from its left neighbour to its right, and a day's use more than a
-    burst (BURST times the usual). A glitch to zero and back reads as a pack emptied and one loaded; a pack
+    intervals hold more packs than the one from its left neighbour to its right, and a day's use more than
+    `burst` times the usual. A glitch to zero and back reads as a pack emptied and one loaded; a pack
     loaded just before a party that used it all is kept."""
     kept = [readings[0]]
     for i in range(1, len(readings) - 1):
@@ -165,7 +173,7 @@ def _plain(readings: Sequence[Reading], pack: float, rate: float) -> list[Readin
             kept.append(x)
             continue
         (left, used_left), (right, used_right) = _interval(a, x, pack, rate), _interval(x, b, pack, rate)
-        if left + right > _interval(a, b, pack, rate)[0] and max(used_left, used_right) > BURST * rate:
+        if left + right > _interval(a, b, pack, rate)[0] and max(used_left, used_right) > burst * rate:
             continue
         kept.append(x)
     kept.append(readings[-1])

@@ -242,7 +242,10 @@ def _short_packs(
     """The forecast from whole packs loaded (hub.domain.packs) when a pack lasts less than the lead time plus the
     safety margin; None for longer packs, whose jumps and slopes the level-based forecast reads well."""
     start = usual.rate_long or 0.0
-    counted = whole_packs.count(series.readings, deliveries, policy.pack_size, start)
+    # Whether packs are short is judged strictly: a lone reading that needs a day of more than three times the
+    # usual use is left out (on a noisy sensor a reading a third of a pack low, then back, would otherwise read
+    # as a pack emptied and one loaded, and a slot whose pack lasts weeks would count packs that never were).
+    counted = whole_packs.count(series.readings, deliveries, policy.pack_size, start, burst=whole_packs.BUSY)
     horizon = lead.plan + policy.safety_days
     # Short packs show as several packs loaded over at least a week of readings; a glitch or two on a sensor
     # read for a few days must not switch a slot whose pack lasts weeks to counting packs.
