@@ -310,14 +310,15 @@ def from_balance(
     recent: float,
     wobble: float,
     *,
+    doubt: float = 0.0,
     window_days: float = LONG_DAYS,
     horizon_days: float = HORIZON_DAYS,
 ) -> Forecast:
     """The forecast of a slot whose rate and shelf stock come from a mass balance (hub.domain.packs), not slopes.
 
     The same run-out bounds as `forecast`: the rate's error (the irregularity over the window it was measured
-    on) and the irregularity of use growing like sqrt(t). A rise in use over the last week is followed at
-    once; a fall only once the four weeks show it.
+    on) and the irregularity of use growing like sqrt(t), and `doubt` about the stock (two standard errors'
+    worth, units). A rise in use over the last week is followed at once; a fall only once the four weeks show it.
     """
     rate = max(rate, 0.0)
     se = wobble / math.sqrt(window_days) if window_days > 0 else 0.0
@@ -328,7 +329,7 @@ def from_balance(
     stock = max(last.value + shelf - centre * age, 0.0)
     level = min(max(last.value - centre * age, 0.0), stock)
     expected = stock / centre if centre > 0 else None
-    earliest = _earliest(stock, centre, se, wobble, se * age)
+    earliest = _earliest(stock, centre, se, wobble, math.hypot(se * age, doubt / Z))
     rate_low = max(rate - Z * se, 0.0)
     latest = _run_out(stock, rate_low, -Z * wobble)
     run_out = _within(now, expected, horizon_days)

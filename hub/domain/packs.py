@@ -50,6 +50,7 @@ class PackCount:
     shelf: float  # delivered units not loaded yet
     loads: int  # packs loaded over the last four weeks
     days: float  # days the readings of the last four weeks span
+    ledger: float  # the shelf by the ledger (at most `shelf`): the count may have missed loads down to it
 
     def pack_days(self, pack_size: float) -> float:
         """Days one pack lasts at the four-week rate (infinite without use)."""
@@ -119,7 +120,7 @@ def count(
         loads = again
         rate = _rate(balance.changes, loads, pack_size, balance.since, balance.empty)
     # Packs used faster than the sensor reads them hide their loads; a delivery that ran out shows the real use.
-    rate = max(rate, _cycle_rate(kept, deliveries, low))
+    rate = max(rate, _cycle_rate(kept, deliveries, pack_size))
     since, changes, empty = balance.since, balance.changes, balance.empty
     recent_since = next(
         (i for i, (a, _) in enumerate(balance.pairs) if a.at >= end - timedelta(days=RECENT_DAYS)), since
@@ -131,14 +132,17 @@ def count(
         if d > 0
     ]
     wobble = math.sqrt(sum(s * s for s in steps) / len(steps)) if steps else 0.0
-    shelf = _shelf(balance.pairs, loads, deliveries, pack_size)
+    shelf, ledger = _shelf(balance.pairs, loads, deliveries, pack_size, rate)
     newest = max((d.at for d in deliveries), default=None)
-    if shelf > 0 and _ran_out([r for r in kept if newest is None or r.at >= newest], kept, low):
-        # Empty for longer than the household ever goes without using it, with a pack credited: nobody
-        # leaves it so with a pack in the cupboard, so the credit is loads the balance missed.
+    latest = [r for r in kept if newest is None or r.at >= newest]
+    opened = _opened(latest, RISE_PACKS * pack_size)
+    if shelf > 0 and opened is not None and _ran_out(latest[opened:], kept, low):
+        # Opened since the newest delivery, then empty for longer than the household ever goes without using
+        # it, with a pack credited: nobody leaves it so with a pack in the cupboard, so the credit is loads the
+        # balance missed. (An empty container the newest delivery has not been seen in is a household away.)
         shelf = 0.0
     span = (end - balance.pairs[since][0].at) / _DAY if balance.pairs else 0.0
-    return PackCount(rate, recent, wobble, shelf, sum(loads[since:]), span)
+    return PackCount(rate, recent, wobble, shelf, sum(loads[since:]), span, min(ledger, shelf))
 
 
 class _Balance:
@@ -197,7 +201,12 @@ def _ran_out(window: Sequence[Reading], readings: Sequence[Reading], low: float)
     return None
 
 
-def _cycle_rate(readings: Sequence[Reading], deliveries: Sequence[Delivery], low: float) -> float:
+def _opened(readings: Sequence[Reading], full: float) -> int | None:
+    """Index of the first reading above `full`: a pack seen opened (sensor noise on an empty one is not)."""
+    return next((i for i, r in enumerate(readings) if r.value > full), None)
+
+
+def _cycle_rate(readings: Sequence[Reading], deliveries: Sequence[Delivery], pack_size: float) -> float:
     """Use a day over the newest delivery that ran out lately: its quantity and the level before it arrived, used
     between its arrival and the first two empty readings in a row before the next delivery (0 if none ran out).
 
@@ -210,13 +219,13 @@ def _cycle_rate(readings: Sequence[Reading], deliveries: Sequence[Delivery], low
         until = arrivals[k + 1].at if k + 1 < len(arrivals) else readings[-1].at + _DAY
         before = [r for r in readings if r.at <= arrival.at]
         after = [r for r in readings if arrival.at < r.at < until]
-        # Only a delivery seen opened (the container above empty after it arrived) and run out within the rate's
+        # Only a delivery seen opened (the container well above empty after it arrived) and run out within the rate's
         # window: one that arrived at an empty container not used for days was not used up, and an old cycle
         # says little about today's use.
-        opened = next((i for i, r in enumerate(after) if r.value > low), None)
+        opened = _opened(after, RISE_PACKS * pack_size)
         if opened is None:
             continue
-        out = _ran_out(after[opened:], readings, low)
+        out = _ran_out(after[opened:], readings, EMPTY_PACKS * pack_size)
         if out is not None and out >= readings[-1].at - timedelta(days=WINDOW_DAYS):
             days = (out - arrival.at) / _DAY
             held = arrival.quantity + (before[-1].value if before else 0.0)
@@ -225,20 +234,31 @@ def _cycle_rate(readings: Sequence[Reading], deliveries: Sequence[Delivery], low
 
 
 def _shelf(
-    pairs: Sequence[tuple[Reading, Reading]], loads: Sequence[int], deliveries: Sequence[Delivery], pack: float
-) -> float:
-    """Delivered units not loaded: deliveries since the first reading, less the packs loaded after each arrived.
+    pairs: Sequence[tuple[Reading, Reading]],
+    loads: Sequence[int],
+    deliveries: Sequence[Delivery],
+    pack: float,
+    rate: float,
+) -> tuple[float, float]:
+    """Delivered units not loaded: deliveries since the first reading, less the packs loaded after each arrived;
+    and what the ledger leaves instead (the level when the counted shelf was last empty, plus deliveries since,
+    less the use at `rate` and the level now). A load missed costs the count a whole pack, the ledger only
+    its rate's error over the days since.
 
     A delivery older than the readings is taken as loaded (as in hub.domain.credit). A load with nothing on
     the shelf is held for DELIVERY_GRACE: the sensor may see a pack opened before the shop reports it delivered.
     """
-    first = pairs[0][0].at if pairs else None
-    arrivals = sorted((d for d in deliveries if first is not None and d.at >= first), key=lambda d: d.at)
+    if not pairs:
+        return 0.0, 0.0
+    first = pairs[0][0]
+    arrivals = sorted((d for d in deliveries if d.at >= first.at), key=lambda d: d.at)
     waiting: list[tuple[datetime, int]] = []
     shelf, i = 0.0, 0
+    empty, since = first, 0.0  # the reading at which the counted shelf was last empty; delivered since
     for (_, b), packs in zip(pairs, loads, strict=True):
         while i < len(arrivals) and arrivals[i].at <= b.at:
             shelf += arrivals[i].quantity
+            since += arrivals[i].quantity
             # Loads seen shortly before this delivery was recorded came out of it.
             early = sum(n for at, n in waiting if arrivals[i].at - at <= DELIVERY_GRACE)
             taken = min(shelf, early * pack)
@@ -251,6 +271,10 @@ def _shelf(
             left = packs - round(taken / pack)
             if left > 0:
                 waiting.append((b.at, left))
+        if shelf <= 0:
+            empty, since = b, 0.0
+    last = pairs[-1][1]
+    ledger = max(empty.value + since - rate * (last.at - empty.at) / _DAY - last.value, 0.0)
     # Deliveries recorded after the newest reading have not been seen loaded yet.
-    shelf += sum(d.quantity for d in arrivals[i:])
-    return shelf
+    later = sum(d.quantity for d in arrivals[i:])
+    return shelf + later, ledger + later

@@ -260,7 +260,11 @@ def _short_packs(
     if recount is not None:
         counted = recount
     # Several packs go between two orders: the level says little, the packs loaded say how much is left.
-    return from_balance(now, readings[-1], counted.shelf, counted.rate, counted.recent, counted.wobble)
+    # The count misses a load where a whole pack went between two readings; where the ledger (the rate over
+    # the days since the shelf was last empty) leaves less, the order comes that much earlier, but the stock
+    # the cap is judged on stays the count's.
+    doubt = counted.shelf - counted.ledger
+    return from_balance(now, readings[-1], counted.shelf, counted.rate, counted.recent, counted.wobble, doubt=doubt)
 
 
 def _balanced(
