@@ -201,6 +201,16 @@ def _ran_out(window: Sequence[Reading], readings: Sequence[Reading], low: float)
     return None
 
 
+def delivered_rate(deliveries: Sequence[Delivery], since: datetime) -> float | None:
+    """Units delivered a day: the deliveries since `since` before the newest one, over the days from `since`
+    until the newest arrived (None with fewer than two deliveries)."""
+    arrivals = sorted((d for d in deliveries if d.at >= since), key=lambda d: d.at)
+    if len(arrivals) < 2:
+        return None
+    days = (arrivals[-1].at - since) / _DAY
+    return sum(d.quantity for d in arrivals[:-1]) / days if days > 0 else None
+
+
 def _opened(readings: Sequence[Reading], full: float) -> int | None:
     """Index of the first reading above `full`: a pack seen opened (sensor noise on an empty one is not)."""
     return next((i for i, r in enumerate(readings) if r.value > full), None)

@@ -249,7 +249,15 @@ def _short_packs(
     horizon = lead.plan + policy.safety_days
     # Short packs show as several packs loaded over at least a week of readings; a glitch or two on a sensor
     # read for a few days must not switch a slot whose pack lasts weeks to counting packs.
-    if counted is None or counted.days < RECENT_DAYS or counted.pack_days(policy.pack_size) >= horizon:
+    if counted is None or counted.days < RECENT_DAYS:
+        return None
+    # Or in the deliveries: the packs delivered before the newest one, over the time until it arrived, were
+    # (about) used, as orders come when stock runs low. It holds while a stock-out or a week of packs used
+    # faster than they are read hides the loads from the count, which would switch back to the levels and
+    # their credit of every delivered pack.
+    delivered = whole_packs.delivered_rate(deliveries, series.readings[0].at)
+    pack_days = min(counted.pack_days(policy.pack_size), policy.pack_size / delivered if delivered else math.inf)
+    if pack_days >= horizon:
         return None
     # Once the accepted readings say packs are short, readings the cleaning took for spikes count too: a pack
     # loaded and mostly used by the next reading reads as a spike up, and it is a load. (Deciding with them
