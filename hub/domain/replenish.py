@@ -255,7 +255,11 @@ def _short_packs(
     # (about) used, as orders come when stock runs low. It holds while a stock-out or a week of packs used
     # faster than they are read hides the loads from the count, which would switch back to the levels and
     # their credit of every delivered pack.
+    # Only with as many packs counted as packs lasting the horizon take: the big first orders of a new slot
+    # arrive long before they are used, and would make a slot whose pack lasts weeks look short.
     delivered = whole_packs.delivered_rate(deliveries, series.readings[0].at)
+    if counted.loads < counted.days / horizon:
+        delivered = None
     pack_days = min(counted.pack_days(policy.pack_size), policy.pack_size / delivered if delivered else math.inf)
     if pack_days >= horizon:
         return None
