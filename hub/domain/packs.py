@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.domain.credit import BURST, DELIVERY_GRACE, Delivery, quiet_days
+from hub.domain.credit import BURST, DELIVERY_GRACE, LOAD_LOW, Delivery, quiet_days
 from hub.domain.readings import Reading
 
 # A rise of more than this share of a pack is a load whatever the usual use says: a sensor's noise and glitches
@@ -32,9 +32,8 @@ WINDOW_DAYS = 28.0  # the rate: whole weekly cycles, as the level-based one
 RECENT_DAYS = 7.0  # and the last week, so a rise in use moves the order forward at once
 # The container is empty at or below this share of a pack (as in hub.domain.replenish).
 EMPTY_PACKS = 0.03
-# A pack is opened into a container holding at most this share of a pack, plus up to BUSY times the usual use
-# between the readings (as hub.domain.credit.LOAD_LOW; a busy day can empty it faster than usual).
-LOAD_LOW = 0.35
+# A pack is opened into a container holding at most LOAD_LOW of a pack plus up to this many times the usual use
+# between the readings (a busy day can empty it faster than usual).
 BUSY = 3.0
 ROUNDS = 12  # repetitions of "loads from the rate, rate from the loads"; it settles in a few
 _DAY = timedelta(days=1)
