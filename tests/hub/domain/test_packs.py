@@ -102,3 +102,29 @@ def test_a_slot_whose_packs_last_days_orders_when_the_packs_on_the_shelf_are_use
     earlier = evaluate(readings[:-2], policy, readings[-3].at, deliveries=deliveries)
     assert earlier.forecast.stock_now == 560.0
     assert earlier.decision.action == "none"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    uses=st.lists(st.floats(min_value=0.1 * PACK, max_value=0.4 * PACK), min_size=15, max_size=45),
+    start=st.floats(min_value=0.5 * PACK, max_value=PACK),
+    first=st.integers(min_value=1, max_value=10),
+    packs=st.integers(min_value=1, max_value=20),
+    cap_packs=st.integers(min_value=1, max_value=30),
+)
+def test_short_pack_orders_respect_the_cap_and_never_skip_a_forecast_stock_out(
+    uses: list[float], start: float, first: int, packs: int, cap_packs: int
+) -> None:
+    # The same rules as for any slot (hub.domain.order_size through decide) on the whole-pack forecast.
+    readings, deliveries, _ = household(uses, start, {first: packs})
+    policy = SlotPolicy(pack_size=PACK, max_stock=cap_packs * PACK)
+    result = evaluate(readings, policy, readings[-1].at, deliveries=deliveries)
+    fc, decision, lead = result.forecast, result.decision, result.decision.lead
+    assert lead is not None
+    if decision.packs:
+        rate = min(fc.rate_per_day or 0.0, fc.rate_long or fc.rate_per_day or 0.0)
+        left = max((fc.stock_now or 0.0) - rate * lead.plan, 0.0)
+        assert left + decision.quantity <= policy.max_stock + 1e-6
+    if fc.run_out_earliest is not None and fc.run_out_earliest <= fc.at + timedelta(days=lead.plan):
+        # A stock-out forecast inside the lead time: an order, or a warning when not a pack fits.
+        assert decision.packs >= 1 or decision.action == "notify", decision
