@@ -300,3 +300,50 @@ def forecast(
         habit_change=change,
         rate_long=max(long.per_day, 0.0),
     )
+
+
+def from_balance(
+    now: datetime,
+    last: Reading,
+    shelf: float,
+    rate: float,
+    recent: float,
+    wobble: float,
+    *,
+    doubt: float = 0.0,
+    window_days: float = LONG_DAYS,
+    horizon_days: float = HORIZON_DAYS,
+) -> Forecast:
+    """The forecast of a slot whose rate and shelf stock come from a mass balance (hub.domain.packs), not slopes.
+
+    The same run-out bounds as `forecast`: the rate's error (the irregularity over the window it was measured
+    on) and the irregularity of use growing like sqrt(t), and `doubt` about the stock (two standard errors'
+    worth, units). A rise in use over the last week is followed at once; a fall only once the four weeks show it.
+    """
+    rate = max(rate, 0.0)
+    se = wobble / math.sqrt(window_days) if window_days > 0 else 0.0
+    change = "up" if recent > rate + Z * se else None
+    centre = max(rate, recent) if change else rate
+    age = max(_days(last.at, now), 0.0)
+    # Use goes on while the sensor is quiet; past an empty container it eats into the shelf.
+    stock = max(last.value + shelf - centre * age, 0.0)
+    level = min(max(last.value - centre * age, 0.0), stock)
+    expected = stock / centre if centre > 0 else None
+    earliest = _earliest(stock, centre, se, wobble, math.hypot(se * age, doubt / Z))
+    rate_low = max(rate - Z * se, 0.0)
+    latest = _run_out(stock, rate_low, -Z * wobble)
+    run_out = _within(now, expected, horizon_days)
+    return Forecast(
+        at=now,
+        status="ok" if run_out is not None else "idle",
+        level_now=level,
+        shelf=stock - level,
+        rate_per_day=centre,
+        rate_low=rate_low,
+        rate_high=centre + Z * se,
+        run_out_at=run_out,
+        run_out_earliest=_within(now, earliest, horizon_days),
+        run_out_latest=_within(now, latest, horizon_days),
+        habit_change=change,
+        rate_long=rate,
+    )

@@ -19,6 +19,7 @@ from typing import Literal
 
 from hub.domain import lead as leads
 from hub.domain import order_size
+from hub.domain import packs as whole_packs
 from hub.domain.balance import unseen_packs
 from hub.domain.credit import (
     BURST,
@@ -29,7 +30,7 @@ from hub.domain.credit import (
     looks_empty,
     shelf_stock,
 )
-from hub.domain.forecast import LONG_DAYS, Forecast, forecast
+from hub.domain.forecast import LONG_DAYS, RECENT_DAYS, Forecast, forecast, from_balance
 from hub.domain.readings import CleanSeries, Reading, Refill, clean
 
 Mode = Literal["auto", "notify", "paused"]
@@ -202,6 +203,10 @@ def evaluate(
     # pack loaded meanwhile no longer looks like one and the cupboard seems to fill while the slot starves.
     # The rates that judge the shelf credit are the ones seen before the container ran dry.
     usual = _before_empty(series, EMPTY_PACKS * pack, bare)
+    lead = leads.learn(deliveries, policy.lead_time_days, shop)
+    short = _short_packs(series, deliveries, policy, usual, lead, now)
+    if short is not None:
+        return Evaluation(series, short, decide(short, policy, on_order=on_order, lead=lead))
     rate_high = usual.rate_high
     loads = series.refills
     # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day,
@@ -223,8 +228,55 @@ def evaluate(
         # starve the slot.
         shelf = 0.0
     fc = forecast(series, now, shelf=shelf) if shelf > 0 else bare
-    lead = leads.learn(deliveries, policy.lead_time_days, shop)
     return Evaluation(series, fc, decide(fc, policy, on_order=on_order, lead=lead))
+
+
+def _short_packs(
+    series: CleanSeries,
+    deliveries: Sequence[Delivery],
+    policy: SlotPolicy,
+    usual: Forecast,
+    lead: leads.LeadTime,
+    now: datetime,
+) -> Forecast | None:
+    """The forecast from whole packs loaded (hub.domain.packs) when a pack lasts less than the lead time plus the
+    safety margin; None for longer packs, whose jumps and slopes the level-based forecast reads well."""
+    start = usual.rate_long or 0.0
+    # Whether packs are short is judged strictly: a lone reading that needs a day of more than three times the
+    # usual use is left out (on a noisy sensor a reading a third of a pack low, then back, would otherwise read
+    # as a pack emptied and one loaded, and a slot whose pack lasts weeks would count packs that never were).
+    counted = whole_packs.count(series.readings, deliveries, policy.pack_size, start, burst=whole_packs.BUSY)
+    horizon = lead.plan + policy.safety_days
+    # Short packs show as several packs loaded over at least a week of readings; a glitch or two on a sensor
+    # read for a few days must not switch a slot whose pack lasts weeks to counting packs.
+    if counted is None or counted.days < RECENT_DAYS:
+        return None
+    # Or in the deliveries: the packs delivered before the newest one, over the time until it arrived, were
+    # (about) used, as orders come when stock runs low. It holds while a stock-out or a week of packs used
+    # faster than they are read hides the loads from the count, which would switch back to the levels and
+    # their credit of every delivered pack.
+    # Only with as many packs counted as packs lasting the horizon take: the big first orders of a new slot
+    # arrive long before they are used, and would make a slot whose pack lasts weeks look short.
+    delivered = whole_packs.delivered_rate(deliveries, series.readings[0].at)
+    if counted.loads < counted.days / horizon:
+        delivered = None
+    pack_days = min(counted.pack_days(policy.pack_size), policy.pack_size / delivered if delivered else math.inf)
+    if pack_days >= horizon:
+        return None
+    # Once the accepted readings say packs are short, readings the cleaning took for spikes count too: a pack
+    # loaded and mostly used by the next reading reads as a spike up, and it is a load. (Deciding with them
+    # would let one glitch up and back down make a pack lasting weeks look like one lasting days.)
+    spikes = [r.reading for r in series.rejected if r.reason in ("spike", "transient")]
+    readings = sorted((*series.readings, *spikes), key=lambda r: r.at)
+    recount = whole_packs.count(readings, deliveries, policy.pack_size, start)
+    if recount is not None:
+        counted = recount
+    # Several packs go between two orders: the level says little, the packs loaded say how much is left.
+    # The count misses a load where a whole pack went between two readings; where the ledger (the rate over
+    # the days since the shelf was last empty) leaves less, the order comes that much earlier, but the stock
+    # the cap is judged on stays the count's.
+    doubt = counted.shelf - counted.ledger
+    return from_balance(now, readings[-1], counted.shelf, counted.rate, counted.recent, counted.wobble, doubt=doubt)
 
 
 def _balanced(

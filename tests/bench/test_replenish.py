@@ -67,3 +67,17 @@ def test_csv_without_the_used_column_is_refused(tmp_path: Path) -> None:
     path.write_text("trace,day\nx,0\n")
     with pytest.raises(ValueError, match="trace,day,used"):
         load_csv(path, seed=1)
+
+
+def test_held_out_families_are_reproducible_and_cover_short_packs() -> None:
+    from bench.replenish.heldout import FAMILIES
+    from bench.replenish.heldout import generate as held_out
+
+    short = held_out(3, "short_packs", 6)
+    assert short == held_out(3, "short_packs", 6)
+    assert short != held_out(4, "short_packs", 6)
+    # A pack lasts a few days on average: shorter than the lead time plus the safety margin.
+    assert all(2.0 * 0.5 <= t.pack_size / t.avg_use <= 5.0 * 2.0 for t in short)
+    assert {t.scenario for f in FAMILIES for t in held_out(3, f, 2)} == set(FAMILIES)
+    with pytest.raises(ValueError):
+        held_out(3, "no such family")
