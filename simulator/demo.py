@@ -333,7 +333,10 @@ def demo_command(
         with server.startup_told():
             asyncio.run(run_demo(server, ports, folder, smoke, say))
     except KeyboardInterrupt:
-        # uvicorn re-raises Ctrl-C after its clean shutdown; by then everything has stopped.
-        console.print("restock demo stopped")
+        # uvicorn re-raises Ctrl-C after its clean shutdown; by then everything has stopped. (When the demo's
+        # loop has ended just before, the run returns instead: the same stop, said below all the same.)
+        pass
     except DemoError as exc:
         raise UserError(f"demo failed: {exc}", EXIT_FAILED) from None
+    if not smoke:
+        console.print("restock demo stopped")
