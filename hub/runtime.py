@@ -50,8 +50,7 @@ from hub.services.fulfilment import ShopRequests
 from hub.services.shared_limits import DatabaseLimits
 from hub.settings import Settings
 from hub.store import repos, shared_state
-from hub.store.checkpoint import checkpoints
-from hub.store.db import make_engine, migrate, sqlite_file
+from hub.store.db import make_engine, migrate
 from hub.store.models import Device
 
 log = logging.getLogger(__name__)
@@ -67,8 +66,7 @@ class Hub:
     def __init__(self, settings: Settings, clock: Clock | None = None, signin_guard: SignInGuard | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()
-        # On SQLite the write-ahead log is checkpointed by a task of start(), never by an ingest batch's commit.
-        self.engine: Engine = make_engine(settings.resolved_database_url(), background_checkpoints=True)
+        self.engine: Engine = make_engine(settings.resolved_database_url())
         # Live events: every commit on this engine (ingest, scheduler, API, dashboard) is announced here.
         self.bus = live.LiveBus()
         live.watch(self.engine, self.bus)
@@ -155,9 +153,6 @@ class Hub:
         self.metrics_dir = metrics.setup(settings.metrics_dir())
         self._loop = asyncio.get_running_loop()
         self.bus.attach(self._loop)
-        database = sqlite_file(settings.resolved_database_url())
-        if database is not None:
-            self._tasks.append(asyncio.create_task(checkpoints(database), name="wal-checkpoints"))
         if self.fanout is not None:
             self.bus.relay = self.fanout.offer
             self._tasks.append(asyncio.create_task(self.fanout.run(), name="live-fanout"))

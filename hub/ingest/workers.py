@@ -92,7 +92,7 @@ def _child_main(
             except OSError:
                 pass  # the hub is gone: `life` ends this process too
 
-    engine = make_engine(config.resolved_database_url(), background_checkpoints=True)  # the hub process's task
+    engine = make_engine(config.resolved_database_url())
     live.watch(engine, _ForwardingBus(send))
     lookups = config.openfoodfacts.enabled
     processor = Processor(engine, on_unknown=(lambda gtin: send((UNKNOWN, gtin))) if lookups else None)

@@ -25,12 +25,8 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, background_checkpoints: bool = False) -> Engine:
-    """An engine with WAL and a busy timeout on SQLite, pre-ping on servers.
-
-    `background_checkpoints`: its SQLite connections never checkpoint the write-ahead log on commit; the hub
-    process runs `hub.store.checkpoint.checkpoints` for the database instead.
-    """
+def make_engine(url: str) -> Engine:
+    """An engine with WAL and a busy timeout on SQLite, pre-ping on servers."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
@@ -50,21 +46,10 @@ def make_engine(url: str, background_checkpoints: bool = False) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            if background_checkpoints:
-                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-
-
-def sqlite_file(url: str) -> str | None:
-    """The database file of a SQLite URL; None for other databases and in-memory ones."""
-    url = normalise_url(url)
-    if not url.startswith("sqlite:///"):
-        return None
-    database = url.removeprefix("sqlite:///").split("?")[0]
-    return database if database and database != ":memory:" else None
 
 
 def alembic_config(url: str) -> Config:
