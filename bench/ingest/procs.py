@@ -69,6 +69,18 @@ class CpuMeter:
                     found[p.pid] = sum(p.cpu_times()[:2])
         return found
 
+    def wait_idle(self, below: float = 0.05, window_s: float = 1.0, limit_s: float = 180.0) -> float:
+        """Wait until the consumer uses less than `below` of a core over `window_s` (at most `limit_s`); the
+        seconds waited."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < limit_s:
+            before = self._now()
+            time.sleep(window_s)
+            after = self._now()
+            if (after[0] - before[0]) / (after[-1] - before[-1]) < below:
+                break
+        return time.perf_counter() - started
+
     def start(self) -> None:
         """Mark the start of a run."""
         self._start = self._now()

@@ -75,6 +75,7 @@ class Run:
     stats: FleetStats
     cpu: Cpu
     drain_s: float
+    idle_s: float = 0.0  # after the drain, until the consumer was idle (its CPU meanwhile is counted)
 
     @property
     def lost(self) -> int:
@@ -95,7 +96,7 @@ class Run:
     @property
     def offer_s(self) -> float:
         """Seconds of offered load."""
-        return max(1e-9, self.cpu.wall - self.drain_s)
+        return max(1e-9, self.cpu.wall - self.drain_s - self.idle_s)
 
     @property
     def replay_share(self) -> float:
@@ -136,9 +137,13 @@ async def measure(
             await fleet.offer(rate, duration, on_time=True)
         status.update(label + ": waiting for the last feedback")
         drain_s = await fleet.drain(SETTLE_S)
+        # What the events set going after their feedback (the hub's notifications of the orders) is theirs too:
+        # the meter runs until the consumer is idle, so it is counted here and not in the next run.
+        status.update(label + ": waiting for the consumer to go idle")
+        idle_s = await asyncio.to_thread(meter.wait_idle)
         cpu = meter.stop()
         await fleet.close()
-    run = Run(consumer.name, mode, len(creds), rate if not window else float("nan"), fleet.stats, cpu, drain_s)
+    run = Run(consumer.name, mode, len(creds), rate if not window else float("nan"), fleet.stats, cpu, drain_s, idle_s)
     s = run.stats
     console.log(
         f"{label}: sent {run.sent_per_s:.0f}/s, completed {s.completed_per_s:.0f}/s, CPU {run.cpu_us:.0f} µs/event, "
