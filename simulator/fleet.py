@@ -362,6 +362,11 @@ class FleetDevice:
             self._task.cancel()
 
 
+def single_press(_rng: random.Random) -> dict[str, object]:
+    """The event a fleet sends unless told otherwise."""
+    return {"type": "press", "click": "single"}
+
+
 class Fleet:
     """Devices that connect, are offered load, and are drained: the steps of `run_fleet`, for a bench to
     put something between (a broker restart)."""
@@ -431,7 +436,7 @@ class Fleet:
         `stats.sent` says what went out): a bench offering more than one process can send wants that."""
         if not self.live:
             return
-        make_event = event or (lambda _r: {"type": "press", "click": "single"})
+        make_event = event or single_press
         rng, live, stats = self.rng, self.live, self.stats
         started = time.perf_counter()
         if not self.started:
@@ -464,7 +469,7 @@ class Fleet:
         the consumer, not the replay rule (an open-loop load above capacity measures that instead)."""
         if not self.live:
             return
-        make_event = event or (lambda _r: {"type": "press", "click": "single"})
+        make_event = event or single_press
         rng = self.rng
         end = time.perf_counter() + duration
         if not self.started:

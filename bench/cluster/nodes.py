@@ -14,15 +14,9 @@ from pathlib import Path
 
 import httpx
 import psutil
-from sqlmodel import Session
 
-from hub.broker.credentials import hash_secret
+from bench.ingest.procs import prepare_database as seed
 from hub.broker.mosquitto import free_port
-from hub.broker.nats_auth import nats_secret_hash
-from hub.merchants.catalog import seed_demo_catalog
-from hub.store import repos
-from hub.store.db import make_engine, migrate
-from hub.store.models import Device, Household
 
 # Generous: on a loaded 2-core machine a hub process may take a minute to import, migrate and connect.
 START_TIMEOUT_S = 180.0
@@ -34,39 +28,8 @@ def fleet_credentials(count: int, prefix: str = "fleet") -> list[tuple[str, str 
 
 
 def prepare_database(url: str, creds: list[tuple[str, str | None]], cancel_window_s: int = 3600) -> int:
-    """Migrate, then one household with every device bound to a product in order mode; the household's id.
-
-    Each device gets its NATS login hash (what the cluster's logins file is rendered from); the argon2 hash the
-    hub checks itself is shared, since no device signs in through the hub here.
-    """
-    migrate(url)
-    engine = make_engine(url)
-    shared_hash = hash_secret(secrets.token_urlsafe(16))
-    try:
-        with Session(engine) as session:
-            seed_demo_catalog(session)
-            household = Household(name="cluster", allow_multiple_orders=True, cancel_window_s=cancel_window_s)
-            session.add(household)
-            session.flush()
-            product = repos.product_by_sku(session, "demo", "COF-1KG")
-            assert product is not None and product.id is not None and household.id is not None
-            for device_id, secret in creds:
-                session.add(
-                    Device(
-                        id=device_id,
-                        kind="dash_button",
-                        household_id=household.id,
-                        secret_hash=shared_hash,
-                        nats_secret_hash=nats_secret_hash(secret or ""),
-                        binding_product_id=product.id,
-                        binding_mode="order",
-                        binding_unit_price=product.price,
-                    )
-                )
-            session.commit()
-            return household.id
-    finally:
-        engine.dispose()
+    """The bench's household and fleet (bench.ingest.procs.prepare_database), each device with its NATS login."""
+    return seed(url, creds, cancel_window_s=cancel_window_s, nats_logins=True, name="cluster")
 
 
 class HubNode:

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from bench.ingest.echo import PASSWORD_ENV
 from hub.broker.credentials import HUB_USERNAME, hash_secret
 from hub.broker.mosquitto import MosquittoConfig, MosquittoProcess, free_port
+from hub.broker.nats_auth import nats_secret_hash
 from hub.merchants.catalog import seed_demo_catalog
 from hub.store import repos
 from hub.store.db import make_engine, migrate, normalise_url
@@ -91,7 +92,8 @@ class CpuMeter:
         used = [b - a for a, b in zip(self._start, self._now(), strict=True)]
         # A backend that started during the run counts whole; one that ended is lost (the pool keeps them open).
         server = sum(t - self._server.get(pid, 0.0) for pid, t in self._server_now().items())
-        return Cpu(*used, database=server)
+        consumer, broker, fleet, wall = used
+        return Cpu(consumer, broker, fleet, wall, database=server)
 
 
 def raise_open_files() -> int:
@@ -150,38 +152,47 @@ def bench_database(data: Path, postgres: str | None) -> Iterator[str]:
         admin.dispose()
 
 
-def backend(url: str) -> str:
-    """The database's kind, for titles."""
-    return "PostgreSQL" if url.startswith("postgres") else "SQLite"
+def prepare_database(
+    url: str,
+    creds: list[tuple[str, str | None]],
+    *,
+    cancel_window_s: int = 3600,
+    nats_logins: bool = False,
+    name: str = "bench",
+) -> int:
+    """Migrate, then one household with every device bound to coffee in order mode, no protection; its id.
 
-
-def prepare_database(url: str, device_ids: list[str]) -> None:
-    """A household with every bench device bound to a product (order mode, no protection)."""
-    engine = make_engine(url)
+    The broker authenticates the devices in a bench; the hub only needs rows, so one argon2 hash serves all. With
+    `nats_logins` each device also gets its NATS login hash (what a cluster's logins file is rendered from).
+    """
     migrate(url)
-    # mosquitto authenticates the devices in this bench; the hub only needs rows, so one hash serves all.
+    engine = make_engine(url)
     shared_hash = hash_secret(secrets.token_urlsafe(16))
-    with Session(engine) as session:
-        seed_demo_catalog(session)
-        household = Household(name="bench", allow_multiple_orders=True, cancel_window_s=3600)
-        session.add(household)
-        session.flush()
-        product = repos.product_by_sku(session, "demo", "COF-1KG")
-        assert product is not None and product.id is not None
-        for device_id in device_ids:
-            session.add(
-                Device(
-                    id=device_id,
-                    kind="dash_button",
-                    household_id=household.id,
-                    secret_hash=shared_hash,
-                    binding_product_id=product.id,
-                    binding_mode="order",
-                    binding_unit_price=product.price,
+    try:
+        with Session(engine) as session:
+            seed_demo_catalog(session)
+            household = Household(name=name, allow_multiple_orders=True, cancel_window_s=cancel_window_s)
+            session.add(household)
+            session.flush()
+            product = repos.product_by_sku(session, "demo", "COF-1KG")
+            assert product is not None and product.id is not None and household.id is not None
+            for device_id, secret in creds:
+                session.add(
+                    Device(
+                        id=device_id,
+                        kind="dash_button",
+                        household_id=household.id,
+                        secret_hash=shared_hash,
+                        nats_secret_hash=nats_secret_hash(secret or "") if nats_logins else None,
+                        binding_product_id=product.id,
+                        binding_mode="order",
+                        binding_unit_price=product.price,
+                    )
                 )
-            )
-        session.commit()
-    engine.dispose()
+            session.commit()
+            return household.id
+    finally:
+        engine.dispose()
 
 
 def start_hub(data: Path, db_url: str, mqtt_port: int, hub_password: str, workers: int) -> subprocess.Popen[bytes]:

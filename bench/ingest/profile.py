@@ -126,7 +126,7 @@ def main() -> None:
     data = work / "hub"
     data.mkdir()
     db_url = f"sqlite:///{data / 'restock.db'}"
-    prepare_database(db_url, [d for d, _ in creds])
+    prepare_database(db_url, creds)
     hub = Consumer("hub", broker, start_hub(data, db_url, broker.port, hub_password, args.hub_workers))
     out = args.out or work / "hub.collapsed"
     try:

@@ -153,7 +153,7 @@ async def measure(
 
 
 def start_consumers(
-    work: Path, db_url: str, hub_password: str, devices: list[str], workers: int
+    work: Path, db_url: str, hub_password: str, creds: list[tuple[str, str | None]], workers: int
 ) -> tuple[Consumer, Consumer]:
     """The echo and the hub, each on a mosquitto of its own, both running."""
     echo_broker = start_broker(work, "mosquitto-echo")
@@ -161,7 +161,7 @@ def start_consumers(
     hub_broker = start_broker(work, "mosquitto-hub")
     data = work / "hub"
     with console.status("hub: database, migrations, start"):
-        prepare_database(db_url, devices)
+        prepare_database(db_url, creds)
         hub = Consumer("hub", hub_broker, start_hub(data, db_url, hub_broker.port, hub_password, workers),
                        on_postgres=db_url.startswith("postgres"))
     return echo, hub
@@ -199,7 +199,7 @@ async def main_async(args: argparse.Namespace) -> list[Run]:
 async def _alternate(
     args: argparse.Namespace, work: Path, db_url: str, hub_password: str, creds: list[tuple[str, str | None]]
 ) -> list[Run]:
-    echo, hub = start_consumers(work, db_url, hub_password, [d for d, _ in creds], args.hub_workers)
+    echo, hub = start_consumers(work, db_url, hub_password, creds, args.hub_workers)
     runs: list[Run] = []
     try:
         if args.warmup:

@@ -77,7 +77,7 @@ async def _storm(
     hub_password: str,
 ) -> Storm:
     with console.status("hub: database, migrations, start"):
-        prepare_database(db_url, [d for d, _ in creds])
+        prepare_database(db_url, creds)
         hub = Consumer("hub", broker, start_hub(data, db_url, broker.port, hub_password, args.hub_workers))
     try:
         fleet = Fleet("127.0.0.1", broker.port, creds)
