@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlmodel import Session, col
 
 from hub.domain.lifecycle import OrderStatus
@@ -34,6 +34,7 @@ from hub.store.models import (
     OrderEvent,
     table_of,
 )
+from hub.store.rows import insert_rows
 
 # Order timeline steps that the household hears about, and the notification kind of each.
 ORDER_KINDS: dict[str, str] = {
@@ -238,9 +239,11 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
     values = [{"household_id": row["household_id"], "kind": row["kind"], "key": row["key"], "created_at": now,
                "payload": json.dumps(row["payload"], separators=(",", ":"), default=str)} for row in new_rows]
     channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})
-    # The table, not the class: the ORM's bulk path costs more per row than the INSERT itself.
-    ids = session.scalars(insert(table_of(Notification)).returning(col(Notification.id),
-                                                                    sort_by_parameter_order=True), values).all()
+    # One INSERT, then one query for the new ids by their unique keys: an INSERT ... RETURNING whose ids
+    # must come back in the rows' order is a statement per row on SQLite.
+    insert_rows(session, table_of(Notification), values)
+    stored = repos.notification_ids(session, {(row["household_id"], row["key"]) for row in new_rows})
+    ids = [stored[(row["household_id"], row["key"])] for row in new_rows]
     deliveries = [
         {"notification_id": note_id, "channel_id": channel.id, "next_at": now}
         for note_id, row in zip(ids, new_rows, strict=True)
@@ -248,7 +251,7 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
         if wants(channel.events, row["kind"])
     ]
     if deliveries:
-        session.execute(insert(table_of(NotificationDelivery)), deliveries)
+        insert_rows(session, table_of(NotificationDelivery), deliveries)
     # The announced payload is what was stored: order payloads hold JSON types only (dates already as text).
     return [(row["household_id"], {"id": note_id, **row["payload"]})
             for note_id, row in zip(ids, new_rows, strict=True)]

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlmodel import Session, SQLModel
 
 from hub.domain.lifecycle import CANCELLABLE_STATUSES, OPEN_STATUSES, SPENDING_STATUSES
 from hub.store import repos
 from hub.store.models import CartLine, InboxEntry, Order, OrderEvent, OrderLine, ProcessedEvent, Reading, Slot, table_of
+from hub.store.rows import insert_rows
 
 # Called with the session and the objects a batch wrote with Core INSERTs, inside the transaction that wrote
 # them (before its commit), so a listener can hold them until the commit as it does for the ORM's own writes.
@@ -38,6 +40,11 @@ _CANCELLABLE = frozenset(str(s) for s in CANCELLABLE_STATUSES)
 _SPENDING = frozenset(str(s) for s in SPENDING_STATUSES)
 # Row tables a batch inserts, in this order (after its orders, which the first two refer to).
 _ROW_TABLES: tuple[type[SQLModel], ...] = (OrderLine, OrderEvent, ProcessedEvent)
+
+
+@cache
+def _columns(table: Table) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns)
 
 
 def on_bulk_insert(hook: BulkInsertHook) -> None:
@@ -191,16 +198,15 @@ class Batch:
         orders, rows = self._orders, self._rows
         self._orders, self._order_ids, self._rows, self._added = [], set(), {}, {}
         if orders:
-            columns = [column.name for column in table_of(Order).columns]
-            # The table, not the class: the ORM bulk path costs more per row than the INSERT itself.
-            self._session.execute(
-                insert(table_of(Order)), [{name: getattr(order, name) for name in columns} for order in orders]
-            )
+            table = table_of(Order)
+            # An order's fields are all in its instance dict (`services.orders._new_order` puts them there, and
+            # a change later in the batch goes there too): read without the ORM's attribute machinery.
+            insert_rows(self._session, table, [order.__dict__ for order in orders], _columns(table))
             for hook in _bulk_insert_hooks:
                 hook(self._session, orders)
         for model in (*_ROW_TABLES, *(m for m in rows if m not in _ROW_TABLES)):
             if rows.get(model):
-                self._session.execute(insert(table_of(model)), rows[model])
+                insert_rows(self._session, table_of(model), rows[model])
 
     # --- reads that see the batch's own rows ---------------------------------------------------------------
 

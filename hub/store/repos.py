@@ -441,16 +441,21 @@ def active_channels(session: Session, household_id: int) -> Sequence[NotifyChann
 
 def notification_keys(session: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
     """Which of these (household, key) pairs were told before."""
+    return set(notification_ids(session, keys))
+
+
+def notification_ids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The ids of the notifications stored under these (household, key) pairs."""
     if not keys:
-        return set()
+        return {}
     households = {household for household, _ in keys}
     names = {key[:120] for _, key in keys}
     rows = session.exec(
-        select(Notification.household_id, Notification.key).where(
+        select(Notification.household_id, Notification.key, Notification.id).where(
             col(Notification.household_id).in_(households), col(Notification.key).in_(names)
         )
     ).all()
-    return {(household, key) for household, key in rows} & keys
+    return {(household, key): note_id for household, key, note_id in rows if (household, key) in keys}
 
 
 def active_channels_of(session: Session, household_ids: set[int]) -> dict[int, list[NotifyChannel]]:
