@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hub import metrics
@@ -91,12 +91,19 @@ class Applier:
     """Applies handed-over messages in batches in its own thread and hands back each batch's feedback."""
 
     def __init__(
-        self, processor: Processor, deliver: Callable[[list[Reply], int], object], linger_s: float = LINGER_S
+        self,
+        processor: Processor,
+        deliver: Callable[[list[Reply], int], object],
+        linger_s: float = LINGER_S,
+        done: Callable[[Sequence[Message]], object] | None = None,
     ) -> None:
-        # `deliver(replies, size)` is called from the thread once a batch is committed; it must be thread-safe
-        # (the caller wraps `loop.call_soon_threadsafe`).
+        # `deliver(replies, size)` is called from the thread once a batch is committed; `done(messages)` once
+        # the applier is finished with messages, whatever became of them: applied (before `deliver`), failed
+        # with the database, or dropped over their device's share (at once, from `put`'s caller). Both must be
+        # thread-safe (the caller wraps `loop.call_soon_threadsafe`).
         self.processor = processor
         self.deliver = deliver
+        self.done = done
         self.linger_s = linger_s
         self._queues: dict[str, deque[Message]] = {}  # by device, each in arrival order
         self._turns: deque[str] = deque()  # devices with queued messages, next turn first
@@ -123,11 +130,14 @@ class Applier:
             elif len(queue) >= PER_DEVICE_QUEUE:
                 dropped = self._dropped.setdefault(key, _Dropped(message))
                 dropped.count += 1
-                return
-            queue.append(message)
-            self._queued += 1
-            if self._queued == 1:
-                self._wake.notify()
+                queue = None
+            if queue is not None:
+                queue.append(message)
+                self._queued += 1
+                if self._queued == 1:
+                    self._wake.notify()
+        if queue is None and self.done is not None:
+            self.done((message,))  # recorded with the next batch as its device's rate_limited dead letter
 
     def published(self) -> None:
         """The event loop has published a delivered batch's feedback: room for one more."""
@@ -194,7 +204,11 @@ class Applier:
                 return
             batch, shed = taken
             try:
-                replies = self.processor.handle_batch(batch, shed)
+                try:
+                    replies = self.processor.handle_batch(batch, shed)
+                finally:
+                    if self.done is not None:
+                        self.done(batch)
             except Exception:
                 # The database failed (a message that fails alone is dead-lettered by the processor). Nothing was
                 # committed, so no feedback goes out and every device keeps its events in its outbox and replays

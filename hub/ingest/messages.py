@@ -11,11 +11,13 @@ from hub.domain.events import MAX_PAYLOAD, ProtocolError, device_of, load_json, 
 
 @dataclass(frozen=True)
 class Message:
-    """An MQTT message as received."""
+    """An MQTT message as received; `mid` is its packet id while the broker waits for our PUBACK (QoS 1 over
+    MQTT), None when there is nothing to acknowledge."""
 
     topic: str
     payload: bytes
     received: datetime
+    mid: int | None = None
 
 
 @dataclass(frozen=True)

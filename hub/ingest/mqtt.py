@@ -104,13 +104,14 @@ class Ingest:
         self.clock = clock
         self.connected = asyncio.Event()
         self.processed = 0
+        self.received = 0  # messages taken from the broker
         self._client: aiomqtt.Client | None = None
         self._inflight: deque[mqtt.MQTTMessageInfo] = deque()
 
     def _client_for(self) -> aiomqtt.Client:
         # A shared-subscription worker must use a clean session (DESIGN §6); a single hub keeps its
         # session so the broker queues events for it while it restarts.
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.target.host,
             self.target.port,
             username=self.target.username,
@@ -125,6 +126,12 @@ class Ingest:
             logger=_client_log,
             socket_options=[NO_DELAY],
         )
+        # Events are acknowledged (PUBACK) once applied, not on arrival: the broker then sends at most its
+        # in-flight limit of unacknowledged messages (mosquitto's `max_inflight_messages`), and under overload
+        # the rest wait in the broker's queue instead of in this process, which reads no faster than it
+        # applies. aiomqtt has no such option; its paho client (`_client`, see `_publish`) has.
+        client._client.manual_ack_set(True)
+        return client
 
     async def run(self) -> None:
         """Connect, consume and reconnect forever (until the task is cancelled)."""
@@ -161,7 +168,18 @@ class Ingest:
             # Called by the apply thread right after the batch, so `oldest` is still that batch's.
             loop.call_soon_threadsafe(ready.put_nowait, (replies, size, processor.oldest))
 
-        applier = Applier(processor, deliver)
+        paho = client._client
+
+        def acknowledge(mids: list[int]) -> None:
+            for mid in mids:
+                paho.ack(mid, 1)
+
+        def done(messages: Sequence[Message]) -> None:
+            mids = [m.mid for m in messages if m.mid is not None]
+            if mids:
+                loop.call_soon_threadsafe(acknowledge, mids)
+
+        applier = Applier(processor, deliver, done=done)
         applier.start()
         tasks = [
             asyncio.create_task(self._feed(client, applier)),
@@ -184,9 +202,11 @@ class Ingest:
         clock = self.clock
         replay = self.processor.replay
         inflight = self._inflight
+        paho = client._client
         async for m in client.messages:
+            self.received += 1
             payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
-            message = Message(m.topic.value, payload, clock())
+            message = Message(m.topic.value, payload, clock(), m.mid if m.qos == 1 else None)
             # A replay of an event committed lately is answered here, without a batch. While the broker is slow
             # to take feedback it goes the full way instead, whose publishing waits, so memory stays bounded.
             reply = replay(message) if len(inflight) < MAX_INFLIGHT_FEEDBACK else None
@@ -194,6 +214,8 @@ class Ingest:
                 applier.put(message)
                 continue
             self.processed += 1
+            if message.mid is not None:
+                paho.ack(message.mid, 1)
             failed = self._hand_over(client, (reply,))
             metrics.current().feedback.labels("failed" if failed else "published").inc()
 

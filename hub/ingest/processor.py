@@ -42,6 +42,7 @@ from hub.domain.events import (
 )
 from hub.domain.feedback import Feedback, rejected
 from hub.ingest.answered import Answered
+from hub.ingest.context import DeviceContexts
 from hub.ingest.isolation import (
     HUB_ERROR,
     Suspects,
@@ -117,6 +118,8 @@ class Processor:
         # Name lookup of unknown GTIN-14s (Open Food Facts); None = lookups are off.
         self.on_unknown = on_unknown
         # Rows read once per batch: a dictionary hit is a fraction of the cost of the session's own lookup.
+        # Devices with their household and product, kept across batches while none of those rows changes.
+        self.contexts = DeviceContexts()
         self._devices: dict[str, Device] = {}
         self._households: dict[int, Household] = {}
         self._products: dict[int, Product] = {}
@@ -224,6 +227,9 @@ class Processor:
         self._looked_up = set()
         self._events = []
         dead: list[str] = []
+        if not fast:
+            self.contexts.forget()  # the failed attempt's rollback expired what it had attached
+        committed = whole = False
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 session.info[DEAD_LETTERS] = dead
@@ -241,7 +247,8 @@ class Processor:
                             replies.append(reply)
                     dead_letter_shed(session, shed)
                     batch.write()
-                    if len(trusted) < len(messages):
+                    whole = len(trusted) == len(messages)
+                    if not whole:
                         # A device whose message failed on its own lately gets each message applied in a
                         # savepoint of its own, after the others: its next bad one costs only itself, not a
                         # redo of the whole batch.
@@ -262,8 +269,13 @@ class Processor:
                             replies.append(reply)
                     self._isolated_shed(session, shed)
                 session.commit()
+                committed = whole
         finally:
             self._devices, self._households, self._products = {}, {}, {}
+            if not committed:
+                # Rolled back, or applied in savepoints, some of which may have been rolled back: either
+                # expires objects the session held, kept contexts among them.
+                self.contexts.forget()
         answers = [(device_id, seq, self._kinds.get((device_id, seq), "invalid"), payload)
                    for (device_id, seq), payload in self._seen.items()]
         return _Applied(replies, self._unknown, self._events, dead, answers + self._replayed)
@@ -351,7 +363,7 @@ class Processor:
             return
         # With their households and bound products: at a few events per batch, one query instead of three
         # is most of what a batch costs before its commit.
-        for device, household, product in repos.devices_in_context(session, list(wanted)):
+        for device, household, product in self.contexts.load(session, wanted):
             self._devices[device.id] = device
             if household is not None and household.id is not None:
                 self._households[household.id] = household
@@ -435,8 +447,7 @@ class Processor:
             dead_letter(session, message, device_id, event.seq, feedback.reason or "", feedback.detail or "")
         self._events.append((kind, feedback.code))
         if device.last_seen is None or not timedelta(0) <= message.received - device.last_seen < LAST_SEEN_STEP:
-            device.last_seen = message.received
-            session.add(device)
+            to.seen(device, message.received)
         return self._store(to, device_id, event.seq, kind, feedback, order.id if order else None)
 
     def _store(

@@ -23,12 +23,24 @@ from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import Table
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
 from hub.domain.lifecycle import CANCELLABLE_STATUSES, OPEN_STATUSES, SPENDING_STATUSES
 from hub.store import repos
-from hub.store.models import CartLine, InboxEntry, Order, OrderEvent, OrderLine, ProcessedEvent, Reading, Slot, table_of
-from hub.store.rows import insert_rows
+from hub.store.models import (
+    CartLine,
+    Device,
+    InboxEntry,
+    Order,
+    OrderEvent,
+    OrderLine,
+    ProcessedEvent,
+    Reading,
+    Slot,
+    table_of,
+)
+from hub.store.rows import insert_rows, update_column
 
 # Called with the session and the objects a batch wrote with Core INSERTs, inside the transaction that wrote
 # them (before its commit), so a listener can hold them until the commit as it does for the ORM's own writes.
@@ -71,6 +83,10 @@ class Writer(Protocol):
 
     def add_row(self, model: type[SQLModel], values: dict[str, Any]) -> None:
         """Save a new row that nothing changes afterwards (an order line, a timeline step, an event key)."""
+        ...
+
+    def seen(self, device: Device, at: datetime) -> None:
+        """The device was heard from at `at` (its `last_seen`)."""
         ...
 
     def open_order(self, device_id: str, cancellable_only: bool = False) -> Order | None:
@@ -125,6 +141,10 @@ class SessionWriter:
     def add_row(self, model: type[SQLModel], values: dict[str, Any]) -> None:
         self._session.add(model(**values))
 
+    def seen(self, device: Device, at: datetime) -> None:
+        device.last_seen = at
+        self._session.add(device)
+
     def open_order(self, device_id: str, cancellable_only: bool = False) -> Order | None:
         return repos.newest_open_order(self._session, device_id, cancellable_only)
 
@@ -172,6 +192,7 @@ class Batch:
         self._rows: dict[type[SQLModel], list[dict[str, Any]]] = {}
         # New or changed ORM objects, by kind, each once (by identity), for the reads that must find them.
         self._added: dict[type[SQLModel], dict[int, Any]] = {}
+        self._seen: dict[str, datetime] = {}  # last_seen of devices, by id
 
     @property
     def session(self) -> Session:
@@ -192,11 +213,19 @@ class Batch:
     def add_row(self, model: type[SQLModel], values: dict[str, Any]) -> None:
         self._rows.setdefault(model, []).append(values)
 
+    def seen(self, device: Device, at: datetime) -> None:
+        # One UPDATE for the batch's devices at `write`, not an ORM flush: the object gets the value as if
+        # loaded with it, so it is not dirty for that (a status message that changes it later in the batch
+        # makes it dirty again, and its flush, after this UPDATE, writes the later time).
+        set_committed_value(device, "last_seen", at)
+        self._seen[device.id] = at
+
     def write(self) -> None:
         """Flush the session, then insert the batch's orders and rows: one INSERT per table, orders first."""
+        update_column(self._session, table_of(Device), "last_seen", "id", self._seen)
         self._session.flush()
         orders, rows = self._orders, self._rows
-        self._orders, self._order_ids, self._rows, self._added = [], set(), {}, {}
+        self._orders, self._order_ids, self._rows, self._added, self._seen = [], set(), {}, {}, {}
         if orders:
             table = table_of(Order)
             # An order's fields are all in its instance dict (`services.orders._new_order` puts them there, and

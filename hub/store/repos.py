@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, bindparam, func, or_, text
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from hub.domain.lifecycle import CANCELLABLE_STATUSES, OPEN_STATUSES, SPENDING_STATUSES
@@ -35,6 +35,7 @@ from hub.store.models import (
 )
 
 T = TypeVar("T")
+M = TypeVar("M", bound=SQLModel)
 # PostgreSQL channel on which a committed device add, re-key or revoke is announced.
 DEVICE_LOGINS_CHANNEL = "restock_device_logins"
 
@@ -68,6 +69,22 @@ def devices_in_context(
     if not device_ids:
         return []
     return session.exec(_DEVICES_IN_CONTEXT, params={"device_ids": list(device_ids)}).all()
+
+
+def devices_by_id(session: Session, device_ids: Sequence[str]) -> Sequence[Device]:
+    """Those of these devices that exist."""
+    return session.exec(select(Device).where(col(Device.id).in_(list(device_ids)))).all()
+
+
+def rows_by_id(session: Session, model: type[M], ids: Iterable[int]) -> Sequence[M]:
+    """Those rows of `model` (households, products…) with these ids that exist."""
+    return session.exec(select(model).where(col(model.id).in_(list(ids)))).all()  # type: ignore[attr-defined]
+
+
+def context_epoch(session: Session) -> int:
+    """The count of changes to devices, households and products so far (kept by triggers, migration 0013)."""
+    # To the driver as written: it runs before every ingest batch, and compiling even a `text()` costs more.
+    return int(session.connection().exec_driver_sql("SELECT n FROM contextepoch WHERE id = 1").scalar_one())
 
 
 def processed_feedback(session: Session, keys: set[tuple[str, int]]) -> dict[tuple[str, int], str]:

@@ -96,6 +96,23 @@ def _plan(
     return sql, tuple(converters), tuple(value for _, value in defaults)
 
 
+def update_column(session: Session, table: Table, column: str, key: str, values: Mapping[Any, Any]) -> None:
+    """`UPDATE table SET column = value WHERE key = k` for each `k: value` of `values`, in one executemany."""
+    if not values:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    convert = _converter(table.c[column].type, dialect)
+    if convert is False or _converter(table.c[key].type, dialect) is not None:
+        for k, value in values.items():
+            session.execute(table.update().where(table.c[key] == k).values({column: value}))
+        return
+    quote = dialect.identifier_preparer
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = f"UPDATE {quote.format_table(table)} SET {quote.quote(column)} = {mark} WHERE {quote.quote(key)} = {mark}"
+    connection.exec_driver_sql(sql, [(convert(value) if convert else value, k) for k, value in values.items()])
+
+
 def direct(table: Table, dialect: Dialect, names: Iterable[str]) -> bool:
     """Whether `insert_rows` writes these columns of `table` through the driver (not through SQLAlchemy)."""
     return _plan(table, dialect, tuple(names)) is not None

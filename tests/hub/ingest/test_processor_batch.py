@@ -131,6 +131,16 @@ def test_last_seen_follows_events_in_steps_and_status_at_once(database_url: str)
     status = Message("restock/v1/sens-seen/status", b'{"online": true}', later + LAST_SEEN_STEP / 10)
     processor.handle_batch([status])
     assert last_seen() == later + LAST_SEEN_STEP / 10
+    # In one batch with an event, whichever came last sets it: the event's time goes in with the batch's own
+    # UPDATE, the status message's with the device's other fields.
+    when = later + 2 * LAST_SEEN_STEP
+    status = Message("restock/v1/sens-seen/status", b'{"online": true, "battery_mv": 2900}', when + LAST_SEEN_STEP)
+    processor.handle_batch([event(4, when), status])
+    assert last_seen() == when + LAST_SEEN_STEP
+    when += 3 * LAST_SEEN_STEP
+    status = Message("restock/v1/sens-seen/status", b'{"online": true, "battery_mv": 2800}', when)
+    processor.handle_batch([status, event(5, when + LAST_SEEN_STEP)])
+    assert last_seen() == when + LAST_SEEN_STEP
     engine.dispose()
 
 
