@@ -11,6 +11,7 @@ broken channel neither blocks nor delays another.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,6 +61,10 @@ LOW_SUPPLY = "supply.low"
 DEVICE_OFFLINE = "device.offline"
 LOW_BATTERY = "device.low_battery"
 DEVICE_CHECK_LOCK = "device-checks"  # the cluster-wide lock of the periodic device checks
+# The pump runs in a thread of the process that ingests, and building a payload never lets go of the interpreter
+# lock: an ingest thread that wants it back would wait out the switch interval (20 ms, hub.ingest.mqtt). Every
+# this many notifications (about a millisecond of work) the pump gives it up, so ingest waits that long at most.
+YIELD_EVERY = 16
 
 
 @dataclass(frozen=True)
@@ -207,7 +212,9 @@ def _notify_steps(
     orders = repos.order_rows(session, {event.order_id for event, _ in steps})
     lines = repos.line_rows(session, list(orders))
     rows: list[dict[str, Any]] = []
-    for event, kind in steps:
+    for n, (event, kind) in enumerate(steps):
+        if n % YIELD_EVERY == YIELD_EVERY - 1:
+            time.sleep(0)
         order = orders.get(event.order_id)
         if order is None:
             continue
@@ -236,8 +243,12 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
     new_rows = [row for key, row in fresh.items() if key not in told]
     if not new_rows:
         return []
-    values = [{"household_id": row["household_id"], "kind": row["kind"], "key": row["key"], "created_at": now,
-               "payload": json.dumps(row["payload"], separators=(",", ":"), default=str)} for row in new_rows]
+    values = []
+    for n, row in enumerate(new_rows):
+        if n % YIELD_EVERY == YIELD_EVERY - 1:
+            time.sleep(0)
+        values.append({"household_id": row["household_id"], "kind": row["kind"], "key": row["key"],
+                       "created_at": now, "payload": json.dumps(row["payload"], separators=(",", ":"), default=str)})
     channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})
     # One INSERT, then one query for the new ids by their unique keys: an INSERT ... RETURNING whose ids
     # must come back in the rows' order is a statement per row on SQLite.
