@@ -3,11 +3,9 @@
 The household enters the lead time a shop usually needs, and the shop promises a date for each order; each
 delivered order shows what it really took, and how late it was against its promise. The policy
 plans with the longest of the shop's recent real lead times when that is longer than the promise (a slow week
-is what empties a slot). Before the shop has delivered anything to the slot, the promise is all there is, and a
-promise is the usual time, not the slowest: the first order plans for a delivery somewhat later than promised.
-A shop that beats its promise does not earn a shorter plan: a handful of quick deliveries says little about
-the slow one that comes next, and a late delivery costs a stock-out while an early one only costs a few days
-of stock.
+is what empties a slot). A shop that beats its promise does not earn a shorter plan: a handful of quick
+deliveries says little about the slow one that comes next, and a late delivery costs a stock-out while an
+early one only costs a few days of stock.
 """
 
 from __future__ import annotations
@@ -21,10 +19,6 @@ from hub.domain.credit import Delivery
 
 # Real lead times are learnt from this many of the shop's latest deliveries.
 LEAD_SAMPLES = 6
-# While the shop has delivered nothing to the slot, the first order plans for a delivery this share later than
-# promised. Only the first: it is one order per slot, whereas planning every order later than the deliveries
-# seen (an allowance shrinking with their number) held 3-6 % more stock on the bench for the few late ones.
-LATE_SHARE = 0.4
 _DAY = timedelta(days=1)
 
 
@@ -43,11 +37,10 @@ class LeadTime:
     @property
     def text(self) -> str:
         """The lead time in a household's words: 'delivery takes 3-5 days' or 'delivery takes about 5 days'."""
-        # From the fastest delivery seen to the slowest or the promise, whichever is longer (the first order's
-        # allowance for a late delivery is in the plan the record states, not in what the shop is said to take).
-        low, high = _whole_days(self.low), _whole_days(max(self.high, self.promised))
+        # From the fastest delivery seen to the time planned for (the promise while it is the longer one).
+        low, high = _whole_days(self.low), _whole_days(max(self.high, self.plan))
         if not self.samples:
-            return f"delivery takes about {_days(_whole_days(self.promised))}"
+            return f"delivery takes about {_days(_whole_days(self.plan))}"
         if low == high:
             return f"delivery takes {_days(high)}"
         return f"delivery takes {low}-{_days(high)}"
@@ -58,7 +51,7 @@ class LeadTime:
         """What the shop's deliveries to this slot showed, and what the policy plans with."""
         plan = _days(_whole_days(self.plan))
         if not self.samples:
-            return f"no delivery yet; {_days(_whole_days(self.promised))} promised, planning with {plan}"
+            return f"no delivery yet; planning with {plan}"
         low, high = _whole_days(self.low), _whole_days(self.high)
         took = _days(high) if low == high else f"{low}-{_days(high)}"
         orders = "the last delivery" if self.samples == 1 else f"the last {self.samples} deliveries"
@@ -79,8 +72,8 @@ def _days(n: int) -> str:
 
 
 def promised_only(promised: float, shop: str | None = None) -> LeadTime:
-    """The lead time of a shop that has delivered nothing to this slot yet: its promise, planned a share later."""
-    return LeadTime(promised, promised, promised, promised * (1.0 + LATE_SHARE), 0, shop)
+    """The lead time of a shop that has delivered nothing to this slot yet: its promise."""
+    return LeadTime(promised, promised, promised, promised, 0, shop)
 
 
 def learn(deliveries: Iterable[Delivery], promised: float, shop: str | None = None) -> LeadTime:

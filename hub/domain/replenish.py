@@ -167,9 +167,7 @@ def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0, lead: lea
         return say.none(f"runs out around {day_text(fc.run_out_at)}; {lead.text}; next order around {day_text(due)}")
     # The cap holds for the stock expected when the order arrives: what is used meanwhile frees its room, and
     # a slot that would run dry before the delivery always has room for a pack (the cap holds at least one).
-    # The wait is the longest known one, without the allowance for a slower delivery: an order that comes
-    # sooner than planned finds more left, and must still fit.
-    at_arrival = max(stock - expected * max(lead.high, lead.promised), 0.0)
+    at_arrival = max(stock - expected * lead.plan, 0.0)
     room = math.floor((policy.max_stock - at_arrival) / policy.pack_size + 1e-9)
     if empty or fc.run_out_at is None:
         why = "empty now" if empty else f"may run out from {day_text(early or fc.at)}"

@@ -120,12 +120,11 @@ def test_slot_product_mode_and_policy_with_forecast(
     decision = {"none": "Nothing to do now", "order": "Order due", "notify": "Running low"}
     expect(card.locator("[data-decision]")).to_contain_text(decision[saved["forecast"]["decision"]])
     expect(card.locator("[data-decision]")).to_contain_text(saved["forecast"]["reason"])
-    # What one order brings at this use, and what deliveries have shown (none yet: the household's 4 days, and
-    # room for a first delivery later than that).
+    # What one order brings at this use, and what deliveries have shown (none yet: the household's 4 days).
     plan = re.compile(r"\d+ packs? per order, about \d+ (days|weeks) each")
     expect(card.locator("[data-order-plan]")).to_contain_text(plan)
     expect(card.locator("[data-order-plan]")).to_contain_text("recommended: about a quarter's use per delivery")
-    expect(card.locator("[data-lead-time]")).to_contain_text("No delivery yet; 4 days promised, planning with 5 days")
+    expect(card.locator("[data-lead-time]")).to_contain_text("No delivery yet; planning with 4 days")
     _chart_loaded(page, card)
     shoot(page, "supplies-auto")
 

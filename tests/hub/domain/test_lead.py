@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.domain.credit import Delivery
-from hub.domain.lead import LATE_SHARE, LEAD_SAMPLES, learn
+from hub.domain.lead import LEAD_SAMPLES, learn
 
 T0 = datetime(2025, 3, 1, 9, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -19,12 +19,11 @@ def delivered(ordered_day: int, took: float, shop: str = "demo", promised: float
                     promised=ordered + promised * DAY if promised is not None else None)
 
 
-def test_a_shop_without_deliveries_is_planned_with_its_promise_and_room_for_a_late_one() -> None:
+def test_a_shop_without_deliveries_is_planned_with_its_promise() -> None:
     lead = learn([], 5.0, "demo")
-    assert (lead.plan, lead.samples) == (pytest.approx(5.0 * (1 + LATE_SHARE)), 0)
-    assert lead.plan > lead.promised  # a promise is the usual time: the first delivery may well be slower
+    assert (lead.plan, lead.samples) == (5.0, 0)
     assert lead.text == "delivery takes about 5 days"
-    assert lead.record == "no delivery yet; 5 days promised, planning with 7 days"
+    assert lead.record == "no delivery yet; planning with 5 days"
 
 
 def test_the_longest_recent_delivery_of_the_shop_is_planned_for() -> None:
@@ -41,12 +40,6 @@ def test_a_faster_shop_keeps_the_household_promise_as_the_plan() -> None:
     assert (lead.high, lead.plan) == (2.0, 5.0)
     assert lead.text == "delivery takes 2-5 days"
     assert lead.record.endswith(", as promised; planning with 5 days")
-
-
-def test_only_the_first_order_plans_for_a_late_delivery() -> None:
-    # Once the shop has delivered, its record replaces the guess: a shop as quick as promised is planned at it.
-    assert learn([], 4.0, "demo").plan > 4.0
-    assert learn([delivered(0, 4)], 4.0, "demo").plan == 4.0
 
 
 def test_other_shops_and_old_deliveries_do_not_count() -> None:
