@@ -24,6 +24,7 @@ from hub.domain.balance import unseen_packs
 from hub.domain.credit import (
     BURST,
     HIDDEN_PACKS,
+    LOAD_NOISE,
     Delivery,
     credited,
     hidden_refills,
@@ -208,7 +209,11 @@ def evaluate(
     if short is not None:
         return Evaluation(series, short, decide(short, policy, on_order=on_order, lead=lead))
     rate_high = usual.rate_high
-    loads = series.refills
+    # A rise the next reading takes back at once, faster than any use, was a glitch and not a pack loaded: left
+    # in, a glitch just before the real load (the spike test compares it with the loaded level after it) counts
+    # the one pack twice and the slot reorders a pack early. The balance leaves out its reading too.
+    glitches = {r.at for r in series.refills if _taken_back(r, accepted, rate_high, pack)}
+    loads = tuple(r for r in series.refills if r.at not in glitches)
     # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day,
     # if the drop after it is a use the household can have had.
     loads += tuple(r for r in series.suspects if _busy_day(r, accepted, rate_high, pack))
@@ -220,7 +225,8 @@ def evaluate(
         hidden = hidden_refills(series, usual.rate_low, pack, window)
         if hidden:
             shelf = shelf_stock(deliveries, loads + hidden, pack_size=pack, since=since, now=now, rate_high=rate_high)
-        shelf = _balanced(shelf, accepted, deliveries, loads + hidden, pack, since, now, rate_high)
+        level = [r for r in accepted if r.at not in glitches]
+        shelf = _balanced(shelf, level, deliveries, loads + hidden, pack, since, now, rate_high)
     arrived = max((d.at for d in deliveries if d.at <= now), default=None)
     if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, usual.rate_long, since=arrived):
         # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
@@ -323,6 +329,20 @@ def _before_empty(series: CleanSeries, level: float, bare: Forecast) -> Forecast
     if earlier.rate_long is None or bare.rate_long is None or earlier.rate_long <= bare.rate_long:
         return bare
     return earlier
+
+
+def _taken_back(refill: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:
+    """A refill whose level the next reading has left again for where it was before, by more than a burst of use
+    in that time: the rise was a glitch. The newest reading has no next one, and its rise counts."""
+    if rate_high is None:
+        return False
+    after = next((r for r in accepted if r.at > refill.at), None)
+    if after is None:
+        return False
+    days = (after.at - refill.at).total_seconds() / 86400.0
+    noise = LOAD_NOISE * pack
+    fell = refill.after - after.value > BURST * rate_high * days + noise
+    return fell and after.value <= refill.before + noise
 
 
 def _busy_day(suspect: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:
