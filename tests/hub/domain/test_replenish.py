@@ -245,6 +245,24 @@ def test_a_glitch_no_use_could_explain_keeps_the_pack_on_the_shelf() -> None:
     assert result.forecast.shelf == 1000.0
 
 
+def test_a_glitch_up_just_before_the_real_load_does_not_count_the_pack_twice() -> None:
+    # 25 a day from a 750 pack, two packs delivered. Nearly empty, the sensor glitches up to 600, reads 90 the
+    # next day and then the real load. Compared with the loaded level after it the glitch is no spike, so it
+    # reads as a refill of its own; but no use takes 510 in a day off a slot using 25, and the level went back
+    # to where it was: one pack was loaded, one is still in the cupboard.
+    bottle = SlotPolicy(pack_size=750.0, max_stock=3000.0)
+    values = use(600.0, 25.0, 21) + [600.0, 90.0] + use(815.0, 25.0, 6)
+    readings = daily(values)
+    assert len(clean(readings, min_jump=75.0, max_jump=375.0).refills) == 2
+    delivered = [Delivery(T0 + 5 * DAY, 1500.0, ordered_at=T0)]
+    result = evaluate(readings, bottle, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 750.0
+    # A real load followed by a day of six times the usual use is still a load.
+    busy = use(600.0, 25.0, 21) + [815.0, 665.0] + use(640.0, 25.0, 5)
+    result = evaluate(daily(busy), bottle, T0 + (len(busy) - 1) * DAY, deliveries=delivered)
+    assert result.forecast.shelf == 750.0
+
+
 def test_a_pack_bought_elsewhere_and_put_on_a_full_container_leaves_the_delivery_on_the_shelf() -> None:
     # 800 left when a pack appears on the sensor: the household did not open the delivered pack on top of a
     # container that was far from empty (it bought one in a shop), so the delivery is still in the cupboard.
