@@ -246,21 +246,33 @@ def test_a_glitch_no_use_could_explain_keeps_the_pack_on_the_shelf() -> None:
 
 
 def test_a_glitch_up_just_before_the_real_load_does_not_count_the_pack_twice() -> None:
-    # 25 a day from a 750 pack, two packs delivered. Nearly empty, the sensor glitches up to 600, reads 90 the
+    # 20 a day from a 750 pack, two packs delivered. Nearly empty, the sensor glitches up to 600, reads 95 the
     # next day and then the real load. Compared with the loaded level after it the glitch is no spike, so it
-    # reads as a refill of its own; but no use takes 510 in a day off a slot using 25, and the level went back
+    # reads as a refill of its own; but no use takes 505 in a day off a slot using 20, and the level went back
     # to where it was: one pack was loaded, one is still in the cupboard.
     bottle = SlotPolicy(pack_size=750.0, max_stock=3000.0)
-    values = use(600.0, 25.0, 21) + [600.0, 90.0] + use(815.0, 25.0, 6)
-    readings = daily(values)
+    values = use(900.0, 20.0, 40)
+    readings = daily(values + [600.0, 95.0] + use(820.0, 20.0, 6))
     assert len(clean(readings, min_jump=75.0, max_jump=375.0).refills) == 2
-    delivered = [Delivery(T0 + 5 * DAY, 1500.0, ordered_at=T0)]
+    delivered = [Delivery(T0 + 20 * DAY, 1500.0, ordered_at=T0 + 15 * DAY)]
     result = evaluate(readings, bottle, readings[-1].at, deliveries=delivered)
     assert result.forecast.shelf == 750.0
-    # A real load followed by a day of six times the usual use is still a load.
-    busy = use(600.0, 25.0, 21) + [815.0, 665.0] + use(640.0, 25.0, 5)
+    # A real load followed by a day of seven times the usual use is still a load.
+    busy = values + [835.0, 685.0] + use(660.0, 20.0, 5)
     result = evaluate(daily(busy), bottle, T0 + (len(busy) - 1) * DAY, deliveries=delivered)
     assert result.forecast.shelf == 750.0
+
+
+def test_a_cycle_counter_glitch_just_before_the_pack_goes_in_is_no_second_pack() -> None:
+    # 20-wash packs at about 1 a day: 2 left, the counter glitches to 19, reads 0 (two washes), then 18 once
+    # the pack is in. Nineteen washes in a day would be twenty times the usual: one pack went in, not two.
+    washes = SlotPolicy(pack_size=20.0, max_stock=80.0)
+    values = [20.0 - i for i in range(19)] + [19.0, 0.0, 18.0, 18.0, 18.0, 16.0, 15.0]
+    readings = daily(values)
+    assert len(clean(readings, min_jump=2.0, max_jump=10.0).refills) == 2
+    delivered = [Delivery(T0 + 5 * DAY, 40.0, ordered_at=T0)]
+    result = evaluate(readings, washes, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 20.0
 
 
 def test_a_pack_bought_elsewhere_and_put_on_a_full_container_leaves_the_delivery_on_the_shelf() -> None:
