@@ -332,15 +332,24 @@ def _before_empty(series: CleanSeries, level: float, bare: Forecast) -> Forecast
 
 
 def _taken_back(refill: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:
-    """A refill whose level the next reading has left again for where it was before, by more than a burst of use
-    in that time: the rise was a glitch. The newest reading has no next one, and its rise counts."""
+    """A refill that only undoes a glitch, or that the next reading undoes: the level rose back to no more than
+    it was before a fall no use explains (a glitch down, then the real level), or the next reading left it
+    again for where it was before by more than a burst of use (a glitch up). The newest reading has no next
+    one, and its rise counts."""
     if rate_high is None:
         return False
+    noise = LOAD_NOISE * pack
+    if refill.since is not None:
+        earlier = next((r for r in reversed(accepted) if r.at < refill.since), None)
+        if earlier is not None:
+            days = (refill.since - earlier.at).total_seconds() / 86400.0
+            dropped = earlier.value - refill.before > BURST * rate_high * days + noise
+            if dropped and refill.after <= earlier.value + noise:
+                return True
     after = next((r for r in accepted if r.at > refill.at), None)
     if after is None:
         return False
     days = (after.at - refill.at).total_seconds() / 86400.0
-    noise = LOAD_NOISE * pack
     fell = refill.after - after.value > BURST * rate_high * days + noise
     return fell and after.value <= refill.before + noise
 
