@@ -275,6 +275,19 @@ def test_a_cycle_counter_glitch_just_before_the_pack_goes_in_is_no_second_pack()
     assert result.forecast.shelf == 20.0
 
 
+def test_a_glitch_down_then_up_is_no_pack_loaded() -> None:
+    # 20 a day from a 2000 pack, one pack in the cupboard. The sensor reads 1060 (a glitch down), then 2940 (a
+    # glitch up), then the real level again. The glitch up is a spike, which leaves a rise from 1060 back to
+    # 1880 in the accepted readings; but nothing uses 880 in a day off a slot using 20, and the level only came
+    # back to where it was: the delivered pack is still in the cupboard.
+    jug = SlotPolicy(pack_size=2000.0, max_stock=8000.0)
+    readings = daily(use(2400.0, 20.0, 25) + [1060.0, 2940.0] + use(1880.0, 20.0, 5))
+    assert len(clean(readings, min_jump=200.0, max_jump=1000.0).refills) == 1
+    delivered = [Delivery(T0 + 10 * DAY, 2000.0, ordered_at=T0 + 5 * DAY)]
+    result = evaluate(readings, jug, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 2000.0
+
+
 def test_a_pack_bought_elsewhere_and_put_on_a_full_container_leaves_the_delivery_on_the_shelf() -> None:
     # 800 left when a pack appears on the sensor: the household did not open the delivered pack on top of a
     # container that was far from empty (it bought one in a shop), so the delivery is still in the cupboard.
