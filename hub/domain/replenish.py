@@ -24,6 +24,7 @@ from hub.domain.balance import unseen_packs
 from hub.domain.credit import (
     BURST,
     HIDDEN_PACKS,
+    LOAD_NOISE,
     Delivery,
     credited,
     hidden_refills,
@@ -208,7 +209,13 @@ def evaluate(
     if short is not None:
         return Evaluation(series, short, decide(short, policy, on_order=on_order, lead=lead))
     rate_high = usual.rate_high
-    loads = series.refills
+    # A rise that the next reading takes back, or that only climbs back from a fall, each faster than any use,
+    # is a glitch and not a pack loaded: left in, a glitch up just before the real load (the spike test
+    # compares it with the loaded level after it) counts the one pack twice, and a glitch down next to a
+    # glitch up leaves a rise back from the dip; either way the slot reorders a pack early. The balance leaves
+    # out the glitch reading too.
+    taken = {r.at: glitch for r in series.refills if (glitch := _glitch(r, accepted, rate_high, pack)) is not None}
+    loads = tuple(r for r in series.refills if r.at not in taken)
     # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day,
     # if the drop after it is a use the household can have had.
     loads += tuple(r for r in series.suspects if _busy_day(r, accepted, rate_high, pack))
@@ -220,7 +227,9 @@ def evaluate(
         hidden = hidden_refills(series, usual.rate_low, pack, window)
         if hidden:
             shelf = shelf_stock(deliveries, loads + hidden, pack_size=pack, since=since, now=now, rate_high=rate_high)
-        shelf = _balanced(shelf, accepted, deliveries, loads + hidden, pack, since, now, rate_high)
+        glitches = set(taken.values())
+        level = [r for r in accepted if r.at not in glitches]
+        shelf = _balanced(shelf, level, deliveries, loads + hidden, pack, since, now, rate_high)
     arrived = max((d.at for d in deliveries if d.at <= now), default=None)
     if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, usual.rate_long, since=arrived):
         # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
@@ -323,6 +332,29 @@ def _before_empty(series: CleanSeries, level: float, bare: Forecast) -> Forecast
     if earlier.rate_long is None or bare.rate_long is None or earlier.rate_long <= bare.rate_long:
         return bare
     return earlier
+
+
+def _glitch(refill: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> datetime | None:
+    """When a refill only undoes a glitch or is undone by the next reading, the time of the glitch reading:
+    the level rose back to no more than it was before a fall no use explains (a glitch down, then the real
+    level), or the next reading left it again for where it was before by more than a burst of use (a glitch
+    up). None for a refill that can be a pack loaded; the newest reading has no next one, and its rise counts."""
+    if rate_high is None:
+        return None
+    noise = LOAD_NOISE * pack
+    if refill.since is not None:
+        earlier = next((r for r in reversed(accepted) if r.at < refill.since), None)
+        if earlier is not None:
+            days = (refill.since - earlier.at).total_seconds() / 86400.0
+            dropped = earlier.value - refill.before > BURST * rate_high * days + noise
+            if dropped and refill.after <= earlier.value + noise:
+                return refill.since
+    after = next((r for r in accepted if r.at > refill.at), None)
+    if after is None:
+        return None
+    days = (after.at - refill.at).total_seconds() / 86400.0
+    fell = refill.after - after.value > BURST * rate_high * days + noise
+    return refill.at if fell and after.value <= refill.before + noise else None
 
 
 def _busy_day(suspect: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:

@@ -245,6 +245,53 @@ def test_a_glitch_no_use_could_explain_keeps_the_pack_on_the_shelf() -> None:
     assert result.forecast.shelf == 1000.0
 
 
+def test_a_glitch_up_just_before_the_real_load_does_not_count_the_pack_twice() -> None:
+    # 20 a day from a 750 pack, two packs delivered. Nearly empty, the sensor glitches up to 600, reads 95 the
+    # next day and then the real load. Compared with the loaded level after it the glitch is no spike, so it
+    # reads as a refill of its own; but no use takes 505 in a day off a slot using 20, and the level went back
+    # to where it was: one pack was loaded, one is still in the cupboard.
+    bottle = SlotPolicy(pack_size=750.0, max_stock=3000.0)
+    values = use(900.0, 20.0, 40)
+    readings = daily(values + [600.0, 95.0] + use(820.0, 20.0, 6))
+    assert len(clean(readings, min_jump=75.0, max_jump=375.0).refills) == 2
+    delivered = [Delivery(T0 + 20 * DAY, 1500.0, ordered_at=T0 + 15 * DAY)]
+    result = evaluate(readings, bottle, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 750.0
+    # A real load followed by a day of seven times the usual use is still a load.
+    busy = values + [835.0, 685.0] + use(660.0, 20.0, 5)
+    result = evaluate(daily(busy), bottle, T0 + (len(busy) - 1) * DAY, deliveries=delivered)
+    assert result.forecast.shelf == 750.0
+
+
+def test_a_cycle_counter_glitch_just_before_the_pack_goes_in_is_no_second_pack() -> None:
+    # 20-wash packs at about 1 a day: 2 left, the counter glitches to 19, reads 0 (two washes), then 18 once
+    # the pack is in. Nineteen washes in a day would be twenty times the usual: one pack went in, not two.
+    washes = SlotPolicy(pack_size=20.0, max_stock=80.0)
+    values = [20.0 - i for i in range(19)] + [19.0, 0.0, 18.0, 18.0, 18.0, 16.0, 15.0]
+    readings = daily(values)
+    assert len(clean(readings, min_jump=2.0, max_jump=10.0).refills) == 2
+    delivered = [Delivery(T0 + 5 * DAY, 40.0, ordered_at=T0)]
+    result = evaluate(readings, washes, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 20.0
+
+
+def test_a_glitch_down_then_up_is_no_pack_loaded() -> None:
+    # 20 a day from a 2000 pack, one pack in the cupboard. The sensor reads 1060 (a glitch down), then 2940 (a
+    # glitch up), then the real level again. The glitch up is a spike, which leaves a rise from 1060 back to
+    # 1880 in the accepted readings; but nothing uses 880 in a day off a slot using 20, and the level only came
+    # back to where it was: the delivered pack is still in the cupboard.
+    jug = SlotPolicy(pack_size=2000.0, max_stock=8000.0)
+    readings = daily(use(2400.0, 20.0, 25) + [1060.0, 2940.0] + use(1880.0, 20.0, 5))
+    assert len(clean(readings, min_jump=200.0, max_jump=1000.0).refills) == 1
+    delivered = [Delivery(T0 + 10 * DAY, 2000.0, ordered_at=T0 + 5 * DAY)]
+    result = evaluate(readings, jug, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 2000.0
+    # A glitch nearly to zero: the rise back is almost a pack, and the mass balance, which leaves out the dip
+    # and not the real reading after it, sees no load either.
+    deep = daily(use(2400.0, 20.0, 25) + [60.0, 2940.0] + use(1880.0, 20.0, 5))
+    assert evaluate(deep, jug, deep[-1].at, deliveries=delivered).forecast.shelf == 2000.0
+
+
 def test_a_pack_bought_elsewhere_and_put_on_a_full_container_leaves_the_delivery_on_the_shelf() -> None:
     # 800 left when a pack appears on the sensor: the household did not open the delivered pack on top of a
     # container that was far from empty (it bought one in a shop), so the delivery is still in the cupboard.
