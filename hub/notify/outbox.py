@@ -178,8 +178,9 @@ Links = Callable[[int, str, str, datetime | None, datetime], list[dict[str, Any]
 
 def pump_order_events(
     session: Session, now: datetime, limit: int = 500, links: Links | None = None
-) -> list[Announcement]:
-    """Turn order steps not yet notified into notifications; returns the new ones.
+) -> tuple[list[Announcement], bool]:
+    """Turn order steps not yet notified into notifications; returns the new ones, and whether `limit` steps
+    were taken (more may be waiting: a backlog, to be worked off at once).
 
     Under load this runs next to ingest in the same process, so it works per batch of steps and on plain
     rows: one query each for the steps, their orders, their lines, the keys told before and the channels,
@@ -189,11 +190,11 @@ def pump_order_events(
     """
     events = repos.unnotified_order_steps(session, limit)
     if not events:
-        return []
+        return [], False
     told = _notify_steps(session, events, now, links)
     session.execute(update(OrderEvent).where(col(OrderEvent.id).in_([event.id for event in events]))
                     .values(notified=True), execution_options={"synchronize_session": False})
-    return told
+    return told, len(events) >= limit
 
 
 def _notify_steps(

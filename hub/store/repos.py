@@ -425,11 +425,6 @@ def unnotified_order_events(session: Session, limit: int = 200) -> Sequence[Orde
     return session.exec(_skip_locked(session, query)).all()
 
 
-def any_unnotified(session: Session) -> bool:
-    """Whether an order step waits to be notified (on the same partial index as the backlog query)."""
-    return session.execute(select(col(OrderEvent.id)).where(_UNNOTIFIED).limit(1)).first() is not None
-
-
 def unnotified_order_steps(session: Session, limit: int = 200) -> Sequence[Row[Any]]:
     """`unnotified_order_events` as plain rows (id, order_id, status, at, actor, note)."""
     columns = [col(c) for c in (OrderEvent.id, OrderEvent.order_id, OrderEvent.status, OrderEvent.at,
