@@ -65,6 +65,8 @@ DEVICE_CHECK_LOCK = "device-checks"  # the cluster-wide lock of the periodic dev
 # lock: an ingest thread that wants it back would wait out the switch interval (20 ms, hub.ingest.mqtt). Every
 # this many notifications (about a millisecond of work) the pump gives it up, so ingest waits that long at most.
 YIELD_EVERY = 16
+# Payloads as stored: compact, dates as text. One encoder for all (json.dumps with options builds one per call).
+_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ def add(
         return None
     payload = {**payload, "kind": kind, "household_id": household_id}
     note = Notification(household_id=household_id, kind=kind, key=key[:120],
-                        payload=json.dumps(payload, separators=(",", ":"), default=str), created_at=now)
+                        payload=_JSON.encode(payload), created_at=now)
     session.add(note)
     session.flush()
     assert note.id is not None
@@ -249,7 +251,7 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
         if n % YIELD_EVERY == YIELD_EVERY - 1:
             time.sleep(0)
         values.append({"household_id": row["household_id"], "kind": row["kind"], "key": row["key"],
-                       "created_at": now, "payload": json.dumps(row["payload"], separators=(",", ":"), default=str)})
+                       "created_at": now, "payload": _JSON.encode(row["payload"])})
     channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})
     # One INSERT, then one query for the new ids by their unique keys: an INSERT ... RETURNING whose ids
     # must come back in the rows' order is a statement per row on SQLite.
