@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import secrets
 import signal
 import statistics
@@ -58,6 +57,7 @@ from bench.ingest.procs import (
 from hub.broker.credentials import HUB_USERNAME
 from hub.broker.mosquitto import MosquittoProcess
 from hub.broker.mosquitto_auth import write_acl_file, write_password_file
+from hub.settings import IngestSettings
 from simulator.fleet import Fleet, FleetStats
 
 console = Console(width=200)
@@ -233,8 +233,8 @@ def main() -> None:
     parser.add_argument(
         "--hub-workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="the hub's ingest processes (RESTOCK_INGEST_WORKERS); default one per core",
+        default=IngestSettings().workers,
+        help="the hub's ingest processes (RESTOCK_INGEST_WORKERS); default the hub's own default (1)",
     )
     parser.add_argument(
         "--window", type=int, default=2, help="events each device keeps in flight in the saturation runs"
