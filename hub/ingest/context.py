@@ -1,8 +1,8 @@
 """Each device's context (the device, its household, its bound product), kept from one ingest batch to the next.
 
-Loading it was the largest part of a small batch's cost (a three-table query and the ORM building three objects
-per device, at 500 events/s before nearly every batch). It is kept while `contextepoch` (migration 0013) stays
-the same: triggers move it on whenever a device, household or product changes, whoever changes it, in the same
+Loading it was the largest part of a small batch's cost (a query and the ORM building three objects per device,
+at 500 events/s before nearly every batch). It is kept while `contextepoch` (migration 0013) stays the same:
+triggers move it on whenever a device, household or product changes, whoever changes it, in the same
 transaction. A batch reads it first, in its own snapshot, so a batch that starts after a revocation, a new binding
 or a new price has committed never decides on the old one.
 
@@ -48,7 +48,7 @@ class DeviceContexts:
         missing = [device_id for device_id in wanted if device_id not in self._devices]
         if missing:
             self.loads += 1
-            for device in repos.devices_by_id(session, missing):
+            for device in repos.rows_by_id(session, Device, missing):
                 self._devices[device.id] = device
         found = [self._devices[device_id] for device_id in wanted if device_id in self._devices]
         households = {d.household_id for d in found if d.household_id is not None} - self._households.keys()

@@ -174,20 +174,20 @@ class Ingest:
             for mid in mids:
                 paho.ack(mid, 1)
 
-        def done(messages: Sequence[Message]) -> None:
+        def release(messages: Sequence[Message]) -> None:
             mids = [m.mid for m in messages if m.mid is not None]
             if mids:
                 loop.call_soon_threadsafe(acknowledge, mids)
 
-        applier = Applier(processor, deliver, done=done)
+        applier = Applier(processor, deliver, done=release)
         applier.start()
         tasks = [
             asyncio.create_task(self._feed(client, applier)),
             asyncio.create_task(self._publish_ready(client, ready, applier)),
         ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            ended, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in ended:
                 task.result()  # the error that ended this connection
         finally:
             for task in tasks:

@@ -357,12 +357,11 @@ class Processor:
             log.error("rate_limited dead letters not written", exc_info=exc)
 
     def _prefetch(self, session: Session, messages: Sequence[Message]) -> None:
-        """Load the batch's devices and stored event keys with one query each, instead of one per message."""
+        """The batch's devices with their households and bound products (kept across batches, see
+        `hub.ingest.context`), and its stored event keys with one query, instead of a look-up per message."""
         wanted = event_keys(messages)
         if not wanted:
             return
-        # With their households and bound products: at a few events per batch, one query instead of three
-        # is most of what a batch costs before its commit.
         for device, household, product in self.contexts.load(session, wanted):
             self._devices[device.id] = device
             if household is not None and household.id is not None:

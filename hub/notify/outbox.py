@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlmodel import Session, col
@@ -65,6 +65,7 @@ DEVICE_CHECK_LOCK = "device-checks"  # the cluster-wide lock of the periodic dev
 # lock: an ingest thread that wants it back would wait out the switch interval (20 ms, hub.ingest.mqtt). Every
 # this many notifications (about a millisecond of work) the pump gives it up, so ingest waits that long at most.
 YIELD_EVERY = 16
+T = TypeVar("T")
 # Payloads as stored: compact, dates as text. One encoder for all (json.dumps with options builds one per call).
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
@@ -215,9 +216,7 @@ def _notify_steps(
     orders = repos.order_rows(session, {event.order_id for event, _ in steps})
     lines = repos.line_rows(session, list(orders))
     rows: list[dict[str, Any]] = []
-    for n, (event, kind) in enumerate(steps):
-        if n % YIELD_EVERY == YIELD_EVERY - 1:
-            time.sleep(0)
+    for event, kind in _yielding(steps):
         order = orders.get(event.order_id)
         if order is None:
             continue
@@ -230,6 +229,14 @@ def _notify_steps(
                 payload["actions"] = actions
         rows.append(_notification_row(order.household_id, kind, f"order-event:{event.id}", payload))
     return _add_many(session, rows, now)
+
+
+def _yielding(items: Sequence[T]) -> Iterator[T]:
+    """`items`, letting go of the interpreter lock every `YIELD_EVERY` of them (see there)."""
+    for n, item in enumerate(items, 1):
+        if n % YIELD_EVERY == 0:
+            time.sleep(0)
+        yield item
 
 
 def _notification_row(household_id: int, kind: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -247,9 +254,7 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
     if not new_rows:
         return []
     values = []
-    for n, row in enumerate(new_rows):
-        if n % YIELD_EVERY == YIELD_EVERY - 1:
-            time.sleep(0)
+    for row in _yielding(new_rows):
         values.append({"household_id": row["household_id"], "kind": row["kind"], "key": row["key"],
                        "created_at": now, "payload": _JSON.encode(row["payload"])})
     channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})

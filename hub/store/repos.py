@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, bindparam, func, or_, text
+from sqlalchemy import Row, func, or_, text
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -52,32 +52,8 @@ def device(session: Session, device_id: str) -> Device | None:
     return session.get(Device, device_id)
 
 
-# Built once: SQLAlchemy memoizes a statement's cache key on the statement object, and working the key out
-# anew for a three-table join was a third of this query's cost per ingest batch.
-_DEVICES_IN_CONTEXT = (
-    select(Device, Household, Product)
-    .outerjoin(Household, col(Household.id) == col(Device.household_id))
-    .outerjoin(Product, col(Product.id) == col(Device.binding_product_id))
-    .where(col(Device.id).in_(bindparam("device_ids", expanding=True)))
-)
-
-
-def devices_in_context(
-    session: Session, device_ids: Sequence[str]
-) -> Sequence[tuple[Device, Household | None, Product | None]]:
-    """Several devices (those that exist) with their household and bound product, in one query."""
-    if not device_ids:
-        return []
-    return session.exec(_DEVICES_IN_CONTEXT, params={"device_ids": list(device_ids)}).all()
-
-
-def devices_by_id(session: Session, device_ids: Sequence[str]) -> Sequence[Device]:
-    """Those of these devices that exist."""
-    return session.exec(select(Device).where(col(Device.id).in_(list(device_ids)))).all()
-
-
-def rows_by_id(session: Session, model: type[M], ids: Iterable[int]) -> Sequence[M]:
-    """Those rows of `model` (households, products…) with these ids that exist."""
+def rows_by_id(session: Session, model: type[M], ids: Iterable[Any]) -> Sequence[M]:
+    """Those rows of `model` (devices, households, products…) with these ids that exist."""
     return session.exec(select(model).where(col(model.id).in_(list(ids)))).all()  # type: ignore[attr-defined]
 
 
@@ -472,7 +448,8 @@ def notification_ids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple
             col(Notification.household_id).in_(households), col(Notification.key).in_(names)
         )
     ).all()
-    return {(household, key): note_id for household, key, note_id in rows if (household, key) in keys}
+    return {(household, key): note_id for household, key, note_id in rows
+            if note_id is not None and (household, key) in keys}
 
 
 def active_channels_of(session: Session, household_ids: set[int]) -> dict[int, list[NotifyChannel]]:

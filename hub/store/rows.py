@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Boolean, DateTime, Enum, Integer, String, Table, insert
 from sqlalchemy.engine import Dialect
@@ -50,7 +50,7 @@ def _sqlite_bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _converter(column_type: Any, dialect: Dialect) -> Convert | None | bool:
+def _converter(column_type: Any, dialect: Dialect) -> Convert | None | Literal[False]:
     """The conversion a value of this column needs on `dialect`: a function, None (none), False (unknown)."""
     sqlite = dialect.name == "sqlite"
     if isinstance(column_type, UTCDateTime | DateTime):
@@ -60,6 +60,11 @@ def _converter(column_type: Any, dialect: Dialect) -> Convert | None | bool:
     if isinstance(column_type, Integer | String | AutoString) and not isinstance(column_type, Enum):
         return None  # both drivers take ints and strs as they are (AutoString: sqlmodel's str column)
     return False  # JSON, enums, numerics...: SQLAlchemy's processing, not a guess here
+
+
+def _mark(dialect: Dialect) -> str:
+    """A positional placeholder as the driver takes it (psycopg: %s; exec_driver_sql passes SQL on as it is)."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
 @cache
@@ -73,7 +78,7 @@ def _plan(
         found = _converter(table.c[name].type, dialect)
         if found is False:
             return None
-        converters.append(found)  # type: ignore[arg-type]
+        converters.append(found)
     # Columns the rows leave out take their default, as with SQLAlchemy's INSERT: a constant is written into
     # the statement's parameters; a default made per row (a function) is SQLAlchemy's to make.
     defaults: list[tuple[str, Any]] = []
@@ -89,8 +94,7 @@ def _plan(
         defaults.append((column.name, convert(value) if convert else value))
     quote = dialect.identifier_preparer
     written = (*names, *(name for name, _ in defaults))
-    # psycopg takes %s placeholders; exec_driver_sql hands the statement to the driver as it is.
-    marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in written)
+    marks = ", ".join(_mark(dialect) for _ in written)
     sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(n) for n in written)}) "
            f"VALUES ({marks})")
     return sql, tuple(converters), tuple(value for _, value in defaults)
@@ -108,7 +112,7 @@ def update_column(session: Session, table: Table, column: str, key: str, values:
             session.execute(table.update().where(table.c[key] == k).values({column: value}))
         return
     quote = dialect.identifier_preparer
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    mark = _mark(dialect)
     sql = f"UPDATE {quote.format_table(table)} SET {quote.quote(column)} = {mark} WHERE {quote.quote(key)} = {mark}"
     connection.exec_driver_sql(sql, [(convert(value) if convert else value, k) for k, value in values.items()])
 
