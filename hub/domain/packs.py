@@ -30,6 +30,7 @@ from hub.domain.readings import Reading
 RISE_PACKS = 0.3
 WINDOW_DAYS = 28.0  # the rate: whole weekly cycles, as the level-based one
 RECENT_DAYS = 7.0  # and the last week, so a rise in use moves the order forward at once
+CYCLE_DAYS = 60.0  # a delivery that ran out within two months still says how fast the slot is used
 # The container is empty at or below this share of a pack (as in hub.domain.replenish).
 EMPTY_PACKS = 0.03
 # A pack is opened into a container holding at most LOAD_LOW of a pack plus up to this many times the usual use
@@ -105,7 +106,6 @@ def count(
     """
     if len(readings) < 3 or (readings[-1].at - readings[0].at) / _DAY < 1.0:
         return None
-    low = EMPTY_PACKS * pack_size
     end = readings[-1].at
     rate = max(start_rate, 0.0)
     kept: list[Reading] = list(readings)
@@ -119,7 +119,8 @@ def count(
         loads = again
         rate = _rate(balance.changes, loads, pack_size, balance.since, balance.empty)
     # Packs used faster than the sensor reads them hide their loads; a delivery that ran out shows the real use.
-    rate = max(rate, _cycle_rate(kept, deliveries, pack_size))
+    cycles = _cycles(kept, deliveries, pack_size)
+    rate = max(rate, _cycle_rate(kept, cycles))
     since, changes, empty = balance.since, balance.changes, balance.empty
     recent_since = next(
         (i for i, (a, _) in enumerate(balance.pairs) if a.at >= end - timedelta(days=RECENT_DAYS)), since
@@ -131,15 +132,12 @@ def count(
         if d > 0
     ]
     wobble = math.sqrt(sum(s * s for s in steps) / len(steps)) if steps else 0.0
-    shelf, ledger = _shelf(balance.pairs, loads, deliveries, pack_size, rate)
-    newest = max((d.at for d in deliveries), default=None)
-    latest = [r for r in kept if newest is None or r.at >= newest]
-    opened = _opened(latest, RISE_PACKS * pack_size)
-    if shelf > 0 and opened is not None and _ran_out(latest[opened:], kept, low):
-        # Opened since the newest delivery, then empty for longer than the household ever goes without using
-        # it, with a pack credited: nobody leaves it so with a pack in the cupboard, so the credit is loads the
-        # balance missed. (An empty container the newest delivery has not been seen in is a household away.)
-        shelf = 0.0
+    # A delivery seen opened, then the container empty for longer than the household ever goes without using
+    # it: nobody leaves it so with a pack in the cupboard, so the shelf was empty then, and any credit left is
+    # loads the balance missed. (An empty container the delivery has not been seen in is a household away.)
+    # Every such run-out in the history empties the count, not only the newest: a credit kept from an older
+    # cycle would come back with the next delivery and grow with every cycle whose loads went unseen.
+    shelf, ledger = _shelf(balance.pairs, loads, deliveries, pack_size, rate, [out for _, out in cycles])
     span = (end - balance.pairs[since][0].at) / _DAY if balance.pairs else 0.0
     return PackCount(rate, recent, wobble, shelf, sum(loads[since:]), span, min(ledger, shelf))
 
@@ -215,30 +213,40 @@ def _opened(readings: Sequence[Reading], full: float) -> int | None:
     return next((i for i, r in enumerate(readings) if r.value > full), None)
 
 
-def _cycle_rate(readings: Sequence[Reading], deliveries: Sequence[Delivery], pack_size: float) -> float:
-    """Use a day over the newest delivery that ran out lately: its quantity and the level before it arrived, used
-    between its arrival and the first two empty readings in a row before the next delivery (0 if none ran out).
-
-    A lower bound: the shelf may have held more when it arrived. It stands when the balance cannot see the
-    loads at all (a pack or more used between two readings, the level at zero whenever it is read).
-    """
+def _cycles(
+    readings: Sequence[Reading], deliveries: Sequence[Delivery], pack_size: float
+) -> list[tuple[Delivery, datetime]]:
+    """The deliveries (since the first reading) that ran out, oldest first, each with when: seen opened (the
+    container well above empty after it arrived), then empty for longer than the household goes without using
+    it (`_ran_out`), before the next delivery. One that arrived at an empty container not used for days was
+    not used up."""
     arrivals = sorted((d for d in deliveries if d.at >= readings[0].at), key=lambda d: d.at)
-    for k in range(len(arrivals) - 1, -1, -1):
-        arrival = arrivals[k]
+    cycles = []
+    for k, arrival in enumerate(arrivals):
         until = arrivals[k + 1].at if k + 1 < len(arrivals) else readings[-1].at + _DAY
-        before = [r for r in readings if r.at <= arrival.at]
         after = [r for r in readings if arrival.at < r.at < until]
-        # Only a delivery seen opened (the container well above empty after it arrived) and run out within the rate's
-        # window: one that arrived at an empty container not used for days was not used up, and an old cycle
-        # says little about today's use.
         opened = _opened(after, RISE_PACKS * pack_size)
         if opened is None:
             continue
         out = _ran_out(after[opened:], readings, EMPTY_PACKS * pack_size)
-        if out is not None and out >= readings[-1].at - timedelta(days=WINDOW_DAYS):
-            days = (out - arrival.at) / _DAY
-            held = arrival.quantity + (before[-1].value if before else 0.0)
-            return held / max(days, 1.0)
+        if out is not None:
+            cycles.append((arrival, out))
+    return cycles
+
+
+def _cycle_rate(readings: Sequence[Reading], cycles: Sequence[tuple[Delivery, datetime]]) -> float:
+    """Use a day over the newest delivery that ran out within CYCLE_DAYS: its quantity and the level before it
+    arrived, used between its arrival and the run-out (0 if none ran out; an old cycle says little about today).
+
+    A lower bound: the shelf may have held more when it arrived. It stands when the balance cannot see the
+    loads at all (a pack or more used between two readings, the level at zero whenever it is read).
+    """
+    for arrival, out in reversed(cycles):
+        if out < readings[-1].at - timedelta(days=CYCLE_DAYS):
+            break
+        before = [r for r in readings if r.at <= arrival.at]
+        held = arrival.quantity + (before[-1].value if before else 0.0)
+        return held / max((out - arrival.at) / _DAY, 1.0)
     return 0.0
 
 
@@ -248,6 +256,7 @@ def _shelf(
     deliveries: Sequence[Delivery],
     pack: float,
     rate: float,
+    outs: Sequence[datetime] = (),
 ) -> tuple[float, float]:
     """Delivered units not loaded: deliveries since the first reading, less the packs loaded after each arrived;
     and what the ledger leaves instead (the level when the counted shelf was last empty, plus deliveries since,
@@ -264,7 +273,13 @@ def _shelf(
     waiting: list[tuple[datetime, int]] = []
     shelf, i = 0.0, 0
     empty, since = first, 0.0  # the reading at which the counted shelf was last empty; delivered since
+    pending = sorted(outs)
     for (_, b), packs in zip(pairs, loads, strict=True):
+        if pending and pending[0] <= b.at:
+            # The container ran out here with nothing on the shelf (see `count`).
+            while pending and pending[0] <= b.at:
+                pending.pop(0)
+            shelf, waiting = 0.0, []
         while i < len(arrivals) and arrivals[i].at <= b.at:
             shelf += arrivals[i].quantity
             since += arrivals[i].quantity

@@ -46,6 +46,9 @@ MAX_JUMP_PACKS = 0.5
 EMPTY_PACKS = 0.03
 # While learning, a slot at or below this share of a pack orders at once (the household can change it).
 LEARNING_LOW = 0.25
+# Deliveries (since the first reading) before their throughput can say a slot's packs last only days.
+DELIVERED_ARRIVALS = 3
+_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +267,13 @@ def _short_packs(
     # (about) used, as orders come when stock runs low. It holds while a stock-out or a week of packs used
     # faster than they are read hides the loads from the count, which would switch back to the levels and
     # their credit of every delivered pack.
-    # Only with as many packs counted as packs lasting the horizon take: the big first orders of a new slot
-    # arrive long before they are used, and would make a slot whose pack lasts weeks look short.
+    # Only once DELIVERED_ARRIVALS deliveries came over at least four weeks of readings: a new slot's big first
+    # order arrives long before it is used, and with the next one would make a slot whose pack lasts weeks look
+    # short. (Not gated on the packs counted: where a pack or more goes between two readings the count sees
+    # few loads, and the slot fell back to the levels, whose rate was a tenth of the real one.)
     delivered = whole_packs.delivered_rate(deliveries, series.readings[0].at)
-    if counted.loads < counted.days / horizon:
+    arrivals = [d.at for d in deliveries if d.at >= series.readings[0].at]
+    if len(arrivals) < DELIVERED_ARRIVALS or (max(arrivals) - series.readings[0].at) / _DAY < whole_packs.WINDOW_DAYS:
         delivered = None
     pack_days = min(counted.pack_days(policy.pack_size), policy.pack_size / delivered if delivered else math.inf)
     if pack_days >= horizon:

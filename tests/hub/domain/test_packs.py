@@ -128,3 +128,20 @@ def test_short_pack_orders_respect_the_cap_and_never_skip_a_forecast_stock_out(
     if fc.run_out_earliest is not None and fc.run_out_earliest <= fc.at + timedelta(days=lead.plan):
         # A stock-out forecast inside the lead time: an order, or a warning when not a pack fits.
         assert decision.packs >= 1 or decision.action == "notify", decision
+
+
+def test_a_run_out_in_an_older_cycle_empties_the_count_for_good() -> None:
+    # Five packs arrive on day 1 and go faster than the sensor reads them: the level only ever falls, so the
+    # count sees no load and keeps all five on the shelf, until the container sits empty for days (day 4 on):
+    # nobody does that with a pack in the cupboard, so the shelf was empty then. Three more packs arrive on
+    # day 9 and one is opened. The old cycle's credit must not come back with the new delivery.
+    values = [190.0, 150.0, 90.0, 20.0, 0.0, 0.0, 0.0, 0.0, 0.0, 180.0, 120.0, 60.0]
+    readings = [Reading(T0 + i * DAY, v) for i, v in enumerate(values)]
+    deliveries = [
+        Delivery(T0 + 1 * DAY - timedelta(hours=10), 5 * PACK),
+        Delivery(T0 + 9 * DAY - timedelta(hours=10), 3 * PACK),
+    ]
+    counted = count(readings, deliveries, PACK, start_rate=60.0)
+    assert counted is not None
+    assert counted.shelf == 2 * PACK
+
