@@ -303,6 +303,22 @@ def test_a_pack_bought_elsewhere_and_put_on_a_full_container_leaves_the_delivery
     assert result.forecast.shelf == 1000.0
 
 
+def test_a_pack_bought_elsewhere_and_put_on_a_half_full_container_leaves_the_delivery_on_the_shelf() -> None:
+    # 600 left, the level before could be a nearly empty container after a busy day (eight days of use in
+    # one), but the level after is 1580: a pack on top of a container holding over half a pack. The delivered
+    # pack goes into a nearly empty container, so this was a pack bought in a shop; the delivery waits.
+    values = use(1000.0, 25.0, 17) + use(1580.0, 25.0, 8)
+    readings = daily(values)
+    delivered = [Delivery(T0 + DAY, 1000.0, ordered_at=T0 - 4 * DAY)]
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
+    assert len(result.series.refills) == 1
+    assert result.forecast.shelf == 1000.0
+    # The delivered pack put on a container that ran low is still the delivered pack.
+    values = use(1000.0, 25.0, 32) + use(1180.0, 25.0, 8)
+    loaded = evaluate(daily(values), POLICY, T0 + (len(values) - 1) * DAY, deliveries=delivered)
+    assert loaded.forecast.shelf == 0.0
+
+
 def test_a_quiet_sensor_does_not_stop_use_at_an_empty_container() -> None:
     # The container was nearly empty when the sensor went quiet two weeks ago; the household has been using
     # the shelf pack since, so the forecast must not keep counting all of it.
