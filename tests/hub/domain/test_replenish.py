@@ -235,6 +235,25 @@ def test_pack_loaded_just_before_a_very_busy_day_is_not_credited_twice() -> None
     assert result.decision.action == "order"
 
 
+def test_a_pack_opened_in_the_middle_of_two_busy_days_leaves_the_shelf() -> None:
+    # 2500 packs at 150 a day. With 566 left the household has two days of eight times the usual use: the
+    # container runs dry, the delivered pack goes in and by the evening 1559 are left, 663 the next. The rise,
+    # under half a pack, reads as a spike; but a whole pack less the day's use explains it, and the two days'
+    # use with a pack put in is a burst the household can have. The pack is no longer on the shelf.
+    big = SlotPolicy(pack_size=2500.0, max_stock=10000.0)
+    values = use(2216.0, 150.0, 12) + [1559.0] + use(663.0, 150.0, 4)
+    readings = daily(values)
+    assert [r.reason for r in clean(readings, min_jump=250.0, max_jump=1250.0).rejected] == ["spike"]
+    delivered = [Delivery(T0 + DAY, 2500.0, ordered_at=T0 - 4 * DAY)]
+    result = evaluate(readings, big, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 0.0
+    # The same readings on a slot using 30 a day would need forty days of use in two: a glitch, the pack waits.
+    slow = use(890.0, 30.0, 12) + [1559.0] + use(663.0, 30.0, 4)
+    slow[:12] = [566.0 + 30.0 * (11 - i) for i in range(12)]
+    result = evaluate(daily(slow), big, T0 + (len(slow) - 1) * DAY, deliveries=delivered)
+    assert result.forecast.shelf == 2500.0
+
+
 def test_a_glitch_no_use_could_explain_keeps_the_pack_on_the_shelf() -> None:
     # The same shape with a 1000 pack at 50 a day: 990 used between two readings would be twenty days of
     # use in one; it is a glitch, and the delivered pack still waits in the cupboard.
