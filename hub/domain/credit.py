@@ -134,8 +134,10 @@ def hidden_refills(
         return ()
     limit = HIDDEN_PACKS * pack_size
     found = []
+    # A rise seen across the gap is a refill of its own, counted by its jump: only the rest is hidden.
+    shown = {refill.at: refill.amount for refill in series.refills}
     for gap in series.gaps:  # loaded while the sensor was offline
-        unseen = rate_per_day * gap.days - (gap.before - gap.after)
+        unseen = rate_per_day * gap.days - (gap.before - gap.after) - max(shown.get(gap.end, 0.0), 0.0)
         if unseen > limit:
             found.append(Refill(gap.end, gap.after - unseen, gap.after, gap.start))
     for whole in series.segments:

@@ -145,13 +145,26 @@ def test_refills_without_a_delivery_do_not_create_credit() -> None:
 
 
 def test_pack_loaded_while_the_sensor_was_offline_is_found() -> None:
-    readings = daily(use(500.0, 50.0, 8)) + daily(use(900.0, 50.0, 6), T0 + 14 * DAY)
+    # Offline for 20 days at 50 a day: the level after (120) is below the level before (150), yet 1000 were
+    # used meanwhile, so a pack went in unseen.
+    readings = daily(use(500.0, 50.0, 8)) + daily(use(120.0, 50.0, 3), T0 + 27 * DAY)
     series = clean(readings)
     hidden = hidden_refills(series, 50.0, 1000.0)
-    assert len(hidden) == 1 and hidden[0].amount == pytest.approx(1100.0)  # 150 - 7 days * 50 + 1100 = 900
+    assert len(hidden) == 1 and hidden[0].amount == pytest.approx(970.0)  # 150 - 20 days * 50 + 970 = 120
     delivered = [Delivery(T0 + DAY, 1000.0)]
     result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
     assert result.forecast.shelf == 0.0
+
+
+def test_a_pack_loaded_while_offline_whose_rise_shows_counts_once() -> None:
+    # Offline for 7 days: 150 before, 900 after. The rise is a refill of one pack; the use over the gap (350)
+    # hides no second one, so the other delivered pack is still in the cupboard.
+    readings = daily(use(500.0, 50.0, 8)) + daily(use(900.0, 50.0, 6), T0 + 14 * DAY)
+    series = clean(readings)
+    assert len(series.refills) == 1 and not hidden_refills(series, 50.0, 1000.0)
+    delivered = [Delivery(T0 + DAY, 2000.0)]
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 1000.0
 
 
 def test_container_left_empty_drops_the_shelf_credit() -> None:
