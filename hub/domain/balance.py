@@ -15,6 +15,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+from hub.domain.credit import BURST, LOAD_NOISE
 from hub.domain.readings import Reading, Refill, median
 
 # The usual use per day is measured over at least this many days of intervals that hold no load.
@@ -59,21 +60,34 @@ def unseen_packs(readings: Sequence[Reading], start: datetime, seen: Iterable[Re
     flags = _open(window, pack_size)
     pairs = list(zip(window, window[1:], strict=False))
     closed = [(a, b) for (a, b), flag in zip(pairs, flags, strict=True) if not flag]
-    closed_days = sum((b.at - a.at) / _DAY for a, b in closed)
+    if sum((b.at - a.at) / _DAY for a, b in closed) < 1.0:
+        return 0
+    # A glitch up and the fall back from it (or a glitch down and the rise back) is neither a load nor use.
+    # It is judged against the median day's use, which the glitches' own falls cannot inflate.
+    usual = max(median((a.value - b.value) / max((b.at - a.at) / _DAY, 1e-9) for a, b in closed), 0.0)
+    glitches: set[int] = set()
+    falls: set[int] = set()
+    for i, flag in enumerate(flags):
+        back = _taken_back(window, i, usual, pack_size) if flag else None
+        if back is not None:
+            glitches.add(i)
+            falls.add(back)
+    kept = [(a, b) for i, ((a, b), flag) in enumerate(zip(pairs, flags, strict=True)) if not flag and i not in falls]
+    closed_days = sum((b.at - a.at) / _DAY for a, b in kept)
     if closed_days < 1.0:
         return 0
-    rate = max(sum(a.value - b.value for a, b in closed) / closed_days, 0.0)
+    rate = max(sum(a.value - b.value for a, b in kept) / closed_days, 0.0)
     seen = sorted(seen, key=lambda r: r.at)
     times = [load.at for load in seen]
     matched: set[int] = set()
     unseen = 0.0
-    for (a, b), flag in zip(pairs, flags, strict=True):
+    for i, ((a, b), flag) in enumerate(zip(pairs, flags, strict=True)):
         if a.at < start:
             continue
         hits = range(bisect_right(times, a.at), bisect_right(times, b.at))
         if hits:
             matched.update(hits)
-        elif flag:
+        elif flag and i not in glitches:
             unseen += b.value - a.value + rate * (b.at - a.at) / _DAY
     # A seen load that no rising interval holds (a pack found over a whole segment, a spike taken for a load)
     # is the balance's own load counted a second way: it is subtracted, not added again.
@@ -81,6 +95,28 @@ def unseen_packs(readings: Sequence[Reading], start: datetime, seen: Iterable[Re
         _packs(load, pack_size) for i, load in enumerate(seen) if i not in matched and start < load.at <= end
     )
     return max(0, math.floor(unseen / pack_size - unmatched + 1.0 - UNSEEN_PACKS))
+
+
+def _taken_back(window: Sequence[Reading], i: int, rate: float, pack_size: float) -> int | None:
+    """When the rise from reading i to i + 1 is a glitch, not a load, the interval of the fall that undoes it:
+    the next reading falls back to where the level was before (a glitch up), or the rise only climbs back to
+    where the level was before a fall into reading i (a glitch down); either fall faster than a burst of use.
+    None for a rise that can be a load; the newest reading's rise counts."""
+    noise = LOAD_NOISE * pack_size
+    a, b = window[i], window[i + 1]
+
+    def burst(x: Reading, y: Reading) -> float:
+        return BURST * rate * (y.at - x.at) / _DAY + noise
+
+    if i + 2 < len(window):
+        c = window[i + 2]
+        if b.value - c.value > burst(b, c) and c.value <= a.value + noise:
+            return i + 1
+    if i >= 1:
+        z = window[i - 1]
+        if z.value - a.value > burst(z, a) and b.value <= z.value + noise:
+            return i - 1
+    return None
 
 
 def _packs(load: Refill, pack_size: float) -> int:

@@ -54,18 +54,25 @@ def loaded_packs(refill: Refill, pack_size: float, rate_high: float | None = Non
     """Whole packs a refill took from the shelf: 0 when the rise cannot be packs put into a nearly empty container.
 
     Loading n packs into a container holding b (at most LOAD_LOW of a pack) between two readings shows a rise of
-    n packs less the use u between the readings, from a level before of at most b + u. A rise far short of
-    whole packs (more than a burst of use could explain: a glitch on a reading), or one from a container that
-    was far from empty (a glitch up, or a pack bought elsewhere put on top), took nothing from the shelf.
-    Without a rate every rise counts, as forgetting shelf stock is the cheaper mistake.
+    n packs less the use u between the readings, from a level before of at most b + u, to a level after of at
+    most b + n packs (use after the load only lowers it). A rise far short of whole packs (more than a burst of
+    use could explain: a glitch on a reading), or one from a container that was far from empty (a glitch up, or
+    a pack bought elsewhere put on top), took nothing from the shelf. Without a rate every rise that lands near
+    whole packs counts, as forgetting shelf stock is the cheaper mistake.
     """
     packs = max(1, math.ceil(refill.amount / pack_size - ATTRIBUTION_SLACK))
+    low = LOAD_LOW * pack_size
+    noise = LOAD_NOISE * pack_size
+    if refill.after - packs * pack_size > low + noise:
+        # More than the packs on top of a nearly empty container: the container was far from empty when the
+        # stock went in, whatever a burst of use before the reading could have taken (a pack bought in a shop
+        # and put on a half-full container, not a delivered one opened when it ran low).
+        return 0
     if rate_high is None:
         return packs
     days = (refill.at - refill.since) / _DAY if refill.since is not None else 1.0
     burst = BURST * max(rate_high, 0.0) * max(days, 0.0)
-    low = LOAD_LOW * pack_size
-    if packs * pack_size - refill.amount > burst + low or refill.before - burst > low + LOAD_NOISE * pack_size:
+    if packs * pack_size - refill.amount > burst + low or refill.before - burst > low + noise:
         return 0
     return packs
 
@@ -127,8 +134,10 @@ def hidden_refills(
         return ()
     limit = HIDDEN_PACKS * pack_size
     found = []
+    # A rise seen across the gap is a refill of its own, counted by its jump: only the rest is hidden.
+    shown = {refill.at: refill.amount for refill in series.refills}
     for gap in series.gaps:  # loaded while the sensor was offline
-        unseen = rate_per_day * gap.days - (gap.before - gap.after)
+        unseen = rate_per_day * gap.days - (gap.before - gap.after) - max(shown.get(gap.end, 0.0), 0.0)
         if unseen > limit:
             found.append(Refill(gap.end, gap.after - unseen, gap.after, gap.start))
     for whole in series.segments:

@@ -24,14 +24,16 @@ from hub.domain.balance import unseen_packs
 from hub.domain.credit import (
     BURST,
     HIDDEN_PACKS,
+    LOAD_LOW,
     LOAD_NOISE,
     Delivery,
     credited,
     hidden_refills,
+    loaded_packs,
     looks_empty,
     shelf_stock,
 )
-from hub.domain.forecast import LONG_DAYS, RECENT_DAYS, Forecast, forecast, from_balance
+from hub.domain.forecast import LONG_DAYS, RECENT_DAYS, Forecast, Z, estimate_rate, forecast, from_balance
 from hub.domain.readings import CleanSeries, Reading, Refill, clean
 
 Mode = Literal["auto", "notify", "paused"]
@@ -221,7 +223,7 @@ def evaluate(
     loads = tuple(r for r in series.refills if r.at not in taken)
     # A rise of over half a pack rejected as a spike may have been a pack loaded just before a very busy day,
     # if the drop after it is a use the household can have had.
-    loads += tuple(r for r in series.suspects if _busy_day(r, accepted, rate_high, pack))
+    loads += tuple(r for r in series.suspects if _busy_day(r, series, rate_high, pack))
     shelf = shelf_stock(deliveries, loads, pack_size=pack, since=since, now=now, rate_high=rate_high)
     if shelf > 0:
         # A delivered pack loaded without a visible jump is no longer on the shelf. The rate's lower bound: a
@@ -363,21 +365,39 @@ def _glitch(refill: Refill, accepted: Sequence[Reading], rate_high: float | None
     return refill.at if fell and after.value <= refill.before + noise else None
 
 
-def _busy_day(suspect: Refill, accepted: Sequence[Reading], rate_high: float | None, pack: float) -> bool:
+def _busy_day(suspect: Refill, series: CleanSeries, rate_high: float | None, pack: float) -> bool:
     """A rejected reading that a pack loaded next to a burst of use explains: a rise of over half a pack, and
     the drop after it (a pack loaded, then a busy day) or before it (a busy day, then a pack loaded: the dip
-    the rise starts from) no more than a burst of use."""
-    if suspect.amount <= HIDDEN_PACKS * pack:
-        return False
+    the rise starts from) no more than a burst of use. A smaller rise up and back down counts when the pack
+    went into a nearly empty container in the middle of a burst: whole packs less a burst of use explain the
+    rise, and the use over both intervals, a pack having gone in, is no more than a burst."""
+    small = suspect.amount <= HIDDEN_PACKS * pack
     if rate_high is None:
-        return True
+        return not small
+    accepted = series.readings
     before = next((r for r in reversed(accepted) if suspect.since is not None and r.at < suspect.since), None)
     if before is not None and suspect.at in {r.at for r in accepted}:
         # A dip before the rise: the drop into it must be use the household can have had in that time.
+        if small:
+            return False
         days = (suspect.since - before.at).total_seconds() / 86400.0 if suspect.since is not None else 1.0
         return before.value - suspect.before <= BURST * rate_high * days
     after = next((r for r in accepted if r.at > suspect.at), None)
     if after is None:
-        return True
+        return not small
     days = (after.at - suspect.at).total_seconds() / 86400.0
-    return suspect.after - after.value <= BURST * rate_high * days
+    if suspect.after - after.value > BURST * rate_high * days:
+        return False
+    if not small:
+        return True
+    # A pack opened on a busy day and mostly used by the next reading shows only what is left of it: a glitch
+    # up and back needs far more use over the two intervals than any burst once a whole pack is counted in.
+    # Judged by the use of the four weeks before it, not today's: after a rise in use, an old glitch must not
+    # pass for a burst of the new use.
+    if suspect.since is None or suspect.before > (LOAD_LOW + LOAD_NOISE) * pack:
+        return False
+    then = estimate_rate(series.segments, suspect.since - timedelta(days=LONG_DAYS), suspect.since)
+    high = then.per_day + Z * then.se if then is not None else rate_high
+    packs = loaded_packs(suspect, pack, high)
+    span = (after.at - suspect.since).total_seconds() / 86400.0
+    return bool(packs) and suspect.before + packs * pack - after.value <= BURST * high * span + LOAD_NOISE * pack

@@ -81,3 +81,19 @@ def test_a_busy_day_then_a_pack_loaded_reads_as_a_dip_and_the_pack_leaves_the_sh
     result = evaluate(readings, policy, now, deliveries=[delivery])
     assert any(r.reason == "spike" and r.reading.at == readings[20].at for r in result.series.rejected)
     assert result.forecast.shelf == 0.0
+
+
+def test_glitches_that_the_next_reading_takes_back_are_no_loads() -> None:
+    # A noisy 750 sensor at 12 a day; five times in a month a reading sits a third of a pack high (or one low
+    # and the next back), too little for the cleaning to call a spike. Each rise is undone by the next reading
+    # faster than any use: neither a load nor use, so no pack is counted gone from the shelf.
+    values = [700.0 - 12.0 * i for i in range(40)]
+    for day, glitch in ((5, 270.0), (11, 230.0), (17, 290.0), (29, 220.0)):
+        values[day] += glitch
+    values[23] -= 300.0  # a glitch down: the next reading rises back
+    readings = [Reading(T0 + i * DAY, v) for i, v in enumerate(values)]
+    assert unseen_packs(readings, readings[0].at, (), 750.0) == 0
+    # A real pack loaded stays a load: the next reading only falls by a day's use.
+    values[30:] = [v + 750.0 for v in values[30:]]
+    loaded = [Reading(T0 + i * DAY, v) for i, v in enumerate(values)]
+    assert unseen_packs(loaded, readings[0].at, (), 750.0) == 1

@@ -145,13 +145,26 @@ def test_refills_without_a_delivery_do_not_create_credit() -> None:
 
 
 def test_pack_loaded_while_the_sensor_was_offline_is_found() -> None:
-    readings = daily(use(500.0, 50.0, 8)) + daily(use(900.0, 50.0, 6), T0 + 14 * DAY)
+    # Offline for 20 days at 50 a day: the level after (120) is below the level before (150), yet 1000 were
+    # used meanwhile, so a pack went in unseen.
+    readings = daily(use(500.0, 50.0, 8)) + daily(use(120.0, 50.0, 3), T0 + 27 * DAY)
     series = clean(readings)
     hidden = hidden_refills(series, 50.0, 1000.0)
-    assert len(hidden) == 1 and hidden[0].amount == pytest.approx(1100.0)  # 150 - 7 days * 50 + 1100 = 900
+    assert len(hidden) == 1 and hidden[0].amount == pytest.approx(970.0)  # 150 - 20 days * 50 + 970 = 120
     delivered = [Delivery(T0 + DAY, 1000.0)]
     result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
     assert result.forecast.shelf == 0.0
+
+
+def test_a_pack_loaded_while_offline_whose_rise_shows_counts_once() -> None:
+    # Offline for 7 days: 150 before, 900 after. The rise is a refill of one pack; the use over the gap (350)
+    # hides no second one, so the other delivered pack is still in the cupboard.
+    readings = daily(use(500.0, 50.0, 8)) + daily(use(900.0, 50.0, 6), T0 + 14 * DAY)
+    series = clean(readings)
+    assert len(series.refills) == 1 and not hidden_refills(series, 50.0, 1000.0)
+    delivered = [Delivery(T0 + DAY, 2000.0)]
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 1000.0
 
 
 def test_container_left_empty_drops_the_shelf_credit() -> None:
@@ -235,6 +248,25 @@ def test_pack_loaded_just_before_a_very_busy_day_is_not_credited_twice() -> None
     assert result.decision.action == "order"
 
 
+def test_a_pack_opened_in_the_middle_of_two_busy_days_leaves_the_shelf() -> None:
+    # 2500 packs at 150 a day. With 566 left the household has two days of eight times the usual use: the
+    # container runs dry, the delivered pack goes in and by the evening 1559 are left, 663 the next. The rise,
+    # under half a pack, reads as a spike; but a whole pack less the day's use explains it, and the two days'
+    # use with a pack put in is a burst the household can have. The pack is no longer on the shelf.
+    big = SlotPolicy(pack_size=2500.0, max_stock=10000.0)
+    values = use(2216.0, 150.0, 12) + [1559.0] + use(663.0, 150.0, 4)
+    readings = daily(values)
+    assert [r.reason for r in clean(readings, min_jump=250.0, max_jump=1250.0).rejected] == ["spike"]
+    delivered = [Delivery(T0 + DAY, 2500.0, ordered_at=T0 - 4 * DAY)]
+    result = evaluate(readings, big, readings[-1].at, deliveries=delivered)
+    assert result.forecast.shelf == 0.0
+    # The same readings on a slot using 30 a day would need forty days of use in two: a glitch, the pack waits.
+    slow = use(890.0, 30.0, 12) + [1559.0] + use(663.0, 30.0, 4)
+    slow[:12] = [566.0 + 30.0 * (11 - i) for i in range(12)]
+    result = evaluate(daily(slow), big, T0 + (len(slow) - 1) * DAY, deliveries=delivered)
+    assert result.forecast.shelf == 2500.0
+
+
 def test_a_glitch_no_use_could_explain_keeps_the_pack_on_the_shelf() -> None:
     # The same shape with a 1000 pack at 50 a day: 990 used between two readings would be twenty days of
     # use in one; it is a glitch, and the delivered pack still waits in the cupboard.
@@ -301,6 +333,22 @@ def test_a_pack_bought_elsewhere_and_put_on_a_full_container_leaves_the_delivery
     result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
     assert len(result.series.refills) == 1
     assert result.forecast.shelf == 1000.0
+
+
+def test_a_pack_bought_elsewhere_and_put_on_a_half_full_container_leaves_the_delivery_on_the_shelf() -> None:
+    # 600 left, the level before could be a nearly empty container after a busy day (eight days of use in
+    # one), but the level after is 1580: a pack on top of a container holding over half a pack. The delivered
+    # pack goes into a nearly empty container, so this was a pack bought in a shop; the delivery waits.
+    values = use(1000.0, 25.0, 17) + use(1580.0, 25.0, 8)
+    readings = daily(values)
+    delivered = [Delivery(T0 + DAY, 1000.0, ordered_at=T0 - 4 * DAY)]
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
+    assert len(result.series.refills) == 1
+    assert result.forecast.shelf == 1000.0
+    # The delivered pack put on a container that ran low is still the delivered pack.
+    values = use(1000.0, 25.0, 32) + use(1180.0, 25.0, 8)
+    loaded = evaluate(daily(values), POLICY, T0 + (len(values) - 1) * DAY, deliveries=delivered)
+    assert loaded.forecast.shelf == 0.0
 
 
 def test_a_quiet_sensor_does_not_stop_use_at_an_empty_container() -> None:
