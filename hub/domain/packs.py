@@ -30,7 +30,7 @@ from hub.domain.readings import Reading
 RISE_PACKS = 0.3
 WINDOW_DAYS = 28.0  # the rate: whole weekly cycles, as the level-based one
 RECENT_DAYS = 7.0  # and the last week, so a rise in use moves the order forward at once
-CYCLE_DAYS = 60.0  # a delivery that ran out within two months still says how fast the slot is used
+CYCLE_DAYS = 28.0  # a delivery that ran out within four weeks says how fast the slot is used now
 # The container is empty at or below this share of a pack (as in hub.domain.replenish).
 EMPTY_PACKS = 0.03
 # A pack is opened into a container holding at most LOAD_LOW of a pack plus up to this many times the usual use
