@@ -63,8 +63,9 @@ class LeadTime:
 
 
 def _whole_days(days: float) -> int:
-    # Lead times are counted in whole days as a household counts them: 4 days and an hour is "4 days".
-    return max(0, math.floor(days + 0.25))
+    # Lead times are counted in whole days as a household counts them, by the calendar: ordered Monday evening and
+    # delivered Wednesday morning (1.6 days) is "2 days", 4 days and an hour is "4 days".
+    return max(0, math.floor(days + 0.5))
 
 
 def _days(n: int) -> str:

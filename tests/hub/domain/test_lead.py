@@ -48,3 +48,13 @@ def test_other_shops_and_old_deliveries_do_not_count() -> None:
     lead = learn(history, 2.0, "demo")
     assert (lead.high, lead.samples) == (3.0, LEAD_SAMPLES)
     assert learn(history, 2.0, "slowshop").plan == 12.0
+
+
+def test_days_are_counted_as_a_household_counts_them() -> None:
+    # Ordered Monday at 20:05, delivered Wednesday at 10:00: 1.6 days, which a household calls two days; and
+    # Saturday evening to the next Friday morning, six.
+    ordered = datetime(2025, 3, 3, 20, 5, tzinfo=UTC)
+    quick = Delivery(datetime(2025, 3, 5, 10, tzinfo=UTC), 1000.0, ordered_at=ordered, shop="demo")
+    slow = Delivery(datetime(2025, 3, 14, 11, tzinfo=UTC), 1000.0, ordered_at=ordered + 5 * DAY, shop="demo")
+    lead = learn([quick, slow], 5.0, "demo")
+    assert lead.text == "delivery takes 2-6 days"
