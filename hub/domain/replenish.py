@@ -236,13 +236,31 @@ def evaluate(
         level = [r for r in accepted if r.at not in glitches]
         shelf = _balanced(shelf, level, deliveries, loads + hidden, pack, since, now, rate_high)
     arrived = max((d.at for d in deliveries if d.at <= now), default=None)
+    doubted = 0.0
     if shelf > 0 and looks_empty(series, EMPTY_PACKS * pack, usual.rate_long, since=arrived):
         # A household with a pack in the cupboard loads it when the container runs dry: one left empty for
         # longer than its usual use says the credit is wrong (a refill went unseen), and keeping it would
         # starve the slot.
-        shelf = 0.0
+        doubted, shelf = shelf, 0.0
     fc = forecast(series, now, shelf=shelf) if shelf > 0 else bare
-    return Evaluation(series, fc, decide(fc, policy, on_order=on_order, lead=lead))
+    decision = decide(fc, policy, on_order=on_order, lead=lead)
+    if doubted and decision.action != "none" and decision.packs > 1:
+        decision = _hedged(decision, policy, doubted)
+    return Evaluation(series, fc, decision)
+
+
+def _hedged(decision: Decision, policy: SlotPolicy, doubted: float) -> Decision:
+    """One pack instead of `decision`'s several when the order rests on the guess that credited packs are gone:
+    if they are, one pack bridges to the next order; if the household only has not needed them yet, one pack
+    too many waits in the cupboard instead of a whole order."""
+    n = max(1, round(doubted / policy.pack_size))
+    reason = decision.reason.replace(f"{_packs(decision.packs)} now", "1 pack now")
+    packs = "the pack in the cupboard is" if n == 1 else f"the {n} packs in the cupboard are"
+    reason = f"{reason}, in case {packs} gone"
+    plan = decision.plan
+    if plan is not None:
+        plan = order_size.plan(1, plan.packs * policy.pack_size / plan.days, policy.pack_size)
+    return replace(decision, packs=1, quantity=policy.pack_size, reason=reason, plan=plan)
 
 
 def _short_packs(

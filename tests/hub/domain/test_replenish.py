@@ -176,6 +176,21 @@ def test_container_left_empty_drops_the_shelf_credit() -> None:
     assert result.decision.action == "order"
 
 
+def test_an_order_on_the_guess_that_credited_packs_are_gone_is_a_single_pack() -> None:
+    # A pack delivered and no load seen, then the container empty for four days at 50 a day. Either the pack
+    # went unseen (one pack bridges to the next order) or the household has not needed it yet (one pack too
+    # many, not a whole order of four, then waits in the cupboard).
+    readings = daily(use(1000.0, 50.0, 20) + [0.0] * 5)
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=[Delivery(T0 + DAY, 1000.0)])
+    assert result.forecast.shelf == 0.0
+    assert (result.decision.action, result.decision.packs, result.decision.quantity) == ("order", 1, 1000.0)
+    assert result.decision.plan is not None and result.decision.plan.packs == 1
+    assert result.decision.reason.endswith("ordering 1 pack now, in case the pack in the cupboard is gone")
+    # With nothing credited to doubt, the same empty container orders the economic quantity.
+    plain = evaluate(readings, POLICY, readings[-1].at)
+    assert plain.decision.packs > 1
+
+
 def _weekly_washes(weeks: int, empty_days: int) -> list[float]:
     """A cycle counter of 16 washes left, four washes every Sunday, then `empty_days` more at zero."""
     level, values = 16.0, []
