@@ -30,7 +30,6 @@ from hub.domain.readings import Reading
 RISE_PACKS = 0.3
 WINDOW_DAYS = 28.0  # the rate: whole weekly cycles, as the level-based one
 RECENT_DAYS = 7.0  # and the last week, so a rise in use moves the order forward at once
-CYCLE_DAYS = 28.0  # a delivery that ran out within four weeks says how fast the slot is used now
 # The container is empty at or below this share of a pack (as in hub.domain.replenish).
 EMPTY_PACKS = 0.03
 # A pack is opened into a container holding at most LOAD_LOW of a pack plus up to this many times the usual use
@@ -235,14 +234,14 @@ def _cycles(
 
 
 def _cycle_rate(readings: Sequence[Reading], cycles: Sequence[tuple[Delivery, datetime]]) -> float:
-    """Use a day over the newest delivery that ran out within CYCLE_DAYS: its quantity and the level before it
+    """Use a day over the newest delivery that ran out within the rate's window: its quantity and the level before it
     arrived, used between its arrival and the run-out (0 if none ran out; an old cycle says little about today).
 
     A lower bound: the shelf may have held more when it arrived. It stands when the balance cannot see the
     loads at all (a pack or more used between two readings, the level at zero whenever it is read).
     """
     for arrival, out in reversed(cycles):
-        if out < readings[-1].at - timedelta(days=CYCLE_DAYS):
+        if out < readings[-1].at - timedelta(days=WINDOW_DAYS):
             break
         before = [r for r in readings if r.at <= arrival.at]
         held = arrival.quantity + (before[-1].value if before else 0.0)
