@@ -339,13 +339,19 @@ def test_a_glitch_down_then_up_is_no_pack_loaded() -> None:
     assert evaluate(deep, jug, deep[-1].at, deliveries=delivered).forecast.shelf == 2000.0
 
 
+DELIVERED_DAY_1 = Delivery(T0 + DAY, 1000.0, ordered_at=T0 - 4 * DAY)
+
+
 def test_a_pack_bought_elsewhere_and_put_on_a_full_container_leaves_the_delivery_on_the_shelf() -> None:
     # 800 left when a pack appears on the sensor: the household did not open the delivered pack on top of a
     # container that was far from empty (it bought one in a shop), so the delivery is still in the cupboard.
-    values = use(1100.0, 30.0, 11) + use(1770.0, 30.0, 8)
+    _assert_the_delivery_waits(use(1100.0, 30.0, 11) + use(1770.0, 30.0, 8))
+
+
+def _assert_the_delivery_waits(values: list[float]) -> None:
+    """One refill seen in `values` (daily), and the pack delivered on day 1 still credited on the shelf."""
     readings = daily(values)
-    delivered = [Delivery(T0 + DAY, 1000.0, ordered_at=T0 - 4 * DAY)]
-    result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
+    result = evaluate(readings, POLICY, readings[-1].at, deliveries=[DELIVERED_DAY_1])
     assert len(result.series.refills) == 1
     assert result.forecast.shelf == 1000.0
 
@@ -354,15 +360,10 @@ def test_a_pack_bought_elsewhere_and_put_on_a_half_full_container_leaves_the_del
     # 600 left, the level before could be a nearly empty container after a busy day (eight days of use in
     # one), but the level after is 1580: a pack on top of a container holding over half a pack. The delivered
     # pack goes into a nearly empty container, so this was a pack bought in a shop; the delivery waits.
-    values = use(1000.0, 25.0, 17) + use(1580.0, 25.0, 8)
-    readings = daily(values)
-    delivered = [Delivery(T0 + DAY, 1000.0, ordered_at=T0 - 4 * DAY)]
-    result = evaluate(readings, POLICY, readings[-1].at, deliveries=delivered)
-    assert len(result.series.refills) == 1
-    assert result.forecast.shelf == 1000.0
+    _assert_the_delivery_waits(use(1000.0, 25.0, 17) + use(1580.0, 25.0, 8))
     # The delivered pack put on a container that ran low is still the delivered pack.
     values = use(1000.0, 25.0, 32) + use(1180.0, 25.0, 8)
-    loaded = evaluate(daily(values), POLICY, T0 + (len(values) - 1) * DAY, deliveries=delivered)
+    loaded = evaluate(daily(values), POLICY, T0 + (len(values) - 1) * DAY, deliveries=[DELIVERED_DAY_1])
     assert loaded.forecast.shelf == 0.0
 
 
