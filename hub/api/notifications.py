@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated
 
@@ -20,7 +19,7 @@ from hub.api.schemas import (
     DeliveryOut,
     NotificationOut,
 )
-from hub.notify import channels
+from hub.notify import channels, render
 from hub.services import notification_channels
 from hub.store import repos
 from hub.store.models import NotifyChannel
@@ -83,13 +82,16 @@ async def test_channel(
 
 @router.get("", response_model=list[NotificationOut], responses=errors(422))
 def list_notifications(
-    caller: CallerDep, session: SessionDep, limit: int = Query(default=50, ge=1, le=500)
+    caller: CallerDep, session: SessionDep, clock: ClockDep, notifier: NotifierDep,
+    limit: int = Query(default=50, ge=1, le=500),
 ) -> list[NotificationOut]:
     """The household's newest notifications, with where each stands per channel."""
+    notes = repos.household_notifications(session, caller.household_id, limit)
+    said = render.payloads(session, notes, clock.now(), notifier.links)
     out = []
-    for note in repos.household_notifications(session, caller.household_id, limit):
+    for note in notes:
         assert note.id is not None
         deliveries = [DeliveryOut.model_validate(d) for d in repos.notification_deliveries(session, note.id)]
         out.append(NotificationOut(id=note.id, kind=note.kind, created_at=note.created_at,
-                                   payload=json.loads(note.payload), deliveries=deliveries))
+                                   payload=said[note.id], deliveries=deliveries))
     return out

@@ -80,11 +80,13 @@ class ActionLinks:
     def _mac(self, body: str) -> str:
         return hmac.new(self.key(), b"restock-action:" + body.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def token(self, household_id: int, order_id: str, action: str, expires: datetime) -> str:
-        """A fresh single-use token for one action on one order."""
+    def token(self, household_id: int, order_id: str, action: str, expires: datetime, seed: str | None = None) -> str:
+        """A single-use token for one action on one order: a fresh one, or with `seed` the same one every time
+        (its nonce derived from the seed, so a notification read twice carries the same links)."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action}")
-        body = f"{VERSION}.{household_id}.{order_id}.{action}.{int(expires.timestamp())}.{random_ids.token_hex(16)}"
+        nonce = random_ids.token_hex(16) if seed is None else self._mac(f"nonce:{seed}:{action}")
+        body = f"{VERSION}.{household_id}.{order_id}.{action}.{int(expires.timestamp())}.{nonce}"
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str) -> LinkClaim:
@@ -103,17 +105,20 @@ class ActionLinks:
         return f"{self.base_url}/act/{token}"
 
     def for_order(self, household_id: int, order_id: str, kind: str, cancel_until: datetime | None,
-                  at: datetime) -> list[dict[str, Any]]:
-        """The links an order notification of `kind` carries: cancel while the window is open, approve and reject
-        while it awaits approval; none for other steps."""
-        if kind == "order.placed" and cancel_until is not None and cancel_until > at:
+                  at: datetime, now: datetime | None = None, seed: str | None = None) -> list[dict[str, Any]]:
+        """The links an order notification of `kind` told at `at` carries at `now` (default `at`): cancel while
+        the window is open, approve and reject for a week while it awaits approval; none for other steps.
+        With `seed` (the notification) the links are the same whenever they are built."""
+        now = at if now is None else now
+        if kind == "order.placed" and cancel_until is not None:
             wanted = [(CANCEL, cancel_until)]
         elif kind == "order.awaiting_approval":
             wanted = [(APPROVE, at + APPROVAL_TTL), (REJECT, at + APPROVAL_TTL)]
         else:
             return []
         return [{"action": action, "label": LABELS[action], "expires": expires.isoformat(),
-                 "url": self.url(self.token(household_id, order_id, action, expires))} for action, expires in wanted]
+                 "url": self.url(self.token(household_id, order_id, action, expires, seed))}
+                for action, expires in wanted if expires > now]
 
 
 def _existing(data_dir: Path | None) -> bytes | None:

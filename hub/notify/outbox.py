@@ -11,19 +11,18 @@ broken channel neither blocks nor delays another.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col
 
 from hub.domain.lifecycle import OrderStatus
-from hub.domain.money import display
 from hub.domain.presence import CHECK_IN, Presence, presence
 from hub.jobs import DeliveryPolicy
+from hub.notify import render
+from hub.notify.actions import ActionLinks
 from hub.notify.channels import wants
 from hub.store import repos, shared_state
 from hub.store.models import (
@@ -31,7 +30,6 @@ from hub.store.models import (
     Notification,
     NotificationDelivery,
     NotifyChannel,
-    Order,
     OrderEvent,
     table_of,
 )
@@ -50,22 +48,10 @@ ORDER_KINDS: dict[str, str] = {
     OrderStatus.RETURN_REQUESTED: "order.return_requested",
     OrderStatus.RETURNED: "order.returned",
 }
-# Why an order waits for approval (hub.domain.press.check_order's reasons), as the household reads it.
-APPROVAL_REASONS = {
-    "approval_mode": "every order needs your approval",
-    "price_rise": "the price went up",
-    "order_cap": "above your limit per order",
-    "month_cap": "above your monthly limit",
-}
 LOW_SUPPLY = "supply.low"
 DEVICE_OFFLINE = "device.offline"
 LOW_BATTERY = "device.low_battery"
 DEVICE_CHECK_LOCK = "device-checks"  # the cluster-wide lock of the periodic device checks
-# The pump runs in a thread of the process that ingests, and building a payload never lets go of the interpreter
-# lock: an ingest thread that wants it back would wait out the switch interval (20 ms, hub.ingest.mqtt). Every
-# this many notifications (about a millisecond of work) the pump gives it up, so ingest waits that long at most.
-YIELD_EVERY = 16
-T = TypeVar("T")
 # Payloads as stored: compact, dates as text. One encoder for all (json.dumps with options builds one per call).
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
@@ -80,76 +66,6 @@ class DeliveryJob:
     target: str
     secret: str | None
     payload: dict[str, Any]
-
-
-# Steps after which the shop's promised delivery date is worth repeating to the household.
-PROMISE_KINDS = frozenset({"order.placed", "order.substituted", "order.submitted", "order.confirmed",
-                           "order.shipped"})
-
-
-def delivery_date(at: datetime) -> str:
-    """A promised delivery as a household reads it: the day, and the hour unless it is "by the end of the day"."""
-    if (at.hour, at.minute) == (23, 59):
-        return at.strftime("%a %d %b %Y")
-    return at.strftime("%a %d %b %Y, %H:%M UTC")
-
-
-def _text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
-    text = _step_text(kind, order, product, event)
-    promise: datetime | None = getattr(order, "expected_delivery", None)
-    if promise is not None and kind in PROMISE_KINDS:
-        text += f"; expected delivery {delivery_date(promise)}"
-    return text
-
-
-def _step_text(kind: str, order: Order, product: str, event: OrderEvent) -> str:
-    total = display(order.total, order.currency)
-    head = f"Order {order.id} ({product}, {total})"
-    if kind == "order.placed":
-        if event.note and event.note.startswith("substitute"):
-            return f"{head}: {event.note}; it goes to the shop now"
-        until = order.cancel_until.strftime("%Y-%m-%d %H:%M UTC") if order.cancel_until else "now"
-        why = f" ({event.note})" if event.note else ""  # a replenishment says why it ordered
-        return f"{head} placed{why}; you can cancel it until {until}"
-    if kind == "order.awaiting_approval":
-        why = order.reason or event.note or "approval"
-        return f"{head} waits for your approval ({APPROVAL_REASONS.get(why, why)}): approve or reject it"
-    if kind == "order.shipped":
-        carrier = f"{order.carrier} " if order.carrier else ""
-        return f"{head} shipped: tracking {carrier}{order.tracking or '?'}"
-    if kind == "order.failed":
-        return f"{head} failed: {order.reason or event.note or 'unknown reason'}"
-    return f"{head} {kind.removeprefix('order.').replace('_', ' ')}" + (f": {event.note}" if event.note else "")
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
-
-
-def _order_payload(order: Any, lines: Sequence[Any], event: Any, kind: str) -> dict[str, Any]:
-    # `order`, `lines` and `event` are rows or objects with the columns of Order, OrderLine and OrderEvent.
-    product = lines[0].name if len(lines) == 1 else f"{len(lines)} products"
-    return {
-        "kind": kind,
-        "at": event.at.isoformat(),
-        "text": _text(kind, order, product, event),
-        "actor": event.actor,
-        "order": {
-            "id": order.id,
-            "status": event.status,
-            "product": product,
-            "lines": [{"name": line.name, "qty": line.qty, "unit_price": line.unit_price} for line in lines],
-            "total": order.total,
-            "currency": order.currency,
-            "cancel_until": order.cancel_until.isoformat() if order.cancel_until and kind == "order.placed" else None,
-            "tracking": order.tracking,
-            "carrier": order.carrier,
-            "expected_delivery": _iso(getattr(order, "expected_delivery", None)),
-            "reason": order.reason,
-            "note": event.note,
-            "device_id": order.device_id,
-        },
-    }
 
 
 def add(
@@ -172,76 +88,38 @@ def add(
     return note
 
 
-# What the notifier announces on the live bus: (household, the notification's payload with its id).
+# What the notifier announces on the live bus: (household, {"id", "kind"} of the new notification). A listener
+# builds the payload when it wants it (hub.notify.render.one): most notifications have nobody listening.
 Announcement = tuple[int, dict[str, Any]]
-# The one-tap links of an order step: (household, order id, notification kind, cancel_until, step time) →
-# [{"action", "label", "url", "expires"}] (hub.notify.actions.ActionLinks.for_order).
-Links = Callable[[int, str, str, datetime | None, datetime], list[dict[str, Any]]]
 
 
-def pump_order_events(
-    session: Session, now: datetime, limit: int = 500, links: Links | None = None
-) -> tuple[list[Announcement], bool]:
+def pump_order_events(session: Session, now: datetime, limit: int = 500) -> tuple[list[Announcement], bool]:
     """Turn order steps not yet notified into notifications; returns the new ones, and whether `limit` steps
     were taken (more may be waiting: a backlog, to be worked off at once).
 
     Under load this runs next to ingest in the same process, so it works per batch of steps and on plain
-    rows: one query each for the steps, their orders, their lines, the keys told before and the channels,
-    one INSERT of the notifications and one of their deliveries, one UPDATE marking the steps. The writes
-    come last: on SQLite the first write takes the database's only write lock until the commit, and ingest
-    must not wait for this function's reads and payloads to get it.
+    rows, and stores only the step (its payload is built when read, hub/notify/render.py): one query for the
+    steps with their households, one each for the keys told before and the channels, one INSERT of the
+    notifications and one of their deliveries, one UPDATE marking the steps. The writes come last: on SQLite the
+    first write takes the database's only write lock until the commit, and ingest must not wait for this
+    function's reads to get it.
     """
-    events = repos.unnotified_order_steps(session, limit)
-    if not events:
+    steps = repos.unnotified_order_steps(session, limit)
+    if not steps:
         return [], False
-    told = _notify_steps(session, events, now, links)
-    session.execute(update(OrderEvent).where(col(OrderEvent.id).in_([event.id for event in events]))
-                    .values(notified=True), execution_options={"synchronize_session": False})
-    return told, len(events) >= limit
-
-
-def _notify_steps(
-    session: Session, events: Sequence[Any], now: datetime, links: Links | None = None
-) -> list[Announcement]:
-    steps: list[tuple[Any, str]] = []
-    for event in events:
-        kind = ORDER_KINDS.get(event.status)
+    rows: list[dict[str, Any]] = []
+    for step in steps:
+        kind = ORDER_KINDS.get(step.status)
         if kind is None:
             continue
-        if kind == "order.placed" and event.note and event.note.startswith("substitute"):
+        if kind == "order.placed" and step.note and step.note.startswith("substitute"):
             kind = "order.substituted"
-        steps.append((event, kind))
-    if not steps:
-        return []
-    orders = repos.order_rows(session, {event.order_id for event, _ in steps})
-    lines = repos.line_rows(session, list(orders))
-    rows: list[dict[str, Any]] = []
-    for event, kind in _yielding(steps):
-        order = orders.get(event.order_id)
-        if order is None:
-            continue
-        payload = _order_payload(order, lines.get(order.id, []), event, kind)
-        if links is not None:
-            # Only a step that is still current gets links: a cancel link for an order that moved on is useless.
-            actions = links(order.household_id, order.id, kind, order.cancel_until, now) \
-                if order.status == event.status else []
-            if actions:
-                payload["actions"] = actions
-        rows.append(_notification_row(order.household_id, kind, f"order-event:{event.id}", payload))
-    return _add_many(session, rows, now)
-
-
-def _yielding(items: Sequence[T]) -> Iterator[T]:
-    """`items`, letting go of the interpreter lock every `YIELD_EVERY` of them (see there)."""
-    for n, item in enumerate(items, 1):
-        if n % YIELD_EVERY == 0:
-            time.sleep(0)
-        yield item
-
-
-def _notification_row(household_id: int, kind: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"household_id": household_id, "kind": kind, "key": key[:120],
-            "payload": {**payload, "kind": kind, "household_id": household_id}}
+        rows.append({"household_id": step.household_id, "kind": kind, "key": f"order-event:{step.id}",
+                     "order_event_id": step.id, "payload": None})
+    told = _add_many(session, rows, now)
+    session.execute(update(OrderEvent).where(col(OrderEvent.id).in_([step.id for step in steps]))
+                    .values(notified=True), execution_options={"synchronize_session": False})
+    return told, len(steps) >= limit
 
 
 def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[Announcement]:
@@ -250,17 +128,13 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
     fresh: dict[tuple[int, str], dict[str, Any]] = {}
     for row in rows:
         fresh.setdefault((row["household_id"], row["key"]), row)
-    new_rows = [row for key, row in fresh.items() if key not in told]
+    new_rows = [{**row, "created_at": now} for key, row in fresh.items() if key not in told]
     if not new_rows:
         return []
-    values = []
-    for row in _yielding(new_rows):
-        values.append({"household_id": row["household_id"], "kind": row["kind"], "key": row["key"],
-                       "created_at": now, "payload": _JSON.encode(row["payload"])})
     channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})
     # One INSERT, then one query for the new ids by their unique keys: an INSERT ... RETURNING whose ids
     # must come back in the rows' order is a statement per row on SQLite.
-    insert_rows(session, table_of(Notification), values)
+    insert_rows(session, table_of(Notification), new_rows)
     stored = repos.notification_ids(session, {(row["household_id"], row["key"]) for row in new_rows})
     ids = [stored[(row["household_id"], row["key"])] for row in new_rows]
     deliveries = [
@@ -271,9 +145,14 @@ def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> li
     ]
     if deliveries:
         insert_rows(session, table_of(NotificationDelivery), deliveries)
-    # The announced payload is what was stored: order payloads hold JSON types only (dates already as text).
-    return [(row["household_id"], {"id": note_id, **row["payload"]})
+    return [(row["household_id"], {"id": note_id, "kind": row["kind"]})
             for note_id, row in zip(ids, new_rows, strict=True)]
+
+
+def announcement(note: Notification) -> Announcement:
+    """What the live bus carries for a stored notification."""
+    assert note.id is not None
+    return note.household_id, {"id": note.id, "kind": note.kind}
 
 
 def device_checks(session: Session, now: datetime, offline_after: timedelta, low_battery_mv: int) -> list[Notification]:
@@ -343,9 +222,11 @@ def low_supply(
     return add(session, household_id, LOW_SUPPLY, f"supply:{device_id}:{slot}:{now.date().isoformat()}", payload, now)
 
 
-def claim_deliveries(session: Session, now: datetime, policy: DeliveryPolicy, limit: int = 50) -> list[DeliveryJob]:
-    """Lease the deliveries that are due, with their channel and payload."""
-    jobs = []
+def claim_deliveries(
+    session: Session, now: datetime, policy: DeliveryPolicy, limit: int = 50, links: ActionLinks | None = None
+) -> list[DeliveryJob]:
+    """Lease the deliveries that are due, with their channel and payload (built now, links signed by `links`)."""
+    claimed: list[tuple[NotificationDelivery, NotifyChannel, Notification]] = []
     for delivery in repos.due_deliveries(session, now, limit):
         channel = session.get(NotifyChannel, delivery.channel_id)
         note = session.get(Notification, delivery.notification_id)
@@ -353,12 +234,16 @@ def claim_deliveries(session: Session, now: datetime, policy: DeliveryPolicy, li
             delivery.status = "dropped"
             session.add(delivery)
             continue
-        assert delivery.id is not None
         delivery.attempts += 1
         delivery.next_at = policy.lease_until(now)
         session.add(delivery)
+        claimed.append((delivery, channel, note))
+    said = render.payloads(session, [note for _, _, note in claimed], now, links)
+    jobs = []
+    for delivery, channel, note in claimed:
+        assert delivery.id is not None and note.id is not None
         jobs.append(DeliveryJob(delivery.id, delivery.attempts, channel.kind, channel.target, channel.secret,
-                                json.loads(note.payload)))
+                                said[note.id]))
     return jobs
 
 

@@ -8,7 +8,6 @@ so a channel that hangs or refuses only delays itself, never an order, another c
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -25,10 +24,9 @@ from hub.notify import outbox
 from hub.notify.actions import ActionLinks
 from hub.notify.channels import ChannelError, SmtpConfig, send_apprise, send_email, send_webhook
 from hub.notify.live import LiveBus, Subscription
-from hub.store.models import Notification
 
 log = logging.getLogger(__name__)
-NOTIFICATION = "notification"  # live-bus kind: the full notification payload (product, total, text)
+NOTIFICATION = "notification"  # live-bus kind: a new notification's id and kind (hub.notify.render.one: the rest)
 # After the first hint, how long the notifier lets changes gather before a turn. Under load every ingest batch
 # is a hint; a turn for each costs the ingest loop more (shared interpreter, SQLite's one write lock) than
 # a household gains from hearing a tenth of a second sooner.
@@ -121,13 +119,9 @@ class Notifier:
             self.sender.dispatch(job)
         return behind
 
-    @staticmethod
-    def _announce(notes: list[Notification]) -> list[tuple[int, dict[str, Any]]]:
-        return [(n.household_id, {"id": n.id, **json.loads(n.payload)}) for n in notes]
-
     def _pump(self) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
         with Session(self.engine, expire_on_commit=False) as session:
-            told, full = outbox.pump_order_events(session, self.now(), links=self.links.for_order)
+            told, full = outbox.pump_order_events(session, self.now())
             session.commit()
         return told, full
 
@@ -135,11 +129,11 @@ class Notifier:
         with Session(self.engine, expire_on_commit=False) as session:
             notes = outbox.device_checks(session, self.now(), self.offline_after, self.low_battery_mv)
             session.commit()
-        return self._announce(notes)
+        return [outbox.announcement(note) for note in notes]
 
     def _claim(self) -> list[outbox.DeliveryJob]:
         with Session(self.engine, expire_on_commit=False) as session:
-            jobs = outbox.claim_deliveries(session, self.now(), self.policy)
+            jobs = outbox.claim_deliveries(session, self.now(), self.policy, links=self.links)
             session.commit()
         return jobs
 

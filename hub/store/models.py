@@ -340,14 +340,19 @@ class ActionLinkUse(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """One thing the household is told about; `key` makes it happen once."""
+    """One thing the household is told about; `key` makes it happen once.
+
+    An order step's notification stores only the step (`order_event_id`): its text, lines and one-tap links are
+    built when it is read (hub/notify/render.py). Others store their payload as JSON.
+    """
 
     __table_args__ = (UniqueConstraint("household_id", "key", name="uq_notification_key"),)
     id: int | None = Field(default=None, primary_key=True)
     household_id: int = Field(foreign_key="household.id", index=True)
     kind: str = Field(max_length=40)
     key: str = Field(max_length=120)
-    payload: str = Field(sa_column=Column(Text, nullable=False))
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    order_event_id: int | None = Field(default=None, foreign_key="orderevent.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -402,18 +402,28 @@ def unnotified_order_events(session: Session, limit: int = 200) -> Sequence[Orde
 
 
 def unnotified_order_steps(session: Session, limit: int = 200) -> Sequence[Row[Any]]:
-    """`unnotified_order_events` as plain rows (id, order_id, status, at, actor, note)."""
-    columns = [col(c) for c in (OrderEvent.id, OrderEvent.order_id, OrderEvent.status, OrderEvent.at,
-                                OrderEvent.actor, OrderEvent.note)]
+    """`unnotified_order_events` as plain rows (id, order_id, status, note, household_id of the order)."""
+    columns = [col(c) for c in (OrderEvent.id, OrderEvent.order_id, OrderEvent.status, OrderEvent.note,
+                                Order.household_id)]
     query = (
         select(*columns)
+        .join(Order, col(Order.id) == col(OrderEvent.order_id))
         .where(_UNNOTIFIED)
         .order_by(col(OrderEvent.id))
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, of=OrderEvent)  # the steps, not their orders
     return session.execute(query).all()
+
+
+def order_steps(session: Session, event_ids: set[int]) -> dict[int, Row[Any]]:
+    """Order timeline steps by id, as plain rows (id, order_id, status, at, actor, note)."""
+    if not event_ids:
+        return {}
+    columns = [col(c) for c in (OrderEvent.id, OrderEvent.order_id, OrderEvent.status, OrderEvent.at,
+                                OrderEvent.actor, OrderEvent.note)]
+    return {row.id: row for row in session.execute(select(*columns).where(col(OrderEvent.id).in_(event_ids))).all()}
 
 
 def notification_by_key(session: Session, household_id: int, key: str) -> Notification | None:

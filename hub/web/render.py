@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from hub.api.deps import runtime_of
 from hub.domain.money import display
-from hub.notify.outbox import delivery_date
+from hub.notify.render import delivery_date
 from hub.web.session import WebUser, clear_flash_cookie, flash_value, read_flash, set_flash_cookie
 
 HERE = Path(__file__).resolve().parent

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,7 +18,9 @@ from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
 from hub.api.deps import BusDep, Runtime, RuntimeDep
+from hub.notify import render
 from hub.notify.live import LiveBus
+from hub.notify.worker import NOTIFICATION
 from hub.web.session import user_from_cookie
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -37,7 +40,13 @@ def frame(kind: str, data: object) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
-async def _frames(bus: LiveBus, household_id: int, seconds: float, keepalive: float) -> AsyncIterator[str]:
+# A new notification travels on the bus as its id; the stream sends its whole payload, built when sent.
+Expand = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+async def _frames(
+    bus: LiveBus, household_id: int, seconds: float, keepalive: float, expand: Expand
+) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     with bus.subscribe(household_id) as sub:
@@ -52,7 +61,10 @@ async def _frames(bus: LiveBus, household_id: int, seconds: float, keepalive: fl
                 if deadline - loop.time() > 0:
                     yield ": keepalive\n\n"
                 continue
-            yield frame(item.kind, item.data)
+            data = item.data
+            if item.kind == NOTIFICATION and isinstance(data, dict):
+                data = await expand(data) or data
+            yield frame(item.kind, data)
 
 
 @router.get("/events")
@@ -61,8 +73,17 @@ async def events(request: Request, runtime: RuntimeDep, bus: BusDep) -> Response
     household_id = await run_in_threadpool(_household_of, request, runtime)
     if household_id is None:
         return Response("sign in first\n", status_code=401, media_type="text/plain")
+    signed_in = household_id
+
+    async def expand(data: dict[str, Any]) -> dict[str, Any] | None:
+        note_id = data.get("id")
+        if not isinstance(note_id, int):
+            return None
+        return await run_in_threadpool(render.one, runtime.engine, signed_in, note_id, runtime.clock.now(),
+                                       runtime.notifier.links)
+
     return StreamingResponse(
-        _frames(bus, household_id, STREAM_SECONDS, KEEPALIVE_SECONDS),
+        _frames(bus, household_id, STREAM_SECONDS, KEEPALIVE_SECONDS, expand),
         media_type="text/event-stream",
         # no-transform and X-Accel-Buffering keep proxies (nginx) from buffering the stream.
         headers={"Cache-Control": "no-store, no-transform", "X-Accel-Buffering": "no"},

@@ -21,7 +21,7 @@ from hub.jobs import Job, RetryPolicy
 from hub.merchants.catalog import seed_demo_catalog
 from hub.merchants.demo import DemoMerchant
 from hub.merchants.webhook import post, promised_date
-from hub.notify import outbox
+from hub.notify import outbox, render
 from hub.services import accounts, fulfilment
 from hub.services import orders as order_service
 from hub.store import repos
@@ -53,8 +53,10 @@ def _household(session: Session, name: str) -> Household:
 
 def _texts(session: Session, household_id: int) -> list[dict[str, Any]]:
     outbox.pump_order_events(session, NOW)
-    rows = session.exec(select(Notification).where(Notification.household_id == household_id)).all()
-    return [json.loads(n.payload) for n in sorted(rows, key=lambda n: n.id or 0)]
+    rows = sorted(session.exec(select(Notification).where(Notification.household_id == household_id)).all(),
+                  key=lambda n: n.id or 0)
+    said = render.payloads(session, rows, NOW, None)
+    return [said[n.id] for n in rows if n.id is not None]
 
 
 def test_the_demo_shop_promises_delivery_on_its_clock_and_the_household_is_told(engine: Engine) -> None:
