@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from hub.domain.lifecycle import OrderStatus
 from hub.domain.presence import CHECK_IN, Presence, presence
@@ -33,7 +32,7 @@ from hub.store.models import (
     OrderEvent,
     table_of,
 )
-from hub.store.rows import insert_rows
+from hub.store.rows import insert_rows, update_column
 
 # Order timeline steps that the household hears about, and the notification kind of each.
 ORDER_KINDS: dict[str, str] = {
@@ -116,37 +115,32 @@ def pump_order_events(session: Session, now: datetime, limit: int = 500) -> tupl
             kind = "order.substituted"
         rows.append({"household_id": step.household_id, "kind": kind, "key": f"order-event:{step.id}",
                      "order_event_id": step.id, "payload": None})
-    told = _add_many(session, rows, now)
-    session.execute(update(OrderEvent).where(col(OrderEvent.id).in_([step.id for step in steps]))
-                    .values(notified=True), execution_options={"synchronize_session": False})
+    told = _add_many(session, rows, now) if rows else []
+    update_column(session, table_of(OrderEvent), "notified", "id", dict.fromkeys([step.id for step in steps], True))
     return told, len(steps) >= limit
 
 
 def _add_many(session: Session, rows: list[dict[str, Any]], now: datetime) -> list[Announcement]:
-    """`add` for many notifications at once: those told before are skipped, the rest inserted in one go."""
-    told = repos.notification_keys(session, {(row["household_id"], row["key"]) for row in rows})
-    fresh: dict[tuple[int, str], dict[str, Any]] = {}
-    for row in rows:
-        fresh.setdefault((row["household_id"], row["key"]), row)
-    new_rows = [{**row, "created_at": now} for key, row in fresh.items() if key not in told]
-    if not new_rows:
-        return []
-    channels = repos.active_channels_of(session, {row["household_id"] for row in new_rows})
-    # One INSERT, then one query for the new ids by their unique keys: an INSERT ... RETURNING whose ids
-    # must come back in the rows' order is a statement per row on SQLite.
-    insert_rows(session, table_of(Notification), new_rows)
-    stored = repos.notification_ids(session, {(row["household_id"], row["key"]) for row in new_rows})
-    ids = [stored[(row["household_id"], row["key"])] for row in new_rows]
+    """`add` for many notifications at once: those told before are left out, the rest inserted in one go."""
+    channels = repos.active_channels_of(session, {row["household_id"] for row in rows})
+    # The new ids are read back as those above the highest before the INSERT (ids only grow), not by their keys:
+    # an IN list of hundreds of keys costs more to build than the INSERT. Keys told before are skipped by the
+    # INSERT itself (the unique key), so they are not among them.
+    before = repos.last_notification_id(session)
+    insert_rows(session, table_of(Notification), [{**row, "created_at": now} for row in rows], skip_existing=True)
+    wanted = {(row["household_id"], row["key"]): row for row in rows}
+    new = [(stored.id, wanted[(stored.household_id, stored.key)])
+           for stored in repos.notifications_after(session, before)
+           if (stored.household_id, stored.key) in wanted]
     deliveries = [
         {"notification_id": note_id, "channel_id": channel.id, "next_at": now}
-        for note_id, row in zip(ids, new_rows, strict=True)
+        for note_id, row in new
         for channel in channels.get(row["household_id"], [])
         if wants(channel.events, row["kind"])
     ]
     if deliveries:
         insert_rows(session, table_of(NotificationDelivery), deliveries)
-    return [(row["household_id"], {"id": note_id, "kind": row["kind"]})
-            for note_id, row in zip(ids, new_rows, strict=True)]
+    return [(row["household_id"], {"id": note_id, "kind": row["kind"]}) for note_id, row in new]
 
 
 def announcement(note: Notification) -> Announcement:

@@ -442,24 +442,16 @@ def active_channels(session: Session, household_id: int) -> Sequence[NotifyChann
     ).all()
 
 
-def notification_keys(session: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (household, key) pairs were told before."""
-    return set(notification_ids(session, keys))
+def last_notification_id(session: Session) -> int:
+    """The highest notification id so far (0 for none)."""
+    return int(session.execute(select(func.max(Notification.id))).scalar_one() or 0)
 
 
-def notification_ids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
-    """The ids of the notifications stored under these (household, key) pairs."""
-    if not keys:
-        return {}
-    households = {household for household, _ in keys}
-    names = {key[:120] for _, key in keys}
-    rows = session.exec(
-        select(Notification.household_id, Notification.key, Notification.id).where(
-            col(Notification.household_id).in_(households), col(Notification.key).in_(names)
-        )
-    ).all()
-    return {(household, key): note_id for household, key, note_id in rows
-            if note_id is not None and (household, key) in keys}
+def notifications_after(session: Session, last_id: int) -> Sequence[Row[Any]]:
+    """(id, household_id, key) of the notifications stored after `last_id`, by id."""
+    query = (select(Notification.id, Notification.household_id, Notification.key)
+             .where(col(Notification.id) > last_id).order_by(col(Notification.id)))
+    return session.execute(query).all()
 
 
 def active_channels_of(session: Session, household_ids: set[int]) -> dict[int, list[NotifyChannel]]:

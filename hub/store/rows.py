@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import Boolean, DateTime, Enum, Integer, String, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 from sqlmodel.sql.sqltypes import AutoString
@@ -123,17 +124,24 @@ def direct(table: Table, dialect: Dialect, names: Iterable[str]) -> bool:
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
-                names: Iterable[str] | None = None) -> None:
-    """Insert `rows` (each with a value for every one of `names`, default: the first row's keys) in one go."""
+                names: Iterable[str] | None = None, skip_existing: bool = False) -> None:
+    """Insert `rows` (each with a value for every one of `names`, default: the first row's keys) in one go;
+    with `skip_existing`, a row that would break a unique constraint is left out instead of failing the lot."""
     if not rows:
         return
     columns = tuple(names) if names is not None else tuple(rows[0])
     connection = session.connection()
     plan = _plan(table, connection.dialect, columns)
     if plan is None:
-        session.execute(insert(table), [{name: row[name] for name in columns} for row in rows])
+        statement: Any = insert(table)
+        if skip_existing:
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(table).on_conflict_do_nothing()
+        session.execute(statement, [{name: row[name] for name in columns} for row in rows])
         return
     sql, converters, defaults = plan
+    if skip_existing:
+        sql += " ON CONFLICT DO NOTHING"  # SQLite (3.24 on) and PostgreSQL alike
     take = itemgetter(*columns)
     params: list[Any] = [take(row) for row in rows]
     if len(columns) == 1:

@@ -112,6 +112,23 @@ def test_a_type_the_driver_cannot_take_goes_through_sqlalchemy(engine: Engine) -
     assert stored == [{"a": [1, 2]}, None]
 
 
+UNIQUE = Table("rows_unique", META, Column("id", Integer, primary_key=True), Column("key", String(10), unique=True),
+               Column("data", JSON, nullable=True))
+
+
+@pytest.mark.parametrize("with_json", [False, True], ids=["driver", "sqlalchemy"])
+def test_rows_already_there_are_skipped_not_failed(engine: Engine, with_json: bool) -> None:
+    # One unique table, written the driver's way (no JSON column written) and SQLAlchemy's (one is).
+    with Session(engine) as session:
+        insert_rows(session, UNIQUE, [{"key": "a"}])
+        rows = [{"key": key, "data": None} if with_json else {"key": key} for key in ("a", "b", "b", "c")]
+        insert_rows(session, UNIQUE, rows, skip_existing=True)
+        session.commit()
+        keys = session.execute(select(UNIQUE.c.key).order_by(UNIQUE.c.id)).scalars().all()
+    assert keys == ["a", "b", "c"]
+    assert direct(UNIQUE, engine.dialect, ["key"]) and not direct(UNIQUE, engine.dialect, ["key", "data"])
+
+
 def test_a_naive_datetime_is_refused(engine: Engine) -> None:
     with Session(engine) as session, pytest.raises(ValueError, match="naive"):
         insert_rows(session, SAMPLE, [{"tag": "n", "made_at": datetime(2026, 1, 1)}])
@@ -125,7 +142,7 @@ def test_the_tables_ingest_and_the_notifier_write_go_through_the_driver(dialect:
         OrderLine: ["order_id", "product_id", "name", "qty", "unit_price"],
         OrderEvent: ["order_id", "status", "at", "actor", "note", "notified"],
         ProcessedEvent: ["device_id", "seq", "type", "feedback", "order_id", "received_at"],
-        Notification: ["household_id", "kind", "key", "created_at", "payload"],
+        Notification: ["household_id", "kind", "key", "order_event_id", "payload", "created_at"],
         NotificationDelivery: ["notification_id", "channel_id", "next_at"],
     }
     for model, names in written.items():
