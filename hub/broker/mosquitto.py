@@ -20,11 +20,11 @@ MAX_QUEUED_MESSAGES = 100_000
 # ...and bounds them by bytes too, per client: 100,000 events of a few hundred bytes fit, 100,000 oversize
 # ones (which an attacker would send) do not take the broker's memory with them.
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
-# QoS 1 messages sent to one client and not yet acknowledged. The hub acknowledges an event as it reads it, so
-# this is only how deep the broker may pipeline the event stream to it: at 100 the broker stopped every 100
-# events until the hub's busy event loop had read them, which held ingest well below what the hub applies
-# (bench/ingest) and, under overload, let the backlog age into replays. Bounded all the same: a client that
-# never acknowledges holds at most this many, and the rest queue under max_queued_messages / max_queued_bytes.
+# QoS 1 messages sent to one client and not yet acknowledged: how deep the broker may pipeline the event stream
+# to the hub while it acknowledges nothing (at 100 the broker stopped every 100 events until the hub's busy
+# event loop had read them). The hub acknowledges on arrival up to its read-ahead (hub/ingest/mqtt.py); past it,
+# once applied. Bounded all the same: a client that never acknowledges holds at most this many, and the rest
+# queue under max_queued_messages / max_queued_bytes.
 MAX_INFLIGHT_MESSAGES = 1000
 
 
