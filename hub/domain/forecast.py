@@ -10,9 +10,11 @@ interval.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from hub.domain.readings import CleanSeries, Reading, median
 
@@ -300,6 +302,54 @@ def forecast(
         habit_change=change,
         rate_long=max(long.per_day, 0.0),
     )
+
+
+# Bursts of use come every few weeks (a party, guests for a weekend, the big spring clean): the four-week and
+# one-week irregularity forget them between two, so the largest one is remembered over twelve weeks.
+BURST_MEMORY_DAYS = 84.0
+BURST_LOCAL_DAYS = 14.0  # usual use is judged over four weeks around each stretch
+
+
+def largest_burst(series: CleanSeries, until: datetime, span_days: float,
+                  memory_days: float = BURST_MEMORY_DAYS, local_days: float = BURST_LOCAL_DAYS) -> float:
+    """The most use beyond the usual seen over a stretch of `span_days` (a lead time) in the last `memory_days`.
+
+    Usual is the median use over such stretches within `local_days` either side: a habit that changed since (a
+    step down, a guest month, a trend) is no burst, and a burst of one to three days barely moves a median of
+    four weeks. Both ends of a stretch need a second opinion: the stretch starts no higher than the reading
+    next to it says and ends no lower than the reading after it says (a glitch, or a glitch taken for a refill,
+    is no burst). Units, 0 when nothing beyond the usual was seen.
+    """
+    since = until - timedelta(days=memory_days + local_days)
+    segments = [tuple(r for r in seg if since <= r.at <= until) for seg in series.segments]
+    segments = [seg for seg in segments if len(seg) >= 2]
+    starts: list[float] = []  # days before `until` (negative), oldest first
+    used: list[float] = []
+    spans: list[float] = []
+    for seg in segments:
+        ts = [_days(until, r.at) for r in seg]
+        top = [min(seg[0].value, seg[1].value)] + [min(r.value, before.value) for before, r in pairwise(seg)]
+        bottom = [max(r.value, after.value) for r, after in pairwise(seg)]
+        j = 0
+        for i in range(len(seg)):
+            # The use over a whole lead time: a day next to quiet days (a weekly wash) is no more than the week.
+            j = max(j, i + 1)
+            while j + 1 < len(bottom) and ts[j + 1] - ts[i] <= span_days:
+                j += 1
+            if j >= len(bottom):
+                break
+            if ts[j] - ts[i] >= MIN_SPAN_DAYS:
+                starts.append(ts[i])
+                used.append(top[i] - bottom[j])
+                spans.append(ts[j] - ts[i])
+    per_day = [u / d for u, d in zip(used, spans, strict=True)]
+    largest = 0.0
+    for start, use, days in zip(starts, used, spans, strict=True):
+        if start < -memory_days:
+            continue
+        usual = median(per_day[bisect_left(starts, start - local_days) : bisect_right(starts, start + local_days)])
+        largest = max(largest, use - usual * days)
+    return largest
 
 
 def from_balance(

@@ -33,7 +33,16 @@ from hub.domain.credit import (
     looks_empty,
     shelf_stock,
 )
-from hub.domain.forecast import LONG_DAYS, RECENT_DAYS, Forecast, Z, estimate_rate, forecast, from_balance
+from hub.domain.forecast import (
+    LONG_DAYS,
+    RECENT_DAYS,
+    Forecast,
+    Z,
+    estimate_rate,
+    forecast,
+    from_balance,
+    largest_burst,
+)
 from hub.domain.readings import CleanSeries, Reading, Refill, clean
 
 Mode = Literal["auto", "notify", "paused"]
@@ -143,8 +152,18 @@ def _learning(say: _Say, stock: float | None, policy: SlotPolicy) -> Decision:
     return say.none("learning how fast it is used: a forecast needs readings over at least a day")
 
 
-def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0, lead: leads.LeadTime | None = None) -> Decision:
-    """Decide at `fc.at` whether to order (and how many packs) given the forecast and stock on order."""
+def decide(
+    fc: Forecast,
+    policy: SlotPolicy,
+    *,
+    on_order: float = 0.0,
+    lead: leads.LeadTime | None = None,
+    burst: float = 0.0,
+) -> Decision:
+    """Decide at `fc.at` whether to order (and how many packs) given the forecast and stock on order.
+
+    `burst`: the most use beyond the usual the slot has seen over a lead time lately (units); the slot also
+    orders when a burst like it, landing now, would empty it before a delivery could arrive."""
     lead = lead or leads.promised_only(policy.lead_time_days)
     say = _Say(policy, lead)
     if policy.mode == "paused":
@@ -166,7 +185,10 @@ def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0, lead: lea
     horizon = lead.plan + policy.safety_days
     empty = stock <= EMPTY_PACKS * policy.pack_size  # an empty slot shows no use, so no run-out: order anyway
     early = fc.run_out_earliest
-    if not empty and (early is None or early > fc.at + timedelta(days=horizon)):
+    # Once an order is open nothing more can be done, so a burst that may come while it is on its way is
+    # covered before it is placed: the usual use over the lead time plus the largest burst lately.
+    bursty = burst > 0 and stock - burst <= fc.rate_per_day * lead.plan
+    if not empty and not bursty and (early is None or early > fc.at + timedelta(days=horizon)):
         if fc.run_out_at is None or early is None:
             return say.none("lasts more than a year at the current use")
         due = early - timedelta(days=horizon)
@@ -179,6 +201,8 @@ def decide(fc: Forecast, policy: SlotPolicy, *, on_order: float = 0.0, lead: lea
         why = "empty now" if empty else f"may run out from {day_text(early or fc.at)}"
     else:
         why = f"runs out around {day_text(fc.run_out_at)}"
+    if bursty and not empty and (early is None or early > fc.at + timedelta(days=horizon)):
+        why += ", sooner if a burst of use like a recent one comes before the delivery"
     if room < 1:
         return say.full(why)
     if room < packs:
@@ -243,7 +267,12 @@ def evaluate(
         # starve the slot.
         doubted, shelf = shelf, 0.0
     fc = forecast(series, now, shelf=shelf) if shelf > 0 else bare
-    decision = decide(fc, policy, on_order=on_order, lead=lead)
+    # The largest burst of use lately, over a lead time (it matters only while no order is open; on a glitchy
+    # sensor the glitches that survive cleaning would read as bursts and bring every order forward).
+    burst = 0.0
+    if accepted and fc.rate_per_day is not None and not on_order and not series.glitchy:
+        burst = largest_burst(series, accepted[-1].at, lead.plan)
+    decision = decide(fc, policy, on_order=on_order, lead=lead, burst=burst)
     if doubted and decision.action != "none" and decision.packs > 1:
         decision = _hedged(decision, policy, doubted)
     return Evaluation(series, fc, decision)

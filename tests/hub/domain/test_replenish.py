@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.domain.credit import Delivery, hidden_refills, shelf_stock
-from hub.domain.forecast import Forecast
+from hub.domain.forecast import Forecast, largest_burst
 from hub.domain.lead import learn
-from hub.domain.readings import Reading, Refill, clean
+from hub.domain.readings import CleanSeries, Reading, Refill, clean
 from hub.domain.replenish import SlotPolicy, decide, evaluate
 
 T0 = datetime(2025, 3, 1, 20, tzinfo=UTC)
@@ -444,3 +444,48 @@ def test_the_plan_shown_between_orders_fits_under_the_cap() -> None:
     decision = decide(made_forecast(3000.0, 50.0), POLICY)
     assert decision.action == "none"
     assert decision.plan is not None and decision.plan.packs * POLICY.pack_size <= POLICY.max_stock
+
+
+def bursty(burst: float) -> list[Reading]:
+    """Sixty days at 20 a day ending with 210 left (10.5 days), with three days of `burst` a day six weeks ago."""
+    values, level = [], 210.0 + 60 * 20.0 + 3 * (burst - 20.0)
+    for day in range(60):
+        level -= burst if 15 <= day < 18 else 20.0
+        values.append(level)
+    return daily(values)
+
+
+def test_a_burst_of_use_weeks_ago_brings_the_order_forward() -> None:
+    # 210 left lasts 10.5 days at 20 a day: outside the lead time and margin (5 + 3), so a steady slot waits.
+    # A slot that used 100 a day for three days six weeks ago (long forgotten by the four-week irregularity)
+    # orders now: another such burst while the delivery is on its way would empty it.
+    steady = bursty(20.0)
+    assert steady[-1].value == pytest.approx(210.0)
+    assert evaluate(steady, POLICY, steady[-1].at).decision.action == "none"
+    readings = bursty(100.0)
+    assert readings[-1].value == pytest.approx(210.0)
+    result = evaluate(readings, POLICY, readings[-1].at)
+    assert result.decision.action == "order"
+    assert "burst" in result.decision.reason
+
+
+def test_a_weekly_habit_is_no_burst() -> None:
+    # Everything used on one day a week: a day is seven days' use, a lead time no more than a week's.
+    values, level = [], 1900.0
+    for day in range(60):
+        level -= 140.0 if day % 7 == 3 else 0.0
+        values.append(level)
+    series = clean(daily(values), min_jump=100.0, max_jump=500.0)
+    assert largest_burst(series, T0 + 59 * DAY, 5.0) <= 40.0
+
+
+def test_a_slower_habit_or_a_glitch_after_a_refill_is_no_burst() -> None:
+    # Forty a day for a month, then twenty: the old habit is no burst against the new one (judged against the
+    # use around each stretch, not today's). A glitch up on the first reading after a refill is no burst either.
+    values = [2000.0 - 40.0 * d for d in range(30)] + [800.0 - 20.0 * d for d in range(30)]
+    series = clean(daily(values), min_jump=100.0, max_jump=500.0)
+    assert largest_burst(series, T0 + 59 * DAY, 5.0) <= 60.0
+    before = daily([1000.0 - 20.0 * d for d in range(30)])
+    after = daily([2900.0] + [1980.0 - 20.0 * d for d in range(1, 30)], start=T0 + 30 * DAY)
+    glitched = CleanSeries(segments=(tuple(before), tuple(after)), refills=(), rejected=(), gaps=(), jump=100.0)
+    assert largest_burst(glitched, after[-1].at, 5.0) <= 20.0
