@@ -305,8 +305,9 @@ def forecast(
 
 
 # Bursts of use come every few weeks (a party, guests for a weekend, the big spring clean): the four-week and
-# one-week irregularity forget them between two, so the largest one is remembered over twelve weeks.
-BURST_MEMORY_DAYS = 84.0
+# one-week irregularity forget them between two, so the largest one is remembered over sixteen weeks (two or
+# more bursts six weeks apart; twelve weeks held one, and a slot met the next burst bigger than it remembered).
+BURST_MEMORY_DAYS = 112.0
 BURST_LOCAL_DAYS = 14.0  # usual use is judged over four weeks around each stretch
 
 

@@ -446,10 +446,10 @@ def test_the_plan_shown_between_orders_fits_under_the_cap() -> None:
     assert decision.plan is not None and decision.plan.packs * POLICY.pack_size <= POLICY.max_stock
 
 
-def bursty(burst: float) -> list[Reading]:
-    """Sixty days at 20 a day ending with 210 left (10.5 days), with three days of `burst` a day six weeks ago."""
-    values, level = [], 210.0 + 60 * 20.0 + 3 * (burst - 20.0)
-    for day in range(60):
+def bursty(burst: float, days: int = 60) -> list[Reading]:
+    """`days` at 20 a day ending with 210 left (10.5 days), with three days of `burst` a day from day 15."""
+    values, level = [], 210.0 + days * 20.0 + 3 * (burst - 20.0)
+    for day in range(days):
         level -= burst if 15 <= day < 18 else 20.0
         values.append(level)
     return daily(values)
@@ -489,3 +489,11 @@ def test_a_slower_habit_or_a_glitch_after_a_refill_is_no_burst() -> None:
     after = daily([2900.0] + [1980.0 - 20.0 * d for d in range(1, 30)], start=T0 + 30 * DAY)
     glitched = CleanSeries(segments=(tuple(before), tuple(after)), refills=(), rejected=(), gaps=(), jump=100.0)
     assert largest_burst(glitched, after[-1].at, 5.0) <= 20.0
+
+
+def test_a_burst_is_remembered_for_sixteen_weeks() -> None:
+    # Bursts come every two to six weeks: one thirteen weeks ago still counts, one eighteen weeks ago no longer.
+    readings = bursty(100.0, days=106)
+    assert evaluate(readings, POLICY, readings[-1].at).decision.action == "order"
+    readings = bursty(100.0, days=140)
+    assert evaluate(readings, POLICY, readings[-1].at).decision.action == "none"
