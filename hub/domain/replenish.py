@@ -188,7 +188,8 @@ def decide(
     # Once an order is open nothing more can be done, so a burst that may come while it is on its way is
     # covered before it is placed: the usual use over the lead time plus the largest burst lately.
     bursty = burst > 0 and stock - burst <= fc.rate_per_day * lead.plan
-    if not empty and not bursty and (early is None or early > fc.at + timedelta(days=horizon)):
+    later = early is None or early > fc.at + timedelta(days=horizon)  # the forecast alone would wait
+    if not empty and not bursty and later:
         if fc.run_out_at is None or early is None:
             return say.none("lasts more than a year at the current use")
         due = early - timedelta(days=horizon)
@@ -201,7 +202,7 @@ def decide(
         why = "empty now" if empty else f"may run out from {day_text(early or fc.at)}"
     else:
         why = f"runs out around {day_text(fc.run_out_at)}"
-    if bursty and not empty and (early is None or early > fc.at + timedelta(days=horizon)):
+    if bursty and not empty and later:
         why += ", sooner if a burst of use like a recent one comes before the delivery"
     if room < 1:
         return say.full(why)

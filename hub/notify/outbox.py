@@ -98,10 +98,10 @@ def pump_order_events(session: Session, now: datetime, limit: int = 500) -> tupl
 
     Under load this runs next to ingest in the same process, so it works per batch of steps and on plain
     rows, and stores only the step (its payload is built when read, hub/notify/render.py): one query for the
-    steps with their households, one each for the keys told before and the channels, one INSERT of the
-    notifications and one of their deliveries, one UPDATE marking the steps. The writes come last: on SQLite the
-    first write takes the database's only write lock until the commit, and ingest must not wait for this
-    function's reads to get it.
+    steps with their households, one for the channels, one INSERT of the notifications (which skips keys told
+    before), one query for the new ids, one INSERT of their deliveries, one UPDATE marking the steps. The steps and
+    channels are read before the first write: on SQLite that write takes the database's only write lock until the
+    commit, and ingest must not wait for those reads to get it.
     """
     steps = repos.unnotified_order_steps(session, limit)
     if not steps:
