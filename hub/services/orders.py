@@ -40,9 +40,16 @@ class LineRequest:
     bound_unit_price: int | None = None
 
 
-def new_order_id() -> str:
-    """A short random order id, unguessable so ids leak nothing across households."""
-    return "o-" + random_ids.token_hex(5)
+def new_order_id(now: datetime) -> str:
+    """An order id: the second it was made (8 hex digits), then 40 random bits so it cannot be guessed.
+
+    Ids in the order of their making put each new order, its lines and its steps at the end of their
+    indexes. Random ids scattered them over the whole index: once a hub held some 100,000 orders, every batch
+    of presses rewrote a page per order in each of three indexes, and the commit (its write-ahead log and
+    checkpoints) cost four times what it did on an empty database. The id tells only when the order was made,
+    which its own household sees anyway.
+    """
+    return f"o-{int(now.timestamp()) & 0xFFFFFFFF:08x}{random_ids.token_hex(5)}"
 
 
 def month_start(now: datetime) -> datetime:
@@ -144,7 +151,7 @@ def create_order(
     )
     lifecycle.check(None, verdict.status, actor_of(actor))
     values: dict[str, Any] = {
-        "id": new_order_id(),
+        "id": new_order_id(now),
         "household_id": household.id,
         "device_id": device_id,
         "source": source,
