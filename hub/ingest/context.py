@@ -58,12 +58,16 @@ class DeviceContexts:
         if products:
             self._products.update((p.id, p) for p in repos.rows_by_id(session, Product, products))  # type: ignore[misc]
         contexts: list[Context] = []
+        attached: set[int] = set()
         for device in found:
             household = self._households.get(device.household_id) if device.household_id is not None else None
             product = self._products.get(device.binding_product_id) if device.binding_product_id is not None else None
             for obj in (device, household, product):
-                if obj is not None:
-                    session.add(obj)  # kept from an earlier batch: persistent again, without a query
+                # Kept from an earlier batch: `add` makes it persistent again without a query. Once per object:
+                # a household's hundred devices in one batch share its object, and each `add` walks its cascade.
+                if obj is not None and id(obj) not in attached:
+                    attached.add(id(obj))
+                    session.add(obj)
             contexts.append((device, household, product))
         return contexts
 
