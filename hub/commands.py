@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from hub.broker.errors import BrokerError
 from hub.cli_errors import EXIT_STARTUP, EXIT_USAGE, UserError, explain, first_line, usable_data_dir
+from hub.ingest import affinity
 from hub.logs import configure
 from hub.settings import Settings
 
@@ -56,6 +57,7 @@ def hub_command(
     served = {"host": http_host, "port": listener.getsockname()[1]}
     settings = settings.model_copy(update={"http": settings.http.model_copy(update=served)})
     sys.setswitchinterval(GIL_SWITCH_S)
+    settings = _keep_on_one_cpu(settings)
     server = HubServer(create_app(settings))
     log.info("hub serving on http://%s:%s", http_host, listener.getsockname()[1])
     try:
@@ -64,6 +66,21 @@ def hub_command(
     except KeyboardInterrupt:
         # uvicorn re-raises Ctrl-C after its clean shutdown: by now everything has stopped.
         return
+
+
+def _keep_on_one_cpu(settings: Settings) -> Settings:
+    """Pin the hub process as RESTOCK_INGEST_CPU says, before it starts a thread; its workers learn the CPU."""
+    cpus = affinity.allowed()
+    setting = settings.ingest.cpu
+    if setting not in (affinity.AUTO, affinity.OFF) and cpus and int(setting) not in cpus:
+        raise UserError(
+            f"RESTOCK_INGEST_CPU={setting} is not a CPU the hub may use here ({', '.join(map(str, cpus))}); "
+            "set one of them, auto or off", EXIT_USAGE,
+        )
+    cpu = affinity.resolve(setting, cpus)
+    if cpu is None or not affinity.pin(cpu):
+        return settings
+    return settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"cpu": str(cpu)})})
 
 
 # -- checks before anything starts ------------------------------------------------------------------------------

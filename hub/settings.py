@@ -92,6 +92,11 @@ class IngestSettings(Section):
     shared_subscription: bool = Field(
         default=False, description="Subscribe through $share/restock/ so several hub workers split the stream"
     )
+    cpu: str = Field(
+        default="auto", pattern=r"^(auto|off|[0-9]{1,4})$",
+        description="Keep the hub process's threads on one CPU (auto: when it has more than one; a CPU number; "
+        "off); its ingest workers go on the CPUs after it. See hub/ingest/affinity.py",
+    )
 
 
 class NatsSettings(Section):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hub import metrics
-from hub.ingest import jetstream
+from hub.ingest import affinity, jetstream
 from hub.ingest.jetstream import JetStreamIngest
 from hub.ingest.mqtt import GIL_SWITCH_S, BrokerTarget, Ingest
 from hub.ingest.processor import Processor
@@ -74,14 +74,17 @@ class _ForwardingBus(live.LiveBus):
 
 
 def _child_main(
-    settings: dict[str, Any], index: int, events: Connection, life: Connection, metrics_dir: str | None = None
+    settings: dict[str, Any], index: int, events: Connection, life: Connection, metrics_dir: str | None = None,
+    cpu: int | None = None,
 ) -> None:
-    """A child's whole life: ingest on a shared subscription until `life` is closed."""
+    """A child's whole life: ingest on a shared subscription until `life` is closed; on `cpu` when given."""
     if metrics_dir is not None:
         metrics.join(Path(metrics_dir))  # before any metric is used: its counts add up with the hub's
     config = Settings(**settings)
     configure(config.log.level, config.log.as_json)
     sys.setswitchinterval(GIL_SWITCH_S)  # the same trade as in the hub process
+    if cpu is not None:
+        affinity.pin(cpu)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the hub, which stops its children in order
     lock = threading.Lock()
 
@@ -201,7 +204,8 @@ class IngestWorkers:
         settings = self.settings.model_dump(mode="json")
         process = self._context.Process(
             target=_child_main,
-            args=(settings, index, events_out, life_in, str(self.metrics_dir) if self.metrics_dir else None),
+            args=(settings, index, events_out, life_in, str(self.metrics_dir) if self.metrics_dir else None,
+                  affinity.worker_cpu(self.settings.ingest.cpu, index)),
             name=f"restock-ingest-{index}",
             daemon=True,
         )

@@ -1,0 +1,96 @@
+"""RESTOCK_INGEST_CPU: a hub process keeps its threads on one CPU, its ingest workers on the next ones, and a CPU
+it may not use is a one-line usage error."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.broker.mosquitto import MosquittoProcess, free_port
+from hub.ingest import affinity
+from tests.hub.conftest import hub_env, hub_process, wait_healthy
+
+CPUS = affinity.allowed()
+two_cpus = pytest.mark.skipif(len(CPUS) < 2, reason="needs a machine with two CPUs")
+
+
+def _thread_cpus(pid: int) -> dict[int, set[int]]:
+    """Each thread of process `pid` with the CPUs it may run on."""
+    return {tid: os.sched_getaffinity(tid) for tid in (int(t) for t in os.listdir(f"/proc/{pid}/task"))}
+
+
+def test_off_and_a_single_cpu_leave_the_process_alone() -> None:
+    assert affinity.resolve("off", [0, 1]) is None
+    assert affinity.resolve("auto", [3]) is None
+    assert affinity.resolve("1", [0, 1]) == 1
+
+
+@given(st.lists(st.integers(0, 255), min_size=2, max_size=16, unique=True).map(sorted))
+def test_auto_picks_a_cpu_the_process_may_use_and_workers_spread_over_the_others(cpus: list[int]) -> None:
+    hub = affinity.resolve("auto", cpus)
+    assert hub in cpus
+    workers = [affinity.for_worker(hub, index, cpus) for index in range(1, len(cpus))]
+    assert sorted([hub, *workers]) == cpus  # one process per CPU while there are CPUs for all
+
+
+@two_cpus
+@pytest.mark.broker
+@pytest.mark.slow
+def test_the_hub_and_its_workers_each_keep_to_one_cpu(
+    database_url: str, broker: MosquittoProcess, tmp_path: Path
+) -> None:
+    port = free_port()
+    cpu = CPUS[-1]
+    env = hub_env(database_url, broker.port, tmp_path / "data", port, ingest_workers="2", ingest_cpu=str(cpu))
+    log = tmp_path / "hub.log"
+    proc = hub_process(env, log)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=60, workers=2)
+        hub_threads = _thread_cpus(proc.pid)
+        assert len(hub_threads) > 3  # the API, the ingest loop and its batch thread at least
+        assert set(map(frozenset, hub_threads.values())) == {frozenset({cpu})}
+        [worker] = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        other = affinity.for_worker(cpu, 1, CPUS)
+        assert other != cpu
+        assert set(map(frozenset, _thread_cpus(worker.pid).values())) == {frozenset({other})}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@two_cpus
+@pytest.mark.broker
+@pytest.mark.slow
+def test_off_leaves_every_thread_free(database_url: str, broker: MosquittoProcess, tmp_path: Path) -> None:
+    port = free_port()
+    env = hub_env(database_url, broker.port, tmp_path / "data", port, ingest_cpu="off")
+    log = tmp_path / "hub.log"
+    proc = hub_process(env, log)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=60)
+        assert set(map(frozenset, _thread_cpus(proc.pid).values())) == {frozenset(CPUS)}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("value", ["9999", "two", "-1"])
+def test_a_cpu_the_hub_may_not_use_is_a_usage_error(value: str, tmp_path: Path) -> None:
+    env = {**os.environ, "RESTOCK_DATA_DIR": str(tmp_path), "RESTOCK_INGEST_CPU": value,
+           "RESTOCK_HTTP_PORT": str(free_port()), "RESTOCK_EMBEDDED_MQTT_PORT": str(free_port())}
+    done = subprocess.run([sys.executable, "-m", "restock", "hub"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "RESTOCK_INGEST_CPU" in line and "Traceback" not in done.stderr
