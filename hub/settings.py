@@ -93,9 +93,9 @@ class IngestSettings(Section):
         default=False, description="Subscribe through $share/restock/ so several hub workers split the stream"
     )
     cpu: str = Field(
-        default="auto", pattern=r"^(auto|off|[0-9]{1,4})$",
-        description="Keep the hub process's threads on one CPU (auto: when it has more than one; a CPU number; "
-        "off); its ingest workers go on the CPUs after it. See hub/ingest/affinity.py",
+        default="off", pattern=r"^(auto|off|[0-9]{1,4})$",
+        description="Keep the hub process's threads on one CPU (a CPU number; auto: one of those it may use; "
+        "off: the kernel decides); its ingest workers go on the CPUs after it. See hub/ingest/affinity.py",
     )
 
 

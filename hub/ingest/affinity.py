@@ -3,13 +3,17 @@
 A Python process runs Python on one core at a time whatever it has: its threads (the MQTT loop, the batch
 thread, the notifier, the API) take turns holding the interpreter lock. On a machine with a free second core
 the kernel runs them on both, and every hand-over of the lock then wakes a thread on the other core, whose
-caches are cold for what the last one touched. Kept on one CPU, the same hub spent 12 % less CPU per event and
-took in 10 % more events per second (docs/performance.md). What it gives up is SQLite's and argon2's work done
-without the lock running on a second core beside the Python, which measured less than the hand-overs cost.
+caches are cold for what the last one touched. Kept on one CPU, the same hub spent about 15 % less CPU per event
+and took in about 12 % more events per second (docs/performance.md).
 
-`auto` (the default) pins when the process may run on more than one CPU: the hub process on one of them, its
-ingest workers each on the next. A number pins to that CPU (and the workers to the ones after it), `off`
-leaves the kernel to place the threads. Threads started later inherit the CPU from the thread that starts them.
+It is not the default (`off`): a pinned process cannot move away when another one (the broker, the database,
+whatever else the machine runs) is woken on its CPU. Under twice its capacity, with the load generator and
+mosquitto on the same two cores, the pinned hub got 90 % of its CPU instead of 97 %, and replays went from 2-4 %
+to 7-18 % of the events. Pin where the hub has a core to itself.
+
+A number pins the hub process to that CPU and its ingest workers each to the next; `auto` picks one of the
+CPUs the process may use by its process id (hubs started side by side spread). Threads started later inherit
+the CPU from the thread that starts them.
 """
 
 from __future__ import annotations
