@@ -51,8 +51,25 @@ class Topic:
     channel: str
 
 
+# Topics already parsed: a device sends on the same few, and every message's is parsed twice. Bounded: hostile
+# topics that parse fill it at worst to this size, and it starts again.
+_TOPICS: dict[str, Topic] = {}
+TOPIC_MEMO = 65_536
+
+
 def parse_topic(topic: str) -> Topic:
     """Split a device topic; raises ProtocolError for anything that is not ours."""
+    found = _TOPICS.get(topic)
+    if found is not None:
+        return found
+    parsed = _parse_topic(topic)
+    if len(_TOPICS) >= TOPIC_MEMO:
+        _TOPICS.clear()
+    _TOPICS[topic] = parsed
+    return parsed
+
+
+def _parse_topic(topic: str) -> Topic:
     if not topic.startswith(TOPIC_PREFIX):
         raise ProtocolError("bad_field", f"topic {topic[:60]!r} is not under {TOPIC_PREFIX}")
     parts = topic[len(TOPIC_PREFIX) :].split("/")
@@ -234,9 +251,10 @@ def _event_time(data: dict[str, Any], seq: int, received: datetime) -> datetime:
     return at
 
 
-def decode_event(payload: bytes, received: datetime) -> Event:
-    """Decode an `event` payload into a value object or raise ProtocolError."""
-    data = _load_object(payload)
+def decode_event(payload: bytes, received: datetime, data: dict[str, Any] | None = None) -> Event:
+    """Decode an `event` payload into a value object or raise ProtocolError; `data`: the payload already parsed
+    (by `load_json`, within the size limit), so a batch that read it for its key does not parse it twice."""
+    data = _load_object(payload) if data is None else data
     seq = readable_seq(data)
     if seq is None:
         raise ProtocolError("bad_field", f"seq must be an integer 1..{MAX_SEQ}, got {data.get('seq')!r:.40}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from hub.domain.events import MAX_PAYLOAD, ProtocolError, device_of, load_json, parse_topic, readable_seq
 
@@ -37,9 +38,12 @@ class Shed:
     first: Message
 
 
-def event_keys(messages: Sequence[Message]) -> dict[str, set[int]]:
+def event_keys(messages: Sequence[Message], parsed: dict[int, dict[str, Any]] | None = None) -> dict[str, set[int]]:
     """The devices a batch's messages name, each with the seqs of its events that can be read (to look up
-    devices and stored feedback with one query each, instead of one per message)."""
+    devices and stored feedback with one query each, instead of one per message).
+
+    `parsed` gets each event payload that is a JSON object within the size limit, by the message's `id`, for
+    `decode_event` to take instead of parsing it again."""
     wanted: dict[str, set[int]] = {}
     for message in messages:
         try:
@@ -53,7 +57,11 @@ def event_keys(messages: Sequence[Message]) -> dict[str, set[int]]:
             data = load_json(message.payload)
         except ProtocolError:
             continue
-        seq = readable_seq(data) if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            continue
+        if parsed is not None:
+            parsed[id(message)] = data
+        seq = readable_seq(data)
         if seq is not None:
             seqs.add(seq)
     return wanted

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -137,6 +137,7 @@ class Processor:
         self._looked_up: set[tuple[str, int]] = set()
         # (type, outcome) of each message of the batch being applied; counted once it has committed.
         self._events: list[tuple[str, str]] = []
+        self._parsed: dict[int, dict[str, Any]] = {}  # the batch's event payloads, parsed once (`event_keys`)
         # Arrival of the oldest message of the batch last handled (feedback latency, measured by ingest).
         self.oldest: datetime | None = None
 
@@ -226,6 +227,7 @@ class Processor:
         self._known = {}
         self._looked_up = set()
         self._events = []
+        self._parsed = {}
         dead: list[str] = []
         if not fast:
             self.contexts.forget()  # the failed attempt's rollback expired what it had attached
@@ -272,6 +274,7 @@ class Processor:
                 committed = whole
         finally:
             self._devices, self._households, self._products = {}, {}, {}
+            self._parsed = {}  # keyed by the messages' ids, which the next batch's messages may take
             if not committed:
                 # Rolled back, or applied in savepoints, some of which may have been rolled back: either
                 # expires objects the session held, kept contexts among them.
@@ -359,7 +362,7 @@ class Processor:
     def _prefetch(self, session: Session, messages: Sequence[Message]) -> None:
         """The batch's devices with their households and bound products (kept across batches, see
         `hub.ingest.context`), and its stored event keys with one query, instead of a look-up per message."""
-        wanted = event_keys(messages)
+        wanted = event_keys(messages, self._parsed)
         if not wanted:
             return
         for device, household, product in self.contexts.load(session, wanted):
@@ -405,7 +408,7 @@ class Processor:
             self._events.append(("invalid", "dead_letter"))
             return None
         try:
-            event = decode_event(message.payload, message.received)
+            event = decode_event(message.payload, message.received, self._parsed.get(id(message)))
         except ProtocolError as exc:
             # Broken and oversize payloads are scanned for a seq too, so the device can drop them.
             seq = exc.seq if exc.seq is not None else scan_seq(message.payload)

@@ -148,10 +148,18 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         params = [(value,) for value in params]
     converting = [(i, convert) for i, convert in enumerate(converters) if convert is not None]
     if converting:
+        # A row often holds one value in several columns (an order's created and updated time), and rows share
+        # values: each object is converted once. Keyed by identity, valid while `rows` hold the objects.
+        done: dict[tuple[Convert, int], Any] = {}
         for n, values in enumerate(params):
             values = list(values)
             for i, convert in converting:
-                values[i] = convert(values[i])
+                value = values[i]
+                key = (convert, id(value))
+                converted = done.get(key, done)
+                if converted is done:
+                    converted = done[key] = convert(value)
+                values[i] = converted
             params[n] = tuple(values)
     if defaults:
         params = [(*values, *defaults) for values in params]
