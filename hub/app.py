@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +16,7 @@ from hub.api import notifications as notifications_api
 from hub.api import slots as slots_api
 from hub.http.docs import install as install_docs
 from hub.http.edge import install as install_edge
+from hub.ingest import heap
 from hub.runtime import Hub
 from hub.scheduler.clock import Clock
 from hub.settings import Settings
@@ -39,9 +39,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await hub.start()
         # Everything loaded so far (modules, mappers, compiled SQL) lives as long as the process. Left to the
         # collector, each full collection walks all of it, a pause of ~100 ms in the middle of ingest under
-        # load (a p99 spike); frozen, full collections only walk what was allocated since.
-        gc.collect()
-        gc.freeze()
+        # load (a p99 spike); frozen, full collections only walk what was allocated since. The thresholds:
+        # hub/ingest/heap.py.
+        heap.settle()
         try:
             yield
         finally:

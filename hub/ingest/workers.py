@@ -14,7 +14,6 @@ so no child outlives it; a child that dies is started again.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import signal
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hub import metrics
-from hub.ingest import affinity, jetstream
+from hub.ingest import affinity, heap, jetstream
 from hub.ingest.jetstream import JetStreamIngest
 from hub.ingest.mqtt import GIL_SWITCH_S, BrokerTarget, Ingest
 from hub.ingest.processor import Processor
@@ -129,10 +128,7 @@ def _child_main(
 
         threading.Thread(target=wait_for_close, name="life", daemon=True).start()
         reporter = asyncio.create_task(report_connection())
-        # As in the hub process (hub/app.py): what is loaded by now lives as long as the process, and a full
-        # collection walking all of it would stall ingest for ~100 ms.
-        gc.collect()
-        gc.freeze()
+        heap.settle()  # as in the hub process (hub/app.py)
         try:
             await task
         except asyncio.CancelledError:
