@@ -49,7 +49,7 @@ from hub.services.devices import ClaimLimiter
 from hub.services.fulfilment import ShopRequests
 from hub.services.shared_limits import DatabaseLimits
 from hub.settings import Settings
-from hub.store import repos, shared_state
+from hub.store import checkpointer, repos, shared_state
 from hub.store.db import make_engine, migrate
 from hub.store.models import Device
 
@@ -110,6 +110,7 @@ class Hub:
         self.ingest: Ingest | JetStreamIngest | None = None
         self.homeassistant: HomeAssistantSync | None = None
         self.workers: IngestWorkers | None = None
+        self.checkpointer: checkpointer.Checkpointer | None = None  # SQLite's log, copied off the commits' path
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         # The multi-process metrics folder (hub/metrics.py), known once started.
@@ -145,6 +146,9 @@ class Hub:
                 "e.g. to a mosquitto); the embedded broker has none"
             )
         self.prepare()
+        self.checkpointer = checkpointer.for_url(self.engine.url.render_as_string(hide_password=False))
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         if self.clustered:
             # Agreed now, not at the first notification: a key file this node holds is offered before any other
             # node can make up a key of its own, so links sent by a single hub keep working after scale-out.
@@ -261,6 +265,9 @@ class Hub:
             await self.broker.stop()
         if self.lookups is not None:
             await asyncio.to_thread(self.lookups.stop)
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
+            self.checkpointer = None
         self.bus.relay = None
         self.bus.detach()
         live.unwatch(self.engine)
