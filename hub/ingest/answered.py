@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from hub.domain.events import MAX_PAYLOAD, ProtocolError, cmd_topic, load_json, parse_topic, readable_seq
-from hub.ingest.messages import Message, Reply
+from hub.domain.events import cmd_topic
+from hub.ingest.messages import Message, Reply, read_event
 
 # Keys kept: a few minutes of a busy hub's events, a few tens of MB at most (a feedback is ~200 bytes).
 MAX_ANSWERED = 50_000
@@ -45,19 +45,16 @@ class Answered:
 
     def replay(self, message: Message) -> tuple[str, Reply] | None:
         """(event type, the stored feedback) when `message` is an event whose key is here, else None."""
-        if not message.topic.endswith("/event") or len(message.payload) > MAX_PAYLOAD:
-            return None
-        try:
-            topic = parse_topic(message.topic)
-            data = load_json(message.payload)
-        except ProtocolError:
-            return None
-        seq = readable_seq(data) if isinstance(data, dict) else None
-        if seq is None:
-            return None
+        if message.key is not None:
+            key = message.key
+        else:
+            found_key = read_event(message.topic, message.payload)
+            if found_key is None:
+                return None
+            key = found_key[0]
         with self._lock:
-            found = self._entries.get((topic.device_id, seq))
+            found = self._entries.get(key)
         if found is None:
             return None
         kind, feedback = found
-        return kind, Reply(cmd_topic(topic.device_id), feedback)
+        return kind, Reply(cmd_topic(key[0]), feedback)

@@ -46,6 +46,8 @@ FAILURE_PAUSE_S = 1.0
 LINGER_S = 0.003
 # ...unless this many messages are queued by then.
 LINGER_ENOUGH = 16
+# The event types a metric's label may take from a payload that is not decoded yet (anything else is "invalid").
+EVENT_TYPES = frozenset({"press", "scan", "level"})
 # Dropped messages are counted at once (metric) and summed up in the log at most this often.
 SHED_LOG_S = 10.0
 
@@ -109,6 +111,8 @@ class Applier:
         self._turns: deque[str] = deque()  # devices with queued messages, next turn first
         self._queued = 0
         self._dropped: dict[str, _Dropped] = {}  # by device, since the last batch was taken
+        self._waiting: set[tuple[str, int]] = set()  # the (device, seq) of the queued events
+        self.duplicates = 0  # replays of queued events, dropped (figures and tests)
         self.shed = ShedLog()
         self._wake = threading.Condition()
         self._stopping = False
@@ -120,24 +124,38 @@ class Applier:
         self._thread.start()
 
     def put(self, message: Message) -> None:
-        """Queue a message for a coming batch (or drop it, when its device has too many waiting)."""
+        """Queue a message for a coming batch; or drop it when its device has too many waiting, or when it is a
+        replay of an event still waiting here (the one queued will be answered, and its feedback ends both: a
+        second copy would cost a place in a batch and one more publish, when the hub is already behind)."""
         key = device_of(message.topic)
         with self._wake:
-            queue = self._queues.get(key)
-            if queue is None:
-                queue = self._queues[key] = deque()
-                self._turns.append(key)
-            elif len(queue) >= PER_DEVICE_QUEUE:
-                dropped = self._dropped.setdefault(key, _Dropped(message))
-                dropped.count += 1
-                queue = None
-            if queue is not None:
-                queue.append(message)
-                self._queued += 1
-                if self._queued == 1:
-                    self._wake.notify()
-        if queue is None and self.done is not None:
-            self.done((message,))  # recorded with the next batch as its device's rate_limited dead letter
+            queued = duplicate = False
+            if message.key is not None and message.key in self._waiting:
+                self.duplicates += 1
+                duplicate = True
+            else:
+                queue = self._queues.get(key)
+                if queue is None:
+                    queue = self._queues[key] = deque()
+                    self._turns.append(key)
+                if len(queue) >= PER_DEVICE_QUEUE:
+                    dropped = self._dropped.setdefault(key, _Dropped(message))
+                    dropped.count += 1
+                else:
+                    queue.append(message)
+                    queued = True
+                    if message.key is not None:
+                        self._waiting.add(message.key)
+                    self._queued += 1
+                    if self._queued == 1:
+                        self._wake.notify()
+        if duplicate:
+            kind = message.data.get("type") if message.data is not None else None
+            metrics.current().events.labels(kind if kind in EVENT_TYPES else "invalid", "replay").inc()
+        if not queued and self.done is not None:
+            # Over its device's share: recorded with the next batch as its rate_limited dead letter. A replay of
+            # a waiting event: nothing more to do with it.
+            self.done((message,))
 
     def published(self) -> None:
         """The event loop has published a delivered batch's feedback: room for one more."""
@@ -153,6 +171,7 @@ class Applier:
                 dropped[key] = dropped.get(key, 0) + extra.count
             self._queues.clear()
             self._turns.clear()
+            self._waiting.clear()
             self._queued = 0
             self._dropped.clear()
             self._wake.notify()
@@ -190,6 +209,10 @@ class Applier:
                     batch.append(queue.popleft())
                 self._turns.append(key)
             self._queued -= len(batch)
+            waiting = self._waiting
+            for message in batch:
+                if message.key is not None:
+                    waiting.discard(message.key)
             shed = [Shed(key, dropped.count, dropped.first) for key, dropped in self._dropped.items()]
             self._dropped = {}
         if shed:

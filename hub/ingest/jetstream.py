@@ -227,7 +227,7 @@ class JetStreamIngest:
             now = self.clock()
             # A device's messages over its share of the batch are dead-lettered (rate_limited) and acked
             # unanswered: the device replays them later, and a flood from one device never holds up the others.
-            messages, shed = within_share([Message(topic_of(m.subject), m.data, now) for m in batch],
+            messages, shed = within_share([Message.read(topic_of(m.subject), m.data, now) for m in batch],
                                           PER_DEVICE_BATCH)
             if shed:
                 self.shed.count({s.device_key: s.count for s in shed}, "device_queue_full")
@@ -288,7 +288,7 @@ class JetStreamIngest:
                     continue
                 for m in batch:
                     topic = (m.headers or {}).get(RETAINED_TOPIC_HEADER) or topic_of(m.subject)
-                    messages.append(Message(topic, m.data, m.metadata.timestamp or self.clock()))
+                    messages.append(Message.read(topic, m.data, m.metadata.timestamp or self.clock()))
                 if batch[-1].metadata.num_pending == 0:
                     break
         finally:

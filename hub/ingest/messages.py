@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +13,40 @@ from hub.domain.events import MAX_PAYLOAD, ProtocolError, device_of, load_json, 
 @dataclass(frozen=True)
 class Message:
     """An MQTT message as received; `mid` is its packet id while the broker waits for our PUBACK (QoS 1 over
-    MQTT), None when there is nothing to acknowledge."""
+    MQTT), None when there is nothing to acknowledge.
+
+    `key` and `data`: the event's (device, seq) and its parsed payload, when whoever received it has read them
+    already (`read_event`), so nothing parses a message twice; None when not read yet or not readable."""
 
     topic: str
     payload: bytes
     received: datetime
     mid: int | None = None
+    key: tuple[str, int] | None = field(default=None, compare=False)
+    data: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def read(cls, topic: str, payload: bytes, received: datetime, mid: int | None = None) -> Message:
+        """A message with its event's key and parsed payload, when it is an event that can be read."""
+        found = read_event(topic, payload)
+        if found is None:
+            return cls(topic, payload, received, mid)
+        return cls(topic, payload, received, mid, found[0], found[1])
+
+
+def read_event(topic: str, payload: bytes) -> tuple[tuple[str, int], dict[str, Any]] | None:
+    """(device, seq) and the parsed payload of an event message within the size limit; None for anything else."""
+    if not topic.endswith("/event") or len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        device_id = parse_topic(topic).device_id
+        data = load_json(payload)
+    except ProtocolError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    seq = readable_seq(data)
+    return None if seq is None else ((device_id, seq), data)
 
 
 @dataclass(frozen=True)
@@ -46,6 +74,11 @@ def event_keys(messages: Sequence[Message], parsed: dict[int, dict[str, Any]] | 
     `decode_event` to take instead of parsing it again."""
     wanted: dict[str, set[int]] = {}
     for message in messages:
+        if message.key is not None and message.data is not None:
+            wanted.setdefault(message.key[0], set()).add(message.key[1])
+            if parsed is not None:
+                parsed[id(message)] = message.data
+            continue
         try:
             topic = parse_topic(message.topic)
         except ProtocolError:

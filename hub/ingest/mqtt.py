@@ -225,7 +225,7 @@ class Ingest:
             # Read ahead (see READ_AHEAD): acknowledged now, so the message carries nothing to acknowledge later.
             # Should the hub die before applying it, the device replays it.
             ahead = mid is not None and self.held < self.read_ahead and self.held_bytes < self.read_ahead_bytes
-            message = Message(m.topic.value, payload, clock(), None if ahead else mid)
+            message = Message.read(m.topic.value, payload, clock(), None if ahead else mid)
             # A replay of an event committed lately is answered here, without a batch. While the broker is slow
             # to take feedback it goes the full way instead, whose publishing waits, so memory stays bounded.
             reply = replay(message) if len(inflight) < MAX_INFLIGHT_FEEDBACK else None
