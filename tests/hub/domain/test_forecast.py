@@ -112,6 +112,18 @@ def test_offline_sensor_projects_the_level_and_keeps_the_run_out_date() -> None:
     assert abs(stale.run_out_at - fresh.run_out_at) < DAY
 
 
+def test_a_drop_continuing_a_fast_fall_counts_in_the_level_at_once() -> None:
+    # Four weeks at 1 a day, then 5 in a day (guests arrived), then 12: more than a burst for one reading,
+    # but the fall was already going on, so the level is the newest reading, not the day before's.
+    now = T0 + 29 * DAY
+    going = forecast(clean(series_of(linear(100.0, 1.0, 28) + [68.0, 56.0])), now)
+    assert going.level_now == pytest.approx(56.0)
+    assert going.rate_per_day == pytest.approx(1.0)  # the rate still waits for a second opinion
+    # The same drop after a usual day has no second opinion and waits for the next reading.
+    lone = forecast(clean(series_of(linear(100.0, 1.0, 29) + [60.0])), now)
+    assert lone.level_now == pytest.approx(71.0)
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     st.floats(min_value=0.0, max_value=50.0),
