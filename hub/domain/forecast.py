@@ -283,7 +283,6 @@ def forecast(
         # day it shows, not two readings later (an implausible drop already waits for its second opinion).
         projected = newest[-1].value - rate * _days(newest[-1].at, now)
     age = max(_days(last.at, now), 0.0)
-    level_err = Z * math.hypot(chosen.sigma, chosen.se * age)
     # A sensor that went quiet: once the projected container is empty, the household opens the shelf stock,
     # so use goes on eating into it rather than stopping at an empty container.
     level = max(projected, 0.0)
@@ -293,6 +292,9 @@ def forecast(
     # Irregularity over four weeks or over the last one, whichever is larger: a burst of use last week is
     # the best warning of another one (a glitch costs an early order, a burst missed costs a stock-out).
     wobble = max(long.wobble, recent.wobble) if recent is not None else long.wobble
+    # The level projected over the days since the last reading carries the rate's error over them and the
+    # irregularity of the use nobody saw: ten days offline are ten days of use as uneven as any ten ahead.
+    level_err = Z * math.sqrt(chosen.sigma**2 + (chosen.se * age) ** 2 + wobble * wobble * age)
     # The pessimistic centre is the four-week rate while a drop in use is still unconfirmed.
     centre = max(rate, long.per_day) if change == "down" else rate
     earliest = _earliest(stock, centre, chosen.se, wobble, level_err / Z)

@@ -124,6 +124,22 @@ def test_a_drop_continuing_a_fast_fall_counts_in_the_level_at_once() -> None:
     assert lone.level_now == pytest.approx(71.0)
 
 
+def test_use_unseen_while_offline_widens_the_earliest_run_out() -> None:
+    # Lumpy use (0, 0, 30 or 45 a day): ten days without a reading teach nothing new, so the earliest
+    # plausible run-out should stay about where it was; it moved 2.5 days later when the unseen days' use
+    # was taken as regular as the rate.
+    rng = random.Random(3)
+    values, level = [], 1500.0
+    for _ in range(28):
+        values.append(level)
+        level -= rng.choice((0.0, 0.0, 30.0, 45.0))
+    series = clean(series_of(values))
+    fresh = forecast(series, T0 + 27 * DAY)
+    stale = forecast(series, T0 + 37 * DAY)
+    assert fresh.run_out_earliest is not None and stale.run_out_earliest is not None
+    assert stale.run_out_earliest - fresh.run_out_earliest < 2 * DAY
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     st.floats(min_value=0.0, max_value=50.0),
