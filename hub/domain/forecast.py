@@ -248,8 +248,9 @@ def forecast(
             rated = before
             # A glitch is one reading; use that was already falling fast over the interval before is a burst
             # going on (guests arriving), and the level believes it at once: waiting for the next reading
-            # delays the order by a day, which is the day a delivery needs. The rate still waits.
-            if prior is not None and not series.glitchy:
+            # delays the order by a day, which is the day a delivery needs. The rate still waits. Fast needs a
+            # usual use to compare with: after days of none, the first fall is use starting, not a burst.
+            if prior is not None and prior.per_day > 0 and not series.glitchy:
                 days = _days(tail[-3].at, tail[-2].at)
                 fell = tail[-3].value - tail[-2].value
                 going = fell > FALLING * (prior.per_day + Z * prior.se) * days + Z * prior.sigma

@@ -122,6 +122,10 @@ def test_a_drop_continuing_a_fast_fall_counts_in_the_level_at_once() -> None:
     # The same drop after a usual day has no second opinion and waits for the next reading.
     lone = forecast(clean(series_of(linear(100.0, 1.0, 29) + [60.0])), now)
     assert lone.level_now == pytest.approx(71.0)
+    # After a week without use there is no usual use to call a fall fast: a first step down, then a drop to
+    # zero, still waits for the next reading.
+    idle = clean(series_of([540.0] * 6 + [520.0, 0.0]), min_jump=100.0, max_jump=500.0)
+    assert forecast(idle, T0 + 7 * DAY).level_now == pytest.approx(520.0)
 
 
 def test_use_unseen_while_offline_widens_the_earliest_run_out() -> None:
