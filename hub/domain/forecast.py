@@ -30,6 +30,8 @@ HORIZON_DAYS = 365.0  # a run-out further away than this is reported as None ("n
 # Use between two readings may exceed the rate this many times (a wash day, a party); a drop beyond that
 # on an unconfirmed reading is more likely a glitch.
 BURST = 8.0
+# A fall over one interval faster than this many times the pessimistic rate is use going on, not a quiet day.
+FALLING = 2.0
 WOBBLE_DAYS = 7.0  # irregularity of use is measured over a week (a weekly habit is regular at that scale)
 MAD_TO_SIGMA = 1.4826  # median absolute deviation of a normal sample times this is its standard deviation
 _DAY = timedelta(days=1)
@@ -233,6 +235,7 @@ def forecast(
     rated = segments
     tail = segments[-1]
     drop = tail[-2].value - tail[-1].value if len(tail) >= 3 else 0.0
+    going = False  # the newest drop continues a fast fall, so the level takes it before the rate does
     if drop > series.jump:
         # A drop of more than a jump on the newest reading has no second opinion yet. On a sensor that
         # glitches, or if it is more than a burst of use could explain, a glitch to zero would otherwise set
@@ -243,6 +246,14 @@ def forecast(
         burst = BURST * (prior.per_day + Z * prior.se) * _days(tail[-2].at, tail[-1].at) if prior else math.inf
         if series.glitchy or drop > burst:
             rated = before
+            # A glitch is one reading; use that was already falling fast over the interval before is a burst
+            # going on (guests arriving), and the level believes it at once: waiting for the next reading
+            # delays the order by a day, which is the day a delivery needs. The rate still waits. Fast needs a
+            # usual use to compare with: after days of none, the first fall is use starting, not a burst.
+            if prior is not None and prior.per_day > 0 and not series.glitchy:
+                days = _days(tail[-3].at, tail[-2].at)
+                fell = tail[-3].value - tail[-2].value
+                going = fell > FALLING * (prior.per_day + Z * prior.se) * days + Z * prior.sigma
     # Windows end at the newest reading, not at `now`: a sensor offline for weeks still yields the rate it
     # last saw, and the projection to `now` widens the uncertainty instead of forgetting everything.
     end = rated[-1][-1].at
@@ -264,7 +275,7 @@ def forecast(
         rate_high = max(rate_high, long.per_day)
     rate_low = max(rate - Z * chosen.se, 0.0)
 
-    newest = rated[-1][-3:]
+    newest = tail[-3:] if going else rated[-1][-3:]
     if series.glitchy:
         # Median of the newest readings projected to now: one odd reading at the end cannot trigger an order.
         projected = median(r.value - rate * _days(r.at, now) for r in newest)
@@ -273,7 +284,6 @@ def forecast(
         # day it shows, not two readings later (an implausible drop already waits for its second opinion).
         projected = newest[-1].value - rate * _days(newest[-1].at, now)
     age = max(_days(last.at, now), 0.0)
-    level_err = Z * math.hypot(chosen.sigma, chosen.se * age)
     # A sensor that went quiet: once the projected container is empty, the household opens the shelf stock,
     # so use goes on eating into it rather than stopping at an empty container.
     level = max(projected, 0.0)
@@ -283,6 +293,9 @@ def forecast(
     # Irregularity over four weeks or over the last one, whichever is larger: a burst of use last week is
     # the best warning of another one (a glitch costs an early order, a burst missed costs a stock-out).
     wobble = max(long.wobble, recent.wobble) if recent is not None else long.wobble
+    # The level projected over the days since the last reading carries the rate's error over them and the
+    # irregularity of the use nobody saw: ten days offline are ten days of use as uneven as any ten ahead.
+    level_err = Z * math.sqrt(chosen.sigma**2 + (chosen.se * age) ** 2 + wobble * wobble * age)
     # The pessimistic centre is the four-week rate while a drop in use is still unconfirmed.
     centre = max(rate, long.per_day) if change == "down" else rate
     earliest = _earliest(stock, centre, chosen.se, wobble, level_err / Z)

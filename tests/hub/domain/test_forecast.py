@@ -112,6 +112,38 @@ def test_offline_sensor_projects_the_level_and_keeps_the_run_out_date() -> None:
     assert abs(stale.run_out_at - fresh.run_out_at) < DAY
 
 
+def test_a_drop_continuing_a_fast_fall_counts_in_the_level_at_once() -> None:
+    # Four weeks at 1 a day, then 5 in a day (guests arrived), then 12: more than a burst for one reading,
+    # but the fall was already going on, so the level is the newest reading, not the day before's.
+    now = T0 + 29 * DAY
+    going = forecast(clean(series_of(linear(100.0, 1.0, 28) + [68.0, 56.0])), now)
+    assert going.level_now == pytest.approx(56.0)
+    assert going.rate_per_day == pytest.approx(1.0)  # the rate still waits for a second opinion
+    # The same drop after a usual day has no second opinion and waits for the next reading.
+    lone = forecast(clean(series_of(linear(100.0, 1.0, 29) + [60.0])), now)
+    assert lone.level_now == pytest.approx(71.0)
+    # After a week without use there is no usual use to call a fall fast: a first step down, then a drop to
+    # zero, still waits for the next reading.
+    idle = clean(series_of([540.0] * 6 + [520.0, 0.0]), min_jump=100.0, max_jump=500.0)
+    assert forecast(idle, T0 + 7 * DAY).level_now == pytest.approx(520.0)
+
+
+def test_use_unseen_while_offline_widens_the_earliest_run_out() -> None:
+    # Lumpy use (0, 0, 30 or 45 a day): ten days without a reading teach nothing new, so the earliest
+    # plausible run-out should stay about where it was; it moved 2.5 days later when the unseen days' use
+    # was taken as regular as the rate.
+    rng = random.Random(3)
+    values, level = [], 1500.0
+    for _ in range(28):
+        values.append(level)
+        level -= rng.choice((0.0, 0.0, 30.0, 45.0))
+    series = clean(series_of(values))
+    fresh = forecast(series, T0 + 27 * DAY)
+    stale = forecast(series, T0 + 37 * DAY)
+    assert fresh.run_out_earliest is not None and stale.run_out_earliest is not None
+    assert stale.run_out_earliest - fresh.run_out_earliest < 2 * DAY
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     st.floats(min_value=0.0, max_value=50.0),
