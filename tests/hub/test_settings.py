@@ -23,6 +23,7 @@ OLD_NAMES: dict[str, tuple[str, str, Any]] = {
     "mqtt_client_id": ("mqtt", "client_id", "hub-7"),
     "shared_subscription": ("ingest", "shared_subscription", True),
     "ingest_workers": ("ingest", "workers", 3),
+    "ingest_cpu": ("ingest", "cpu", "1"),
     "http_host": ("http", "host", "0.0.0.0"),
     "http_port": ("http", "port", 8123),
     "merchant_step_seconds": ("merchant", "step_seconds", 7.5),
