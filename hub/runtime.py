@@ -178,6 +178,8 @@ class Hub:
             await self.broker.start()
             target = BrokerTarget(self.broker.host, self.broker.port, HUB_USERNAME, hub_password)
         if self.ingest is None:
+            # The notifier pumps between ingest's batches in this process (see `Notifier.pump_between_batches`).
+            self.processor.after_batch = self.notifier.pump_between_batches
             self.ingest = Ingest(
                 target,
                 self.processor,

@@ -243,4 +243,10 @@ class Applier:
                     self._wake.wait_for(lambda: self._stopping, FAILURE_PAUSE_S)
                 continue
             self.deliver(replies, len(batch))
+            after = self.processor.after_batch
+            if after is not None:
+                try:
+                    after()
+                except Exception:
+                    log.exception("work after a batch failed")
 

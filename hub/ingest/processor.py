@@ -138,6 +138,10 @@ class Processor:
         # (type, outcome) of each message of the batch being applied; counted once it has committed.
         self._events: list[tuple[str, str]] = []
         self._parsed: dict[int, dict[str, Any]] = {}  # the batch's event payloads, parsed once (`event_keys`)
+        # Run by the apply thread after each batch's feedback is handed over, outside its transaction: the hub's
+        # notifier pumps new order steps there, so its writes and ingest's take turns instead of waiting for
+        # each other on SQLite's one write lock.
+        self.after_batch: Callable[[], object] | None = None
         # Arrival of the oldest message of the batch last handled (feedback latency, measured by ingest).
         self.oldest: datetime | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -61,6 +62,10 @@ class Notifier:
         # Signs the one-tap links of order notifications; the confirmation pages verify with the same object.
         self.links = links or ActionLinks(None, "http://127.0.0.1:8000")
         self._checked_at = -float("inf")
+        # One pump at a time in this process: two at once could both take a step's notification as theirs and
+        # queue its deliveries twice (each reads the new ids above the highest it saw before its INSERT).
+        self._pumping = threading.Lock()
+        self._pumped_at = -float("inf")
         self.sender: Sender[outbox.DeliveryJob, outbox.DeliveryJob] = Sender(engine, now, _Deliveries(self),
                                                                             "notification")
 
@@ -120,10 +125,29 @@ class Notifier:
         return behind
 
     def _pump(self) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
+        with self._pumping:
+            return self._pump_held()
+
+    def _pump_held(self) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
+        self._pumped_at = time.monotonic()
         with Session(self.engine, expire_on_commit=False) as session:
             told, full = outbox.pump_order_events(session, self.now())
             session.commit()
         return told, full
+
+    def pump_between_batches(self) -> None:
+        """Ingest's apply thread calls this after each batch (`Processor.after_batch`): order steps become
+        notifications at most every `GATHER_S`, between two of ingest's transactions rather than beside them.
+        From the notifier's own thread the pump would hold SQLite's write lock while it waits for the
+        interpreter lock, and ingest's commit would wait for both. Skipped while the notifier's own turn pumps."""
+        if time.monotonic() - self._pumped_at < GATHER_S or not self._pumping.acquire(blocking=False):
+            return
+        try:
+            told, _ = self._pump_held()
+        finally:
+            self._pumping.release()
+        if told:
+            self.bus.publish_many([(household_id, NOTIFICATION, payload) for household_id, payload in told])
 
     def _check_devices(self) -> list[tuple[int, dict[str, Any]]]:
         with Session(self.engine, expire_on_commit=False) as session:
