@@ -70,33 +70,22 @@ def event_keys(messages: Sequence[Message], parsed: dict[int, dict[str, Any]] | 
     """The devices a batch's messages name, each with the seqs of its events that can be read (to look up
     devices and stored feedback with one query each, instead of one per message).
 
-    `parsed` gets each event payload that is a JSON object within the size limit, by the message's `id`, for
-    `decode_event` to take instead of parsing it again."""
+    `parsed` gets each readable event's parsed payload, by the message's `id`, for `decode_event` to take
+    instead of parsing it again."""
     wanted: dict[str, set[int]] = {}
     for message in messages:
-        if message.key is not None and message.data is not None:
-            wanted.setdefault(message.key[0], set()).add(message.key[1])
+        found = (message.key, message.data) if message.key is not None and message.data is not None else None
+        found = found or read_event(message.topic, message.payload)
+        if found is not None:
+            (device_id, seq), data = found
+            wanted.setdefault(device_id, set()).add(seq)
             if parsed is not None:
-                parsed[id(message)] = message.data
+                parsed[id(message)] = data
             continue
         try:
-            topic = parse_topic(message.topic)
+            wanted.setdefault(parse_topic(message.topic).device_id, set())  # its device, even without a key
         except ProtocolError:
             continue
-        seqs = wanted.setdefault(topic.device_id, set())
-        if topic.channel != "event" or len(message.payload) > MAX_PAYLOAD:
-            continue
-        try:
-            data = load_json(message.payload)
-        except ProtocolError:
-            continue
-        if not isinstance(data, dict):
-            continue
-        if parsed is not None:
-            parsed[id(message)] = data
-        seq = readable_seq(data)
-        if seq is not None:
-            seqs.add(seq)
     return wanted
 
 

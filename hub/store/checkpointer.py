@@ -17,6 +17,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from hub.store.db import sqlite_file
+
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # how often the log is checkpointed
@@ -71,9 +73,5 @@ class Checkpointer:
 
 def for_url(url: str) -> Checkpointer | None:
     """A checkpointer for a file SQLite database URL; None for anything else (memory, PostgreSQL)."""
-    if not url.startswith("sqlite:///"):
-        return None
-    database = url.removeprefix("sqlite:///").split("?")[0]
-    if not database or database == ":memory:":
-        return None
-    return Checkpointer(database)
+    database = sqlite_file(url)
+    return Checkpointer(database) if database is not None else None

@@ -25,13 +25,19 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names; None for an in-memory database or any other kind."""
+    database = url.removeprefix("sqlite:///").split("?")[0] if url.startswith("sqlite:///") else ""
+    return database if database and database != ":memory:" else None
+
+
 def make_engine(url: str) -> Engine:
     """An engine with WAL and a busy timeout on SQLite, pre-ping on servers."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
-        database = url.removeprefix("sqlite:///").split("?")[0] if url.startswith("sqlite:///") else ""
-        if database and database != ":memory:":
+        database = sqlite_file(url)
+        if database is not None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
             # Writers queue in the kernel, not in SQLite's sleeping busy handler (see sqlite_writers).
             connect_args["factory"] = connection_class(database)

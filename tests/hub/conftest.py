@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -218,6 +220,26 @@ def hub_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "restock", "hub"], env=env, stdout=out, stderr=out, start_new_session=True
         )
+
+
+@contextlib.contextmanager
+def healthy_hub(
+    database_url: str, mqtt_port: int, tmp_path: Path, workers: int = 1, **settings: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`restock hub` as a process on the test broker and database, once healthy with `workers` ingest processes;
+    with its log. Its whole process group is killed at the end, whatever the test did to it."""
+    port = free_port()
+    if workers > 1:
+        settings = {"ingest_workers": str(workers), **settings}
+    log = tmp_path / "hub.log"
+    proc = hub_process(hub_env(database_url, mqtt_port, tmp_path / "data", port, **settings), log)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=60, workers=workers)
+        yield proc, log
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 def wait_healthy(

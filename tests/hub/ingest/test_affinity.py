@@ -3,9 +3,7 @@ it may not use is a one-line usage error."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +15,7 @@ from hypothesis import strategies as st
 
 from hub.broker.mosquitto import MosquittoProcess, free_port
 from hub.ingest import affinity
-from tests.hub.conftest import hub_env, hub_process, wait_healthy
+from tests.hub.conftest import healthy_hub
 
 CPUS = affinity.allowed()
 two_cpus = pytest.mark.skipif(len(CPUS) < 2, reason="needs a machine with two CPUs")
@@ -48,13 +46,8 @@ def test_auto_picks_a_cpu_the_process_may_use_and_workers_spread_over_the_others
 def test_the_hub_and_its_workers_each_keep_to_one_cpu(
     database_url: str, broker: MosquittoProcess, tmp_path: Path
 ) -> None:
-    port = free_port()
     cpu = CPUS[-1]
-    env = hub_env(database_url, broker.port, tmp_path / "data", port, ingest_workers="2", ingest_cpu=str(cpu))
-    log = tmp_path / "hub.log"
-    proc = hub_process(env, log)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=60, workers=2)
+    with healthy_hub(database_url, broker.port, tmp_path, workers=2, ingest_cpu=str(cpu)) as (proc, _):
         hub_threads = _thread_cpus(proc.pid)
         assert len(hub_threads) > 3  # the API, the ingest loop and its batch thread at least
         assert set(map(frozenset, hub_threads.values())) == {frozenset({cpu})}
@@ -62,27 +55,14 @@ def test_the_hub_and_its_workers_each_keep_to_one_cpu(
         other = affinity.for_worker(cpu, 1, CPUS)
         assert other != cpu
         assert set(map(frozenset, _thread_cpus(worker.pid).values())) == {frozenset({other})}
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 @two_cpus
 @pytest.mark.broker
 @pytest.mark.slow
 def test_off_leaves_every_thread_free(database_url: str, broker: MosquittoProcess, tmp_path: Path) -> None:
-    port = free_port()
-    env = hub_env(database_url, broker.port, tmp_path / "data", port, ingest_cpu="off")
-    log = tmp_path / "hub.log"
-    proc = hub_process(env, log)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=60)
+    with healthy_hub(database_url, broker.port, tmp_path, ingest_cpu="off") as (proc, _):
         assert set(map(frozenset, _thread_cpus(proc.pid).values())) == {frozenset(CPUS)}
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 @pytest.mark.parametrize("value", ["9999", "two", "-1"])

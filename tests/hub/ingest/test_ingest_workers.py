@@ -4,7 +4,6 @@ a worker that dies comes back, and none outlives the hub, even a killed one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import signal
@@ -17,12 +16,12 @@ import pytest
 from sqlmodel import Session, func, select
 
 from hub.app import Hub
-from hub.broker.mosquitto import MosquittoProcess, free_port
+from hub.broker.mosquitto import MosquittoProcess
 from hub.notify import live
 from hub.settings import Settings
 from hub.store.models import Order, ProcessedEvent
 from simulator.protocol_device import ProtocolDevice
-from tests.hub.conftest import HubServer, add_button, hub_env, hub_process, sign_up, wait_healthy
+from tests.hub.conftest import HubServer, add_button, healthy_hub, sign_up
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -133,18 +132,10 @@ def test_more_than_one_worker_needs_a_broker_with_shared_subscriptions(tmp_path:
 
 
 def test_no_worker_outlives_a_killed_hub(database_url: str, broker: MosquittoProcess, tmp_path: Path) -> None:
-    port = free_port()
-    env = hub_env(database_url, broker.port, tmp_path / "data", port, ingest_workers="3")
-    log = tmp_path / "hub.log"
-    proc = hub_process(env, log)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc, log, timeout=60, workers=3)
+    with healthy_hub(database_url, broker.port, tmp_path, workers=3) as (proc, log):
         workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
         assert len(workers) == 2
         os.kill(proc.pid, signal.SIGKILL)  # the hub alone: no chance to stop its children
         proc.wait(10)
         _, alive = psutil.wait_procs(workers, timeout=30)
         assert alive == [], f"workers outlived the hub: {log.read_text()[-2000:]}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
